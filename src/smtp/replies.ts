@@ -1,0 +1,64 @@
+// The catalogue of replies facteur sends: basic and enhanced codes are always chosen together (RFC 3463).
+import { reply, type Reply } from './reply.js';
+
+export const replies = {
+  // Connection
+  greeting: (host: string): Reply => reply(220, null, `${host} ESMTP facteur`),
+  closing: (host: string): Reply => reply(221, '2.0.0', `${host} closing connection`),
+  tooManyConnections: (): Reply => reply(421, '4.7.0', 'Too many connections, try again later'),
+  shuttingDown: (host: string): Reply => reply(421, '4.3.2', `${host} shutting down, try again later`),
+  timeout: (host: string): Reply => reply(421, '4.4.2', `${host} timeout, closing connection`),
+  tooManyErrors: (): Reply => reply(421, '4.7.0', 'Too many errors, closing connection'),
+  notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
+  httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
+
+  // Generic
+  ok: (enhanced = '2.0.0', text = 'OK'): Reply => reply(250, enhanced, text),
+  help: (): Reply =>
+    reply(214, '2.0.0', [
+      'Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP STARTTLS',
+      'See RFC 5321',
+    ]),
+
+  // Syntax and sequence
+  unknownCommand: (): Reply => reply(500, '5.5.2', 'Command not recognized'),
+  lineTooLong: (max: number): Reply => reply(500, '5.5.2', `Line too long (limit ${max} octets)`),
+  bareLineEnding: (): Reply => reply(500, '5.5.2', 'Lines must end with CRLF'),
+  nulInCommand: (): Reply => reply(500, '5.5.2', 'NUL byte in command'),
+  invalidUtf8: (): Reply => reply(500, '5.5.2', 'Command is not valid UTF-8'),
+  syntax: (hint: string): Reply => reply(501, '5.5.4', `Syntax error: ${hint}`),
+  badSenderSyntax: (hint: string): Reply => reply(501, '5.1.7', `Bad sender address syntax: ${hint}`),
+  badRecipientSyntax: (hint: string): Reply => reply(501, '5.1.3', `Bad recipient address syntax: ${hint}`),
+  notImplemented: (what: string): Reply => reply(502, '5.5.1', `${what} not implemented`),
+  badSequence: (hint: string): Reply => reply(503, '5.5.1', `Bad sequence of commands: ${hint}`),
+  unknownParameter: (name: string): Reply => reply(555, '5.5.4', `Unsupported parameter ${name}`),
+  badParameter: (hint: string): Reply => reply(501, '5.5.4', `Bad parameter: ${hint}`),
+  utf8NotEnabled: (): Reply => reply(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8'),
+
+  // Session
+  heloOk: (host: string, client: string): Reply => reply(250, null, `${host} greets ${client}`),
+  reset: (): Reply => reply(250, '2.0.0', 'Reset'),
+  noop: (): Reply => reply(250, '2.0.0', 'OK'),
+  readyForTls: (): Reply => reply(220, '2.0.0', 'Ready to start TLS'),
+  tlsNotAvailable: (): Reply => reply(454, '4.7.0', 'TLS not available'),
+  alreadyTls: (): Reply => reply(503, '5.5.1', 'Already in TLS'),
+  tlsRequired: (): Reply => reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
+
+  // Transaction
+  senderOk: (): Reply => reply(250, '2.1.0', 'Sender ok'),
+  recipientOk: (): Reply => reply(250, '2.1.5', 'Recipient ok'),
+  startData: (): Reply => reply(354, null, 'End data with <CR><LF>.<CR><LF>'),
+  queued: (id: string): Reply => reply(250, '2.0.0', `Ok: queued as ${id}`),
+  delivered: (id: string): Reply => reply(250, '2.0.0', `Ok: delivered as ${id}`),
+  unknownMailbox: (): Reply => reply(550, '5.1.1', 'No such user here'),
+  relayDenied: (): Reply => reply(550, '5.7.1', 'Relaying denied'),
+  tooManyRecipients: (): Reply => reply(452, '4.5.3', 'Too many recipients'),
+  messageTooBig: (max: number): Reply => reply(552, '5.3.4', `Message exceeds the size limit of ${max} bytes`),
+  bareLineEndingInData: (): Reply =>
+    reply(550, '5.6.0', 'Message refused: bare CR or LF in data (lines must end with CRLF)'),
+  nulInData: (): Reply => reply(550, '5.6.0', 'Message refused: NUL byte in data'),
+  tooManyHops: (): Reply => reply(554, '5.4.6', 'Too many Received headers: mail loop?'),
+  storageFailure: (): Reply => reply(451, '4.3.0', 'Temporary storage failure, try again later'),
+  localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),
+  noValidRecipients: (): Reply => reply(554, '5.5.1', 'No valid recipients'),
+} as const;
