@@ -1,15 +1,140 @@
-// STUB: contract only. Wires both servers from the config: the shared SMTP core plus each server's Delivery.
+// Wires both servers from the config: the same SMTP core, each with its own final step (Maildir or the queue).
+import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
+import { InboundDelivery } from './inbound/inbound-delivery.js';
+import { Mailboxes } from './inbound/mailboxes.js';
 import type { Logger } from './observability/logger.js';
+import { MxResolver } from './outbound/mx-resolver.js';
+import { OutboundQueue } from './outbound/outbound-queue.js';
+import { transfer } from './outbound/transfer.js';
+import type { Delivery } from './delivery.js';
+import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
+import type { ServerContext } from './smtp/server/server-context.js';
+import { TlsContextProvider } from './tls/tls-context.js';
 
 export interface RunningApp {
   /** Stop accepting at once, give sessions up to the grace period, then close them with 421. */
   stop(): Promise<void>;
   /** SIGHUP: re-read certificate and users. */
   reload(): Promise<void>;
+  /** What was bound (port 0 resolved), per server. */
+  listeners(): readonly (BoundAddress & { readonly server: 'inbound' | 'outbound' })[];
+  /** Retry every queued message now (also reachable through `facteur queue flush`). */
+  flushQueue(): void;
 }
 
+export interface AppDeps {
+  readonly now?: () => Date;
+  readonly pid?: number;
+}
+
+/** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
+const MAX_LINE = 2048;
+/** 4xx/5xx replies one session may collect before we hang up (as Postfix's smtpd_hard_error_limit). */
+const MAX_ERRORS = 20;
+
 /** Binds every listener of the enabled servers; rejects with a BindError naming the address and reason. */
-export async function startApp(_config: Config, _logger: Logger): Promise<RunningApp> {
-  throw new Error('not implemented');
+export async function startApp(config: Config, logger: Logger, deps: AppDeps = {}): Promise<RunningApp> {
+  const now = deps.now ?? (() => new Date());
+  const pid = deps.pid ?? process.pid;
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const tls = await TlsContextProvider.create({
+    cert: config.tls.cert,
+    key: config.tls.key,
+    dataDir: config.dataDir,
+    hostname: config.hostname,
+    logger,
+  });
+
+  const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const context = (name: string, delivery: Delivery, limits: { maxMessageSize: number; maxRecipients: number; maxConnections: number }): ServerContext => ({
+    name,
+    hostname: config.hostname,
+    delivery,
+    limits: { ...limits, maxLineLength: MAX_LINE, maxErrors: MAX_ERRORS },
+    timeouts: {
+      command: config.timeouts.command,
+      data: config.timeouts.data,
+      tlsHandshake: Math.min(config.timeouts.command, 60_000),
+      shutdownGrace: config.timeouts.shutdownGrace,
+    },
+    tls,
+    logger: logger.child({ server: name }),
+    now,
+  });
+
+  let inbound: { delivery: InboundDelivery } | null = null;
+  let queue: OutboundQueue | null = null;
+  try {
+    if (config.inbound.enabled) {
+      const mailboxes = await Mailboxes.load(config.inbound);
+      const delivery = new InboundDelivery({ config: config.inbound, hostname: config.hostname, pid, now, logger, mailboxes });
+      inbound = { delivery };
+      cleanups.push(() => delivery.close());
+      const server = new SmtpServer(context('inbound', delivery, config.inbound));
+      servers.push({ name: 'inbound', server });
+      await server.listen(config.inbound.listen, false);
+      await server.listen(config.inbound.listenTls, true);
+    }
+    if (config.outbound.enabled) {
+      const resolver = new MxResolver({ servers: config.outbound.dnsServers });
+      const transferOptions = {
+        hostname: config.hostname,
+        port: config.outbound.smtpPort,
+        tls: config.outbound.tls,
+        resolver,
+        timeouts: clientTimeouts(config),
+        logger,
+      };
+      const q = await OutboundQueue.open({
+        config: config.outbound,
+        hostname: config.hostname,
+        dataDir: config.dataDir,
+        transfer: (req) => transfer(req, transferOptions),
+        logger,
+      });
+      queue = q;
+      cleanups.push(() => q.close());
+      // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
+      const server = new SmtpServer(context('outbound', q.delivery, config.outbound), { acceptPeer: isLoopback });
+      servers.push({ name: 'outbound', server });
+      await server.listen(config.outbound.listen, false);
+      await q.start();
+    }
+  } catch (err) {
+    await Promise.allSettled(servers.map((s) => s.server.close()));
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    throw err;
+  }
+
+  const listeners = servers.flatMap(({ name, server }) => server.addresses().map((a) => ({ ...a, server: name })));
+  logger.info({ event: 'started', hostname: config.hostname, pid, listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`) }, 'facteur started');
+
+  return {
+    listeners: () => listeners,
+    flushQueue: () => queue?.flush(),
+    async stop() {
+      await Promise.allSettled(servers.map((s) => s.server.close()));
+      for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));
+      logger.info({ event: 'stopped' }, 'facteur stopped');
+    },
+    async reload() {
+      await tls.reload();
+      if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
+      logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
+    },
+  };
+}
+
+/** RFC 5321 §4.5.3.2 client timeouts; connect and greeting from the config. */
+function clientTimeouts(config: Config) {
+  return {
+    connect: config.timeouts.connect,
+    greeting: config.timeouts.connect,
+    command: config.timeouts.command,
+    dataInit: 2 * 60_000,
+    dataBlock: 3 * 60_000,
+    dataEnd: 10 * 60_000,
+  };
 }

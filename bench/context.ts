@@ -1,0 +1,96 @@
+// What every scenario gets: the options, a work folder, the shared certificate, and facteur servers it can start.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FacteurProcess, freePort, type FacteurSetup } from './facteur-process.js';
+import type { BenchOptions } from './options.js';
+import type { ScenarioResult } from './result.js';
+import { summariseProfileDir, type ProfileSummary } from './profile-summary.js';
+
+/** Connections a bench server accepts: above the 10,000 idle ones plus the probes. */
+const MAX_CONNECTIONS = 10_500;
+
+export class BenchContext {
+  private readonly live = new Set<FacteurProcess>();
+  private serial = 0;
+
+  constructor(
+    readonly options: BenchOptions,
+    /** Temporary folder of this run (configs, Maildirs, queues, logs). */
+    readonly workDir: string,
+    readonly resultsDir: string,
+    readonly repoRoot: string,
+    readonly tls: { readonly cert: string; readonly key: string },
+    /** Progress lines, on stderr. */
+    readonly progress: (line: string) => void,
+  ) {}
+
+  /** A deadline (Date.now() scale) for one scenario. */
+  deadline(): number {
+    return Date.now() + this.options.timeoutSeconds * 1000;
+  }
+
+  /** Starts a fresh facteur (its own folder and ports) with the bench defaults, overridden by `setup`. */
+  async startFacteur(name: string, setup: Partial<FacteurSetup> = {}): Promise<FacteurProcess> {
+    const dir = setup.dir ?? join(this.workDir, `${String(++this.serial).padStart(2, '0')}-${name}`);
+    const cpuProfileDir = this.options.cpuProfile ? join(this.resultsDir, 'profiles', `${this.stamp}-${name}`) : null;
+    if (cpuProfileDir !== null) await mkdir(cpuProfileDir, { recursive: true });
+    const full: FacteurSetup = {
+      dir,
+      inbound: true,
+      outbound: false,
+      inboundPort: await freePort(),
+      outboundPort: await freePort(),
+      maxConnections: MAX_CONNECTIONS,
+      maxMessageSize: 200 * 1024 * 1024,
+      smtpPort: 25,
+      dnsServers: [],
+      logLevel: this.options.logLevel,
+      tls: this.tls,
+      openFiles: MAX_CONNECTIONS * 2 + 1024,
+      cpuProfileDir,
+      retryMin: '1h',
+      ...setup,
+    };
+    const server = await FacteurProcess.start(full);
+    this.live.add(server);
+    return server;
+  }
+
+  /** Stops a server gracefully; returns its CPU profile's summary when profiling. */
+  async stopFacteur(server: FacteurProcess): Promise<ProfileSummary | null> {
+    const { code, signal } = await server.stop();
+    this.live.delete(server);
+    if (code !== 0) this.progress(`  facteur (pid ${server.pid}) exited with ${code ?? signal}:\n${server.lastOutput}`);
+    const dir = server.setup.cpuProfileDir;
+    return dir === null ? null : summariseProfileDir(dir, this.repoRoot);
+  }
+
+  /** Runs a measure on a server, then stops it (attaching its CPU profile) and removes its folder, even on failure. */
+  async measureOn(server: FacteurProcess, measure: () => Promise<Omit<ScenarioResult, 'profile'>>): Promise<ScenarioResult> {
+    let result: Omit<ScenarioResult, 'profile'>;
+    try {
+      result = await measure();
+    } catch (err) {
+      await this.stopFacteur(server);
+      await this.discard(server);
+      throw err;
+    }
+    const profile = await this.stopFacteur(server);
+    await this.discard(server);
+    return { ...result, profile };
+  }
+
+  /** Removes a server's folder (Maildir, queue) unless --keep. */
+  async discard(server: FacteurProcess): Promise<void> {
+    if (!this.options.keep) await rm(server.setup.dir, { recursive: true, force: true });
+  }
+
+  /** Emergency stop of whatever still runs (Ctrl-C, a crash of the bench). */
+  killAll(): void {
+    for (const s of this.live) s.kill();
+    this.live.clear();
+  }
+
+  /** Names profile folders of this run. */
+  readonly stamp = new Date().toISOString().replace(/[:.]/g, '-');
+}

@@ -1,0 +1,140 @@
+// CPU time and memory of a server's process tree, read from /proc (Linux), so the figures are the server's own.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** Clock ticks per second of the utime/stime fields of /proc/<pid>/stat (USER_HZ, 100 on every Linux we know). */
+const TICKS_PER_SECOND = readTicksPerSecond();
+
+function readTicksPerSecond(): number {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+}
+
+interface StatFields {
+  readonly ppid: number;
+  /** utime + stime of the process itself, in ticks. */
+  readonly ownTicks: number;
+  /** cutime + cstime: children that exited and were reaped (Postfix's smtpd, cleanup, virtual...). */
+  readonly reapedTicks: number;
+}
+
+function readStat(pid: number): StatFields | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // The command name is in parentheses and may hold spaces: split after the last ')'. Fields then start at 3 (state).
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return {
+    ppid: Number(f[1]),
+    ownTicks: Number(f[11]) + Number(f[12]),
+    reapedTicks: Number(f[13]) + Number(f[14]),
+  };
+}
+
+/** The pid and every live descendant (a `node:cluster` server, Postfix's master and its children). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const st = readStat(pid);
+    if (st === null) continue;
+    const list = children.get(st.ppid);
+    if (list === undefined) children.set(st.ppid, [pid]);
+    else list.push(pid);
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+  return out;
+}
+
+/**
+ * CPU milliseconds (user + system, every thread) spent by the tree so far. Reaped children count through their
+ * parent's cutime/cstime, live ones through their own fields, so a difference of two readings is the tree's CPU
+ * over the interval even when processes come and go (as long as the root lives).
+ */
+export function treeCpuMs(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    const st = readStat(pid);
+    if (st !== null) ticks += st.ownTicks + st.reapedTicks;
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/** A "VmRSS:  1234 kB" style field of /proc/<pid>/status, in bytes; 0 if the process is gone. */
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return 0;
+  }
+  const at = text.indexOf(`${field}:`);
+  if (at < 0) return 0;
+  return Number.parseInt(text.slice(at + field.length + 1).trim(), 10) * 1024;
+}
+
+/** Resident memory of the whole tree now, in bytes. */
+export function treeRssBytes(root: number): number {
+  let sum = 0;
+  for (const pid of processTree(root)) sum += statusBytes(pid, 'VmRSS');
+  return sum;
+}
+
+/** The kernel's high-water mark of one process's resident memory, in bytes. */
+export function peakRssBytes(pid: number): number {
+  return statusBytes(pid, 'VmHWM');
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0, same user or root); false when the kernel refuses. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Samples the tree's RSS on an interval, keeping the maximum: the peak of a multi-process server. */
+export class RssSampler {
+  private max = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly root: number,
+    intervalMs = 100,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    this.max = Math.max(this.max, treeRssBytes(this.root));
+  }
+
+  /** Stops sampling; returns the largest tree RSS seen, in bytes. */
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return this.max;
+  }
+}
+
+/** The soft and hard limits on open files of a process, from /proc/<pid>/limits. */
+export function openFilesLimit(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  const text = readFileSync(`/proc/${pid}/limits`, 'latin1');
+  const line = text.split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/);
+  const num = (s: string | undefined) => (s === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(s));
+  return { soft: num(soft), hard: num(hard) };
+}

@@ -1,0 +1,45 @@
+// Every scenario of the suite, in the order they run, and how a --scenario selection picks among them.
+import { bigMessageScenario } from './big-message.js';
+import { idleScenario } from './idle.js';
+import { inboundScenario } from './inbound.js';
+import { outboundScenario } from './outbound.js';
+import { queueReloadScenario } from './queue-reload.js';
+import type { Scenario } from './scenario.js';
+
+const KIB = 1024;
+
+export function catalogue(): Scenario[] {
+  const list: Scenario[] = [];
+  for (const [label, size, messages, quickMessages] of [
+    ['4k', 4 * KIB, 2000, 12],
+    ['100k', 100 * KIB, 500, 6],
+  ] as const) {
+    for (const sessions of [1, 8, 32, 128]) {
+      for (const perConnection of ['one', 'many'] as const) {
+        list.push(inboundScenario(`inbound-${label}-s${sessions}-${perConnection}`, { size, sessions, perConnection, messages, quickMessages }));
+      }
+    }
+  }
+  list.push(idleScenario('idle-1000', 1000, 20));
+  list.push(idleScenario('idle-10000', 10_000, 40));
+  list.push(bigMessageScenario('big-100m', 100 * 1024 * KIB, 2 * 1024 * KIB));
+  list.push(outboundScenario('outbound-4k-s8-one', { size: 4 * KIB, sessions: 8, perConnection: 'one', messages: 2000, quickMessages: 8 }));
+  list.push(outboundScenario('outbound-4k-s32-many', { size: 4 * KIB, sessions: 32, perConnection: 'many', messages: 2000, quickMessages: 8 }));
+  list.push(queueReloadScenario('queue-100000', 100_000, 200));
+  return list;
+}
+
+/**
+ * The scenarios a selection names: an exact id, or a prefix ending at a dash ("inbound" picks every inbound-…,
+ * "inbound-4k" every 4 KiB one). Throws on a selection that names nothing, listing the ids.
+ */
+export function select(all: readonly Scenario[], selections: readonly string[]): Scenario[] {
+  if (selections.length === 0) return [...all];
+  const picked = new Set<Scenario>();
+  for (const sel of selections) {
+    const hits = all.filter((s) => s.id === sel || s.id.startsWith(`${sel}-`));
+    if (hits.length === 0) throw new Error(`no scenario "${sel}"; the scenarios are:\n  ${all.map((s) => s.id).join('\n  ')}`);
+    for (const h of hits) picked.add(h);
+  }
+  return all.filter((s) => picked.has(s));
+}

@@ -1,0 +1,122 @@
+// `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
+import { startApp, type RunningApp } from '../app.js';
+import type { Config } from '../config/config.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig, resolveConfigPath } from '../config/load-config.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 2;
+
+/** Errors of listen(2) that mean "this address cannot be used here"; the app's message names the address. */
+const BIND_CODES = new Set(['EACCES', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
+/** Margin past the sessions' grace period for closing files and the queue before we give up and exit 1. */
+const STOP_MARGIN_MS = 5_000;
+
+/** Runs until the servers are stopped; resolves with the exit code. */
+export async function runStart(cliPath: string | undefined): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfig(resolveConfigPath(cliPath));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return EXIT_CONFIG;
+  }
+
+  let logger: Logger;
+  try {
+    logger = createLogger(config.log);
+  } catch (err) {
+    process.stderr.write(`facteur: cannot open the log file ${config.log.file}: ${(err as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  // A crash is logged before the process ends, so the log says why the server went away.
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ event: 'crash', err }, 'uncaught exception: exiting');
+    process.exit(EXIT_FAILURE);
+  });
+
+  // Signals are handled from now on: a SIGHUP or SIGTERM arriving while the servers start must not kill the process.
+  const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS);
+  const running = startApp(config, logger).then(
+    (app) => {
+      control.started(app);
+      return control.done;
+    },
+    (err: unknown) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      const message = err instanceof Error ? err.message : String(err);
+      logger.error({ event: 'start-failed', err }, message);
+      process.stderr.write(code !== undefined && BIND_CODES.has(code) ? `${message}\n` : `facteur: cannot start: ${message}\n`);
+      return EXIT_FAILURE;
+    },
+  );
+  // A second SIGTERM/SIGINT ends the wait even if the servers are still starting or stopping.
+  return Promise.race([control.done, running]);
+}
+
+interface SignalControl {
+  /** Resolves with the exit code once stopped (0), or on a second signal or a stop past its limit (1). */
+  readonly done: Promise<number>;
+  /** Hands over the running app; if a stop was asked for while it started, stops it now. */
+  started(app: RunningApp): void;
+}
+
+/**
+ * SIGTERM/SIGINT: stop gracefully (exit 0), or at once on a second signal or past `stopLimitMs` (exit 1). SIGHUP:
+ * reload certificate and users; a failed reload is logged and the server keeps running with what it had.
+ */
+function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
+  let app: RunningApp | null = null;
+  let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+
+  const stopApp = (running: RunningApp): void => {
+    running.stop().then(
+      () => finish(EXIT_OK),
+      (err: unknown) => {
+        logger.error({ event: 'stop-failed', err }, 'stopping failed');
+        finish(EXIT_FAILURE);
+      },
+    );
+  };
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ event: 'stop-forced', signal }, `${signal} again while stopping: exiting now`);
+      finish(EXIT_FAILURE);
+      return;
+    }
+    stopping = true;
+    logger.info({ event: 'stopping', signal }, `${signal}: stopping`);
+    const timer = setTimeout(() => {
+      logger.error({ event: 'stop-timeout' }, `still stopping after ${stopLimitMs} ms: exiting now`);
+      finish(EXIT_FAILURE);
+    }, stopLimitMs);
+    void done.then(() => clearTimeout(timer));
+    if (app !== null) stopApp(app);
+  };
+  const reload = (): void => {
+    if (stopping) return;
+    if (app === null) {
+      logger.info({ event: 'reload-skipped', signal: 'SIGHUP' }, 'SIGHUP while starting: the settings being loaded are already fresh');
+      return;
+    }
+    logger.info({ event: 'reloading', signal: 'SIGHUP' }, 'SIGHUP: reloading certificate and users');
+    app.reload().catch((err: unknown) => logger.error({ event: 'reload-failed', err }, `reload failed, keeping the previous settings: ${(err as Error).message}`));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', reload);
+
+  return {
+    done,
+    started(running) {
+      app = running;
+      if (stopping) stopApp(running);
+    },
+  };
+}

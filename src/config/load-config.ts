@@ -1,0 +1,169 @@
+// Reads the TOML config file (or takes the built-in defaults) and returns the frozen, validated Config.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname as machineName } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import type { Config } from './config.js';
+import { ConfigError, type ConfigProblem } from './config-error.js';
+import { configSchema, domainProblem, KNOWN_KEYS, normalizeAddress, type ParsedConfig } from './schema.js';
+import { describeValue } from './units.js';
+
+export interface LoadOptions {
+  /** Folder that relative paths are resolved against when there is no file (default: process.cwd()). */
+  readonly cwd?: string;
+  /** The default `hostname` (default: os.hostname()). */
+  readonly machineName?: string;
+}
+
+/** Name shown in problems when no file is read. */
+export const DEFAULTS_NAME = '(defaults)';
+
+/** The -c value, else ./facteur.toml when it exists, else null (built-in defaults). */
+export function resolveConfigPath(cliValue: string | undefined): string | null {
+  if (cliValue !== undefined) return cliValue;
+  return existsSync('facteur.toml') ? './facteur.toml' : null;
+}
+
+/** Loads `file` (null: built-in defaults). Throws ConfigError listing every problem found. */
+export async function loadConfig(file: string | null, opts: LoadOptions = {}): Promise<Config> {
+  const cwd = opts.cwd ?? process.cwd();
+  const shown = file ?? DEFAULTS_NAME;
+  const raw = file === null ? {} : parseToml(await readText(file), file);
+
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  const problems: ConfigProblem[] = result.success ? [] : result.error.issues.flatMap((issue) => toProblems(issue, shown));
+
+  const hostname = typeof raw.hostname === 'string' ? raw.hostname : (opts.machineName ?? machineName());
+  if (raw.hostname === undefined && domainProblem(hostname) !== null) {
+    problems.push({ file: shown, key: 'hostname', problem: `not set, and the machine's name "${hostname}" is not a valid domain name: set hostname` });
+  }
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
+
+  const base = file === null ? cwd : dirname(resolve(cwd, file));
+  return deepFreeze(toConfig(result.data, { file: file === null ? null : resolve(cwd, file), base, hostname }));
+}
+
+async function readText(file: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a folder' : e.message;
+    throw new ConfigError([{ file, key: '(file)', problem: `cannot read the config file: ${why}` }]);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ConfigError([{ file, key: '(file)', problem: 'the config file is not valid UTF-8' }]);
+  }
+}
+
+function parseToml(text: string, file: string): Record<string, unknown> {
+  try {
+    return parse(text);
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    // smol-toml's message is "Invalid TOML document: <reason>\n\n<code excerpt>": keep the reason only.
+    const reason = (err.message.split('\n')[0] ?? '').replace(/^Invalid TOML document:\s*/, '');
+    throw new ConfigError([{ file, key: `line ${err.line}, column ${err.column}`, problem: `TOML syntax error: ${reason}` }]);
+  }
+}
+
+interface Issue {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+  readonly expected?: string;
+  readonly input?: unknown;
+}
+
+function toProblems(issue: Issue, file: string): ConfigProblem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return (issue.keys ?? []).map((k) => ({ file, key: formatKey([...issue.path, k]), problem: `unknown key${suggestion(issue.path, k)}` }));
+  }
+  const key = formatKey(issue.path);
+  if (issue.code === 'invalid_type') {
+    const expected = issue.expected === 'object' ? 'a table' : `${issue.expected ?? 'another type'}`;
+    return [{ file, key, problem: `expected ${expected}, found ${describeValue(issue.input)}` }];
+  }
+  return [{ file, key, problem: issue.message }];
+}
+
+/** "inbound.users.alice", with TOML quoting for keys that are not bare. */
+function formatKey(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z0-9_-]+$/.test(String(p)) ? String(p) : JSON.stringify(String(p)))).join('.');
+}
+
+/** " (did you mean max_recipients?)" for a key one or two typos away from a known one. */
+function suggestion(section: readonly PropertyKey[], key: string): string {
+  const known = KNOWN_KEYS[section.map(String).join('.')] ?? [];
+  const best = known.map((k) => ({ k, d: editDistance(k, key.toLowerCase()) })).sort((a, b) => a.d - b.d)[0];
+  return best !== undefined && best.d <= 2 ? ` (did you mean ${best.k}?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
+/** TOML names → the Config contract: absolute paths, camelCase, addresses with lower-cased domains. */
+function toConfig(p: ParsedConfig, at: { file: string | null; base: string; hostname: string }): Config {
+  const dataDir = resolve(at.base, p.data_dir);
+  const fromBase = (v: string | undefined) => (v === undefined ? null : resolve(at.base, v));
+  const users = Object.fromEntries(Object.entries(p.inbound.users).map(([name, list]) => [name, list.map(normalizeAddress)]));
+  return {
+    file: at.file,
+    hostname: at.hostname,
+    dataDir,
+    log: { level: p.log.level, file: fromBase(p.log.file) },
+    tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key) },
+    timeouts: { command: p.timeouts.command, data: p.timeouts.data, connect: p.timeouts.connect, shutdownGrace: p.timeouts.shutdown_grace },
+    inbound: {
+      enabled: p.inbound.enabled,
+      listen: p.inbound.listen,
+      listenTls: p.inbound.listen_tls,
+      domains: [...new Set(p.inbound.domains)],
+      maildirRoot: resolve(dataDir, p.inbound.maildir_root),
+      usersFile: fromBase(p.inbound.users_file),
+      maxMessageSize: p.inbound.max_message_size,
+      maxRecipients: p.inbound.max_recipients,
+      maxConnections: p.inbound.max_connections,
+      users,
+    },
+    outbound: {
+      enabled: p.outbound.enabled,
+      listen: p.outbound.listen,
+      queueDir: resolve(dataDir, p.outbound.queue_dir),
+      smtpPort: p.outbound.smtp_port,
+      dnsServers: p.outbound.dns_servers,
+      tls: p.outbound.tls,
+      retryMin: p.outbound.retry_min,
+      retryMax: p.outbound.retry_max,
+      queueLifetime: p.outbound.queue_lifetime,
+      maxMessageSize: p.outbound.max_message_size,
+      maxRecipients: p.outbound.max_recipients,
+      maxConnections: p.outbound.max_connections,
+      concurrency: p.outbound.concurrency,
+      concurrencyPerDomain: p.outbound.concurrency_per_domain,
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

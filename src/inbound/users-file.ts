@@ -1,0 +1,37 @@
+// The "carte" users file inherited from the C ancestor: one line per mailbox, "mailbox : address, address".
+// This file only splits lines; mailboxes.ts validates names, addresses and duplicates with the same locations.
+
+/** One mailbox line, with where it came from for error messages ("FILE:LINE"). */
+export interface MailboxEntry {
+  /** "FILE:LINE" for the users file, "inbound.users.NAME" for the inline table. */
+  readonly where: string;
+  readonly mailbox: string;
+  readonly addresses: readonly string[];
+}
+
+/**
+ * Splits a users file into entries. '#' starts a comment anywhere on a line (so an address
+ * containing '#' cannot be listed here; use [inbound.users] for it); blank lines are skipped;
+ * whitespace around names and commas is ignored; CRLF line endings are tolerated.
+ * Throws Error("FILE:LINE: problem") on a line that is not "mailbox : address[, address]...".
+ */
+export function parseUsersFile(text: string, file: string): MailboxEntry[] {
+  const entries: MailboxEntry[] = [];
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  lines.forEach((raw, index) => {
+    const where = `${file}:${index + 1}`;
+    const hash = raw.indexOf('#');
+    const content = (hash === -1 ? raw : raw.slice(0, hash)).trim();
+    if (content === '') return;
+    const colon = content.indexOf(':');
+    if (colon === -1) throw new Error(`${where}: expected "mailbox : address, address", found no ":"`);
+    const mailbox = content.slice(0, colon).trim();
+    const list = content.slice(colon + 1).trim();
+    if (mailbox === '') throw new Error(`${where}: missing mailbox name before ":"`);
+    if (list === '') throw new Error(`${where}: no address after "${mailbox} :"`);
+    const addresses = list.split(',').map((a) => a.trim());
+    if (addresses.includes('')) throw new Error(`${where}: empty address in the list (a stray comma?)`);
+    entries.push({ where, mailbox, addresses });
+  });
+  return entries;
+}

@@ -1,0 +1,112 @@
+// The bounce: an RFC 3464 delivery status notification inside an RFC 6522 multipart/report, LF line endings.
+import { randomBytes } from 'node:crypto';
+import { formatMessageDate } from '../smtp/server/trace-headers.js';
+import type { QueueItem, QueueRecipient } from './queue-item.js';
+
+export interface BounceInput {
+  /** Our host name: Reporting-MTA and the From address. */
+  readonly hostname: string;
+  /** The message that could not be delivered (its sender is never "" here: nobody bounces a bounce). */
+  readonly original: QueueItem;
+  /** Its failed recipients: one report lists them all. */
+  readonly failed: readonly QueueRecipient[];
+  /** The original header section (up to its empty line), already capped. */
+  readonly headers: Buffer;
+  readonly date: Date;
+  /** "<id@host>", unique. */
+  readonly messageId: string;
+  /** A fresh random boundary each call; tests may fix it. */
+  readonly boundary?: () => string;
+}
+
+/** Longest diagnostic we copy: keeps every line of the report well under RFC 5322's 998 characters. */
+const MAX_DIAGNOSTIC = 500;
+
+const randomBoundary = (): string => `=_facteur_${randomBytes(12).toString('hex')}`;
+
+/** The whole bounce message, ready to queue from <> to the original sender. */
+export function buildBounce(input: BounceInput): Buffer {
+  const { hostname, original, failed } = input;
+  // RFC 6533: with an internationalised sender or recipient, the report and its headers part use the "global" types.
+  const global = original.smtputf8 || [original.from, ...failed.map((r) => r.address)].some(isNonAscii);
+  const parts = [
+    { type: `text/plain; charset=${global ? 'utf-8' : 'us-ascii'}`, body: Buffer.from(explanation(input)) },
+    { type: global ? 'message/global-delivery-status' : 'message/delivery-status', body: Buffer.from(deliveryStatus(input)) },
+    { type: global ? 'message/global-headers' : 'text/rfc822-headers', body: withFinalLf(input.headers) },
+  ];
+  const makeBoundary = input.boundary ?? randomBoundary;
+  let boundary = makeBoundary();
+  // RFC 2046 §5.1.1: the boundary must not occur in any part. A random one practically never does; check anyway.
+  while (parts.some((p) => p.body.includes(`--${boundary}`))) boundary = randomBoundary();
+
+  const header = [
+    `From: MAILER-DAEMON@${oneLine(hostname)}`,
+    `To: ${oneLine(original.from)}`,
+    'Subject: Undelivered Mail Returned to Sender',
+    `Date: ${formatMessageDate(input.date)}`,
+    `Message-ID: ${oneLine(input.messageId)}`,
+    'MIME-Version: 1.0',
+    // RFC 3834 §5: an automatic reply, so that responders do not answer it.
+    'Auto-Submitted: auto-replied',
+    `Content-Type: multipart/report; report-type=${global ? 'global-delivery-status' : 'delivery-status'};`,
+    `\tboundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+  ].join('\n');
+  const chunks: Buffer[] = [Buffer.from(header)];
+  for (const part of parts) {
+    const encoding = part.body.some((b) => b > 0x7f) ? '8bit' : '7bit';
+    chunks.push(Buffer.from(`--${boundary}\nContent-Type: ${part.type}\nContent-Transfer-Encoding: ${encoding}\n\n`), part.body);
+    // The line break before a boundary belongs to the boundary (RFC 2046 §5.1.1).
+    chunks.push(Buffer.from('\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\n`));
+  return Buffer.concat(chunks);
+}
+
+function explanation({ hostname, original, failed }: BounceInput): string {
+  const lines = [
+    `This is the mail system at host ${oneLine(hostname)}.`,
+    '',
+    'Your message could not be delivered to one or more recipients.',
+    'It is attached below (headers only).',
+    '',
+    `Queue id: ${original.id}`,
+    '',
+  ];
+  for (const r of failed) lines.push(`<${oneLine(r.address)}>: ${oneLine(r.last_error ?? 'delivery failed')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** RFC 3464 §2.2 per-message fields, then one §2.3 block per recipient, blocks separated by empty lines. */
+function deliveryStatus({ hostname, original, failed, date }: BounceInput): string {
+  const blocks = [[`Reporting-MTA: dns; ${oneLine(hostname)}`, `X-Facteur-Queue-ID: ${original.id}`, `Arrival-Date: ${formatMessageDate(new Date(original.created))}`]];
+  for (const r of failed) {
+    const block = [`Final-Recipient: ${addressType(r.address)}; ${oneLine(r.address)}`, 'Action: failed', `Status: ${r.dsn_status ?? '5.0.0'}`];
+    if (r.remote_mta !== null) block.push(`Remote-MTA: dns; ${oneLine(r.remote_mta)}`);
+    if (r.diagnostic !== null) block.push(diagnosticCode(r.diagnostic));
+    block.push(`Last-Attempt-Date: ${formatMessageDate(r.last_attempt === null ? date : new Date(r.last_attempt))}`);
+    blocks.push(block);
+  }
+  return `${blocks.map((b) => b.join('\n')).join('\n\n')}\n`;
+}
+
+/** RFC 3464 §2.3.6: "smtp" only for an SMTP reply; our own diagnosis (no MX, connection refused…) gets an X- type. */
+function diagnosticCode(diagnostic: string): string {
+  const text = oneLine(diagnostic);
+  return /^[2-5]\d\d(?:\s|$)/.test(text) ? `Diagnostic-Code: smtp; ${text}` : `Diagnostic-Code: X-Facteur; ${text}`;
+}
+
+/** RFC 3464 "rfc822" address type, or RFC 6533's "utf-8" for an internationalised address. */
+const addressType = (address: string): string => (isNonAscii(address) ? 'utf-8' : 'rfc822');
+
+const isNonAscii = (s: string): boolean => /[^\x00-\x7f]/.test(s);
+
+/** A header field value on one line: no control character can start a new field or part. */
+function oneLine(s: string): string {
+  const flat = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return flat.length > MAX_DIAGNOSTIC ? `${flat.slice(0, MAX_DIAGNOSTIC)}...` : flat;
+}
+
+const withFinalLf = (b: Buffer): Buffer => (b.length === 0 || b[b.length - 1] === 0x0a ? b : Buffer.concat([b, Buffer.from('\n')]));

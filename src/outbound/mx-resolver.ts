@@ -1,0 +1,137 @@
+// Where to deliver a domain's mail: MX hosts by preference with their addresses (RFC 5321 §5.1), or why not.
+import { Resolver } from 'node:dns/promises';
+import net from 'node:net';
+import { domainToASCII } from 'node:url';
+
+export interface MxHost {
+  /** The exchange's name, or the address literal ("[192.0.2.1]") for a literal domain. */
+  readonly name: string;
+  readonly preference: number;
+  /** AAAA addresses first, then A (shared/INTERFACE.md: IPv6 before IPv4). */
+  readonly addresses: readonly string[];
+}
+
+export type MxResult =
+  | { readonly kind: 'hosts'; readonly hosts: readonly MxHost[] }
+  /** The domain cannot receive mail: bounce (NXDOMAIN, null MX, no host with an address). */
+  | { readonly kind: 'permanent'; readonly reason: string }
+  /** DNS did not answer properly: try again later, never bounce on this. */
+  | { readonly kind: 'transient'; readonly reason: string };
+
+export interface MxResolverOptions {
+  /** DNS servers as "127.0.0.1:5353" or "[::1]:53"; empty: the system's resolver configuration. */
+  readonly servers: readonly string[];
+  /** Per query try, in ms (default 5000). */
+  readonly timeoutMs?: number;
+  /** Shuffles MX hosts of equal preference (RFC 5321 §5.1); Math.random unless a test pins it. */
+  readonly random?: () => number;
+}
+
+/** At most this many MX hosts are tried per attempt, as RFC 5321 §5.1 lets a client cap the list. */
+export const MAX_MX_HOSTS = 10;
+
+/** Answers meaning "this name has nothing of that type" rather than "DNS failed". */
+const NO_DATA = new Set(['ENODATA']);
+const NO_NAME = new Set(['ENOTFOUND', 'EBADNAME']);
+
+type Lookup<T> = { ok: true; value: T } | { ok: false; missing: boolean; code: string };
+
+export class MxResolver {
+  private readonly resolver: Resolver;
+  private readonly random: () => number;
+
+  constructor(opts: MxResolverOptions) {
+    this.resolver = new Resolver({ timeout: opts.timeoutMs ?? 5000, tries: 2 });
+    if (opts.servers.length > 0) this.resolver.setServers([...opts.servers]);
+    this.random = opts.random ?? Math.random;
+  }
+
+  async resolve(domain: string): Promise<MxResult> {
+    if (domain.startsWith('[')) return addressLiteral(domain);
+    // DNS speaks A-labels: an internationalised domain (SMTPUTF8, RFC 6531) is looked up as punycode.
+    const name = domainToASCII(domain.replace(/\.$/, ''));
+    if (name === '') return { kind: 'permanent', reason: `invalid domain name ${domain}` };
+
+    const mx = await this.lookup(() => this.resolver.resolveMx(name));
+    if (!mx.ok) {
+      if (NO_DATA.has(mx.code)) return this.implicitMx(name);
+      if (mx.missing) return { kind: 'permanent', reason: `domain ${name} does not exist (${mx.code})` };
+      return { kind: 'transient', reason: `MX lookup for ${name} failed (${mx.code})` };
+    }
+    const records = mx.value;
+    // Null MX: one record whose exchange is the root ("."), RFC 7505 §3; other records next to it are ignored.
+    const real = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
+    if (real.length === 0) {
+      return records.length > 0
+        ? { kind: 'permanent', reason: `domain ${name} accepts no mail (null MX, RFC 7505)` }
+        : this.implicitMx(name);
+    }
+    const ordered = this.order(real).slice(0, MAX_MX_HOSTS);
+    const resolved = await Promise.all(ordered.map((r) => this.addresses(r.exchange)));
+    const hosts: MxHost[] = [];
+    const failures: string[] = [];
+    let transient = false;
+    resolved.forEach((res, i) => {
+      const r = ordered[i] as { exchange: string; priority: number };
+      if (res.kind === 'hosts') hosts.push({ name: r.exchange, preference: r.priority, addresses: res.addresses });
+      else {
+        failures.push(`${r.exchange}: ${res.reason}`);
+        transient ||= res.kind === 'transient';
+      }
+    });
+    if (hosts.length > 0) return { kind: 'hosts', hosts };
+    const reason = `no MX host of ${name} has an address (${failures.join('; ')})`;
+    return transient ? { kind: 'transient', reason } : { kind: 'permanent', reason };
+  }
+
+  /** No MX record: the domain itself is the only host, with preference 0 (RFC 5321 §5.1). */
+  private async implicitMx(name: string): Promise<MxResult> {
+    const res = await this.addresses(name);
+    if (res.kind === 'hosts') return { kind: 'hosts', hosts: [{ name, preference: 0, addresses: res.addresses }] };
+    return { kind: res.kind, reason: `no MX for ${name} and ${res.reason}` };
+  }
+
+  /** AAAA then A addresses of one name. */
+  private async addresses(
+    name: string,
+  ): Promise<{ kind: 'hosts'; addresses: string[] } | { kind: 'permanent' | 'transient'; reason: string }> {
+    const [v6, v4] = await Promise.all([
+      this.lookup(() => this.resolver.resolve6(name)),
+      this.lookup(() => this.resolver.resolve4(name)),
+    ]);
+    const addresses = [...(v6.ok ? v6.value : []), ...(v4.ok ? v4.value : [])];
+    if (addresses.length > 0) return { kind: 'hosts', addresses };
+    const failed = [v6, v4].find((l): l is Extract<typeof l, { ok: false }> => !l.ok && !l.missing);
+    if (failed !== undefined) return { kind: 'transient', reason: `address lookup failed (${failed.code})` };
+    return { kind: 'permanent', reason: 'no address (AAAA or A)' };
+  }
+
+  /** By preference; equal preferences in random order, to spread the load (RFC 5321 §5.1). */
+  private order<T extends { priority: number }>(records: readonly T[]): T[] {
+    const shuffled = [...records];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j] as T, shuffled[i] as T];
+    }
+    // Array.prototype.sort is stable: the shuffle survives among equal preferences.
+    return shuffled.sort((a, b) => a.priority - b.priority);
+  }
+
+  private async lookup<T>(query: () => Promise<T>): Promise<Lookup<T>> {
+    try {
+      return { ok: true, value: await query() };
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code ?? (err as Error).message);
+      return { ok: false, missing: NO_DATA.has(code) || NO_NAME.has(code), code };
+    }
+  }
+}
+
+/** "[192.0.2.1]" or "[IPv6:2001:db8::1]" (RFC 5321 §4.1.3): that address, no DNS. */
+function addressLiteral(domain: string): MxResult {
+  const inner = domain.endsWith(']') ? domain.slice(1, -1) : '';
+  const ip = /^ipv6:/i.test(inner) ? inner.slice(5) : inner;
+  const ok = inner === ip ? net.isIPv4(ip) : net.isIPv6(ip);
+  if (!ok) return { kind: 'permanent', reason: `unusable address literal ${domain}` };
+  return { kind: 'hosts', hosts: [{ name: domain, preference: 0, addresses: [ip] }] };
+}

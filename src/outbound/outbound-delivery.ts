@@ -1,0 +1,144 @@
+// The relay's Delivery: every recipient domain is accepted, and a 250 means the message is a durable queue item.
+import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
+import type { Logger } from '../observability/logger.js';
+import { formatAddress, type Address } from '../smtp/address.js';
+import { replies } from '../smtp/replies.js';
+import { reply, type Reply } from '../smtp/reply.js';
+import { SmtpError } from '../smtp/smtp-error.js';
+import { newRecipient, recipientKey, type QueueItem, type QueueRecipient } from './queue-item.js';
+import type { BodyWriter, QueueStore } from './queue-store.js';
+
+/** What the delivery needs of the store (tests pass one that fails on purpose). */
+export type DeliveryStore = Pick<QueueStore, 'newId' | 'createBody' | 'save' | 'remove'>;
+
+export interface OutboundDeliveryOptions {
+  readonly store: DeliveryStore;
+  /** Takes each committed item into the schedule. */
+  readonly enqueue: (item: QueueItem) => void;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+/**
+ * The bare <postmaster> (RFC 5321 §4.1.1.3) names this host's own postmaster, and the relay delivers nothing
+ * locally. Built here because the shared catalogue has no reply for it.
+ */
+const noLocalPostmaster = (): Reply => reply(550, '5.1.1', 'This relay has no local postmaster: give a domain');
+
+export class OutboundDelivery implements Delivery {
+  readonly #store: DeliveryStore;
+  readonly #enqueue: (item: QueueItem) => void;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+
+  constructor(opts: OutboundDeliveryOptions) {
+    this.#store = opts.store;
+    this.#enqueue = opts.enqueue;
+    this.#logger = opts.logger;
+    this.#now = opts.now;
+  }
+
+  /** Any domain or address literal: this server listens on loopback only and relays for local programs. */
+  async acceptRecipient(to: Address, _session: SessionInfo): Promise<void> {
+    if (to.domain === '') throw new SmtpError(noLocalPostmaster());
+  }
+
+  async open(envelope: Envelope, session: SessionInfo): Promise<MessageSink> {
+    if (envelope.recipients.some((r) => r.domain === '')) throw new SmtpError(noLocalPostmaster());
+    const id = this.#store.newId();
+    let body: BodyWriter;
+    try {
+      body = await this.#store.createBody(id);
+    } catch (err) {
+      this.#logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot create a queue file');
+      throw new SmtpError(replies.storageFailure(), { cause: err });
+    }
+    return new QueueSink({ id, envelope, session, body, store: this.#store, enqueue: this.#enqueue, logger: this.#logger, now: this.#now });
+  }
+}
+
+interface SinkParts {
+  readonly id: string;
+  readonly envelope: Envelope;
+  readonly session: SessionInfo;
+  readonly body: BodyWriter;
+  readonly store: DeliveryStore;
+  readonly enqueue: (item: QueueItem) => void;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+/** One message on its way into the queue: write* then commit (durable, 250) or abort (nothing left). */
+class QueueSink implements MessageSink {
+  readonly #p: SinkParts;
+  readonly #arrival: number;
+  /** The first write error, reported by commit(): the core reads DATA to its end before it commits. */
+  #failure: { readonly error: unknown } | null = null;
+  #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
+
+  constructor(parts: SinkParts) {
+    this.#p = parts;
+    this.#arrival = parts.now();
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#failure !== null || this.#state !== 'open') return;
+    try {
+      await this.#p.body.write(chunk);
+    } catch (error) {
+      this.#failure = { error };
+    }
+  }
+
+  async commit(): Promise<Reply> {
+    const { id, session, store, logger } = this.#p;
+    if (this.#state !== 'open') throw new Error(`queue sink ${id} is ${this.#state}`);
+    this.#state = 'committing';
+    try {
+      if (this.#failure !== null) throw this.#failure.error;
+      const size = await this.#p.body.finish(); // <id>.eml, fsynced
+      const item = this.#item(size);
+      await store.save(item); // <id>.json atomically, directory fsynced: the commit point
+      this.#state = 'committed';
+      this.#p.enqueue(item);
+      logger.info(
+        { event: 'queued', id, session: session.id, from: item.from, recipients: item.recipients.map((r) => r.address), size },
+        'message queued',
+      );
+      return replies.queued(id);
+    } catch (err) {
+      this.#state = 'aborted';
+      logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot store the message in the queue');
+      // Nothing of a refused message may stay: the client will send it again after our 451.
+      await store.remove(id).catch(() => undefined);
+      await this.#p.body.discard().catch(() => undefined);
+      throw new SmtpError(replies.storageFailure(), { cause: err });
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committed' || this.#state === 'committing') return;
+    this.#state = 'aborted';
+    await this.#p.body.discard().catch((err: unknown) => this.#p.logger.warn({ event: 'queue-cleanup-failed', id: this.#p.id, err }, 'cannot remove an aborted message'));
+  }
+
+  #item(size: number): QueueItem {
+    const { id, envelope } = this.#p;
+    // The same mailbox twice would be tried twice and confuse the matching of outcomes: keep one.
+    const recipients = new Map<string, QueueRecipient>();
+    for (const to of envelope.recipients) {
+      const key = recipientKey(to);
+      if (!recipients.has(key)) recipients.set(key, newRecipient(formatAddress(to), to));
+    }
+    return {
+      id,
+      from: formatAddress(envelope.reversePath),
+      reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
+      created: new Date(this.#arrival).toISOString(),
+      size,
+      eightBit: envelope.eightBit,
+      smtputf8: envelope.smtputf8,
+      recipients: [...recipients.values()],
+    };
+  }
+}

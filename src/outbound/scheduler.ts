@@ -1,0 +1,486 @@
+// Decides when each queued message is tried again: a min-heap of due times behind one timer, bounded concurrency, bounces.
+//
+// The in-memory index is the truth while the server runs; the disk is read at startup and for message bodies,
+// and written after every attempt (queue-store.ts). One job = one item's recipients of one domain: one transfer.
+import type { OutboundConfig } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Address } from '../smtp/address.js';
+import { retryDelay } from './backoff.js';
+import { buildBounce } from './bounce.js';
+import {
+  afterOutcome,
+  domainDueTime,
+  domainsOf,
+  dueTime,
+  isActive,
+  isFinished,
+  newRecipient,
+  recipientKey,
+  toQueueEntry,
+  type QueueEntry,
+  type QueueItem,
+  type QueueRecipient,
+  type RetryPolicy,
+} from './queue-item.js';
+import type { QueueStore } from './queue-store.js';
+import type { RecipientOutcome, TransferRequest, TransferResult } from './transfer.js';
+
+/** One delivery attempt for one domain (transfer.ts); never rejects. Injected, so tests pass a fake. */
+export type TransferFn = (req: TransferRequest) => Promise<TransferResult>;
+
+/** setTimeout/clearTimeout, injectable for tests. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+export interface SchedulerOptions {
+  readonly store: QueueStore;
+  readonly transfer: TransferFn;
+  readonly logger: Logger;
+  readonly hostname: string;
+  readonly config: Pick<OutboundConfig, 'retryMin' | 'retryMax' | 'queueLifetime' | 'concurrency' | 'concurrencyPerDomain'>;
+  readonly now: () => number;
+  readonly timers?: Timers;
+  readonly random?: () => number;
+}
+
+/** How much of the original message a bounce quotes: its header section, at most this many bytes. */
+export const BOUNCE_HEADERS_MAX = 64 * 1024;
+/** setTimeout's longest delay; a later due time is reached by re-arming. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** A heap entry; stale once its item's job for that domain was rescheduled or dropped (seq no longer current). */
+interface Job {
+  readonly due: number;
+  readonly id: string;
+  readonly domain: string;
+  readonly seq: number;
+}
+
+/** An item and what is happening to it right now. */
+interface Tracked {
+  item: QueueItem;
+  /** Domains with a transfer in flight. */
+  readonly inFlight: Set<string>;
+  /** recipientKey of recipients being tried (shown as "pending" by `queue list`). */
+  readonly trying: Set<string>;
+  /** Removed by `queue delete`: results still in flight are dropped. */
+  deleted: boolean;
+  finishing: boolean;
+  /** Writes of this item's files, one after the other, so that an older state never lands after a newer one. */
+  writes: Promise<void>;
+}
+
+export class Scheduler {
+  readonly #store: QueueStore;
+  readonly #transfer: TransferFn;
+  readonly #logger: Logger;
+  readonly #hostname: string;
+  readonly #config: SchedulerOptions['config'];
+  readonly #now: () => number;
+  readonly #timers: Timers;
+  readonly #policy: RetryPolicy;
+  readonly #items = new Map<string, Tracked>();
+  readonly #heap = new JobHeap();
+  /** Current seq of each job ("id domain"); a heap entry with another seq is stale. */
+  readonly #jobs = new Map<string, number>();
+  #seq = 0;
+  /** Due jobs held back by concurrencyPerDomain, released when a transfer to that domain ends. */
+  readonly #waiting = new Map<string, Job[]>();
+  readonly #perDomain = new Map<string, number>();
+  #active = 0;
+  /** Every attempt or finishing step under way, for close(). */
+  readonly #running = new Set<Promise<void>>();
+  #timer: unknown = null;
+  #timerDue: number | null = null;
+  /** Timers that retry a failed finishing step (bounce or removal). */
+  readonly #retryTimers = new Set<unknown>();
+  #started = false;
+  #closing = false;
+  /** After close(): results arriving later are dropped (the item is retried after the restart). */
+  #stopped = false;
+
+  constructor(opts: SchedulerOptions) {
+    this.#store = opts.store;
+    this.#transfer = opts.transfer;
+    this.#logger = opts.logger;
+    this.#hostname = opts.hostname;
+    this.#config = opts.config;
+    this.#now = opts.now;
+    this.#timers = opts.timers ?? systemTimers;
+    const random = opts.random ?? Math.random;
+    this.#policy = {
+      queueLifetime: opts.config.queueLifetime,
+      delay: (attempts) => retryDelay(attempts, { min: opts.config.retryMin, max: opts.config.retryMax, random }),
+    };
+  }
+
+  /** Takes a committed item (loaded at startup or just queued) into the schedule. */
+  add(item: QueueItem): void {
+    const tracked: Tracked = { item, inFlight: new Set(), trying: new Set(), deleted: false, finishing: false, writes: Promise.resolve() };
+    this.#items.set(item.id, tracked);
+    if (isFinished(item)) {
+      // Left finished by a crash before its files were removed: bounce if needed and remove now.
+      if (this.#started) this.#run(this.#finish(tracked));
+      return;
+    }
+    for (const domain of domainsOf(item)) this.#scheduleDomain(tracked, domain);
+  }
+
+  /** Starts attempting: items due now are launched at once. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const t of this.#items.values()) if (isFinished(t.item)) this.#run(this.#finish(t));
+    this.#pump();
+  }
+
+  /** `queue flush`: every deferred recipient is due now. */
+  flush(): void {
+    const now = new Date(this.#now()).toISOString();
+    for (const t of this.#items.values()) {
+      t.item = {
+        ...t.item,
+        recipients: t.item.recipients.map((r) => (r.status === 'deferred' && !t.trying.has(recipientKey(r)) ? { ...r, next_attempt: now } : r)),
+      };
+      for (const domain of domainsOf(t.item)) if (!t.inFlight.has(domain)) this.#scheduleDomain(t, domain);
+    }
+    this.#pump();
+  }
+
+  /**
+   * `queue delete`: forgets the item and removes its files, without a bounce. A transfer in flight for it runs
+   * to its end, but its result is dropped. Resolves false if the id is not queued.
+   */
+  async delete(id: string): Promise<boolean> {
+    const t = this.#items.get(id);
+    if (t === undefined) return false;
+    t.deleted = true;
+    this.#items.delete(id);
+    for (const domain of domainsOf(t.item)) this.#jobs.delete(jobKey(id, domain));
+    // After the writes already started, so that none of them brings the .json back. The body may still be
+    // read by a transfer in flight: on POSIX an open file outlives its unlinking.
+    await this.#write(t, () => this.#store.remove(id));
+    this.#logger.info({ event: 'deleted', id }, 'message deleted from the queue');
+    this.#pump();
+    return true;
+  }
+
+  /** The queue as `queue list --json` shows it, oldest first. */
+  list(): QueueEntry[] {
+    return [...this.#items.values()]
+      .filter((t) => !isFinished(t.item))
+      .map((t) => toQueueEntry(t.item, (r) => t.trying.has(recipientKey(r))))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Resolves once no attempt or finishing step is under way (for tests and diagnostics). */
+  async whenIdle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** Stops the timer, launches nothing more, waits up to `timeoutMs` for attempts in flight. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    this.#clearTimer();
+    for (const handle of this.#retryTimers) this.#timers.clearTimeout(handle);
+    this.#retryTimers.clear();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#running]), deadline]);
+    clearTimeout(timer);
+    this.#stopped = true;
+  }
+
+  #scheduleDomain(t: Tracked, domain: string): void {
+    const due = domainDueTime(t.item, domain);
+    if (due === null) {
+      this.#jobs.delete(jobKey(t.item.id, domain));
+      return;
+    }
+    this.#seq += 1;
+    this.#jobs.set(jobKey(t.item.id, domain), this.#seq);
+    this.#heap.push({ due, id: t.item.id, domain, seq: this.#seq });
+    this.#pump();
+  }
+
+  /** Launches every due job the limits allow, then sets the timer for the next one. */
+  #pump(): void {
+    if (!this.#started || this.#closing) return;
+    const now = this.#now();
+    while (this.#active < this.#config.concurrency) {
+      const job = this.#peekValid();
+      if (job === null || job.due > now) break;
+      this.#heap.pop();
+      if ((this.#perDomain.get(job.domain) ?? 0) >= this.#config.concurrencyPerDomain) {
+        const waiting = this.#waiting.get(job.domain) ?? [];
+        waiting.push(job);
+        this.#waiting.set(job.domain, waiting);
+        continue;
+      }
+      this.#launch(job);
+    }
+    this.#arm();
+  }
+
+  #peekValid(): Job | null {
+    for (let job = this.#heap.peek(); job !== null; job = this.#heap.peek()) {
+      if (this.#jobs.get(jobKey(job.id, job.domain)) === job.seq) return job;
+      this.#heap.pop();
+    }
+    return null;
+  }
+
+  /** One timer, for the earliest due job; none while every transfer slot is taken (a finishing transfer pumps). */
+  #arm(): void {
+    const next = this.#active < this.#config.concurrency ? this.#peekValid() : null;
+    const due = next?.due ?? null;
+    if (due === this.#timerDue && this.#timer !== null) return;
+    this.#clearTimer();
+    if (due === null) return;
+    const delay = Math.min(Math.max(due - this.#now(), 0), MAX_TIMER);
+    this.#timerDue = due;
+    this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = null;
+      this.#timerDue = null;
+      this.#pump();
+    }, delay);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== null) this.#timers.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerDue = null;
+  }
+
+  #launch(job: Job): void {
+    const t = this.#items.get(job.id);
+    this.#jobs.delete(jobKey(job.id, job.domain));
+    if (t === undefined || t.deleted) return;
+    const now = this.#now();
+    const due = t.item.recipients.filter((r) => r.domain === job.domain && isActive(r) && dueTime(r) <= now);
+    if (due.length === 0) {
+      this.#scheduleDomain(t, job.domain);
+      return;
+    }
+    this.#active += 1;
+    this.#perDomain.set(job.domain, (this.#perDomain.get(job.domain) ?? 0) + 1);
+    t.inFlight.add(job.domain);
+    for (const r of due) t.trying.add(recipientKey(r));
+    this.#run(this.#attempt(t, job.domain, due));
+  }
+
+  /** Releases the transfer slot of (t, domain) and puts back the jobs that were waiting for that domain. */
+  #release(t: Tracked, domain: string, tried: readonly QueueRecipient[]): void {
+    this.#active -= 1;
+    const left = (this.#perDomain.get(domain) ?? 1) - 1;
+    if (left > 0) this.#perDomain.set(domain, left);
+    else this.#perDomain.delete(domain);
+    t.inFlight.delete(domain);
+    for (const r of tried) t.trying.delete(recipientKey(r));
+    const waiting = this.#waiting.get(domain);
+    if (waiting !== undefined) {
+      this.#waiting.delete(domain);
+      for (const job of waiting) this.#heap.push(job);
+    }
+  }
+
+  async #attempt(t: Tracked, domain: string, recipients: readonly QueueRecipient[]): Promise<void> {
+    const { item } = t;
+    const result = await this.#callTransfer({
+      id: item.id,
+      domain,
+      reversePath: item.reverse_path,
+      recipients: recipients.map((r): Address => ({ local: r.local, domain: r.domain })),
+      openBody: () => this.#store.openBody(item.id),
+      size: item.size,
+      eightBit: item.eightBit,
+      smtputf8: item.smtputf8,
+    });
+    this.#release(t, domain, recipients);
+    this.#pump();
+    if (t.deleted || this.#stopped) return;
+
+    const now = this.#now();
+    const outcomes = new Map(result.outcomes.map((o) => [recipientKey(o.recipient), o]));
+    const created = Date.parse(t.item.created);
+    const updated = new Map<string, QueueRecipient>();
+    for (const r of recipients) {
+      const outcome = outcomes.get(recipientKey(r)) ?? missingOutcome(r);
+      updated.set(recipientKey(r), afterOutcome(r, outcome, created, now, this.#policy));
+    }
+    t.item = { ...t.item, recipients: t.item.recipients.map((r) => updated.get(recipientKey(r)) ?? r) };
+    this.#logAttempt(t.item, [...updated.values()], result, now);
+
+    if (isFinished(t.item)) {
+      await this.#finish(t);
+    } else {
+      await this.#write(t, () => this.#store.save(t.item)).catch((err: unknown) => {
+        // The state in memory stays right; after a restart the older state on disk means a retry, not a loss.
+        this.#logger.error({ event: 'queue-write-failed', id: item.id, err }, 'could not record the attempt on disk');
+      });
+      if (!t.deleted) this.#scheduleDomain(t, domain);
+    }
+  }
+
+  async #callTransfer(req: TransferRequest): Promise<TransferResult> {
+    try {
+      return await this.#transfer(req);
+    } catch (err) {
+      // transfer() never rejects; if it did, that is a bug on our side: retry later rather than lose the message.
+      this.#logger.error({ event: 'transfer-bug', id: req.id, err }, 'transfer failed unexpectedly');
+      const diagnostic = `local error: ${err instanceof Error ? err.message : String(err)}`;
+      return { outcomes: req.recipients.map((recipient) => ({ recipient, status: 'transient', diagnostic, remoteMta: null })), relay: null };
+    }
+  }
+
+  /** Every recipient is final: one bounce for the failed ones (unless the sender is <>), then the item goes. */
+  async #finish(t: Tracked): Promise<void> {
+    if (t.finishing || t.deleted) return;
+    t.finishing = true;
+    const { item } = t;
+    const failed = item.recipients.filter((r) => r.status === 'failed');
+    try {
+      if (failed.length > 0 && item.reverse_path === null) {
+        // RFC 5321 §4.5.5 / §6.1: a message from <> (itself a notification) never causes another one.
+        this.#logger.info({ event: 'bounce-suppressed', id: item.id, recipients: failed.map((r) => r.address) }, 'no bounce for the null sender');
+      } else if (failed.length > 0) {
+        await this.#bounce(item, failed);
+      }
+      if (t.deleted) return;
+      await this.#write(t, () => this.#store.remove(item.id));
+      this.#items.delete(item.id);
+      this.#logger.info({ event: 'finished', id: item.id }, 'message left the queue');
+    } catch (err) {
+      // Keep the item (and its failed recipients): its bounce is tried again later.
+      t.finishing = false;
+      this.#logger.error({ event: 'finish-failed', id: item.id, err }, 'could not create the bounce or remove the message; will try again');
+      const handle = this.#timers.setTimeout(() => {
+        this.#retryTimers.delete(handle);
+        if (!this.#closing && this.#items.get(item.id) === t) this.#run(this.#finish(t));
+      }, this.#config.retryMin);
+      this.#retryTimers.add(handle);
+    }
+  }
+
+  /** Queues the RFC 3464 report from <> to the original sender, durably, through the same store. */
+  async #bounce(item: QueueItem, failed: readonly QueueRecipient[]): Promise<void> {
+    const sender = item.reverse_path;
+    if (sender === null) return;
+    const headers = await this.#store.readHeaders(item.id, BOUNCE_HEADERS_MAX).catch((err: unknown) => {
+      this.#logger.warn({ event: 'bounce-headers-unreadable', id: item.id, err }, 'bouncing without the original headers');
+      return Buffer.alloc(0);
+    });
+    const id = this.#store.newId();
+    const now = this.#now();
+    const body = buildBounce({ hostname: this.#hostname, original: item, failed, headers, date: new Date(now), messageId: `<${id}@${this.#hostname}>` });
+    const bounce: QueueItem = {
+      id,
+      from: '',
+      reverse_path: null,
+      created: new Date(now).toISOString(),
+      size: body.length,
+      eightBit: body.some((b) => b > 0x7f),
+      smtputf8: item.smtputf8,
+      recipients: [newRecipient(item.from, sender)],
+    };
+    await this.#store.add(bounce, body);
+    this.#logger.info({ event: 'bounce', id, original: item.id, to: item.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
+    this.add(bounce);
+  }
+
+  #logAttempt(item: QueueItem, tried: readonly QueueRecipient[], result: TransferResult, now: number): void {
+    const kinds = { sent: 'sent', deferred: 'deferred', failed: 'bounced', pending: 'deferred' } as const;
+    for (const outcome of ['sent', 'deferred', 'bounced'] as const) {
+      const group = tried.filter((r) => kinds[r.status] === outcome);
+      if (group.length === 0) continue;
+      const replies = [...new Set(group.map((r) => r.diagnostic ?? ''))];
+      this.#logger.info(
+        {
+          event: 'attempt',
+          id: item.id,
+          domain: group[0]?.domain,
+          recipients: group.map((r) => r.address),
+          relay: result.relay?.host ?? null,
+          ip: result.relay?.ip ?? null,
+          tls: result.relay?.tls ?? 'none',
+          reply: replies.join('; '),
+          outcome,
+          delay_s: Math.round((now - Date.parse(item.created)) / 1000),
+        },
+        `delivery attempt: ${outcome}`,
+      );
+    }
+  }
+
+  /** Runs `op` after this item's earlier writes (the chain survives a failed write). */
+  #write(t: Tracked, op: () => Promise<unknown>): Promise<void> {
+    const run = t.writes.then(op).then(() => undefined);
+    t.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  #run(task: Promise<void>): void {
+    const tracked = task.catch((err: unknown) => this.#logger.error({ event: 'scheduler-bug', err }, 'queue step failed'));
+    this.#running.add(tracked);
+    void tracked.finally(() => this.#running.delete(tracked));
+  }
+}
+
+const jobKey = (id: string, domain: string): string => `${id} ${domain}`;
+
+function missingOutcome(r: QueueRecipient): RecipientOutcome {
+  return { recipient: { local: r.local, domain: r.domain }, status: 'transient', diagnostic: 'local error: no outcome for this recipient', remoteMta: null };
+}
+
+/** A binary min-heap of jobs by due time (then by order of scheduling). */
+class JobHeap {
+  readonly #a: Job[] = [];
+
+  peek(): Job | null {
+    return this.#a[0] ?? null;
+  }
+
+  push(job: Job): void {
+    const a = this.#a;
+    a.push(job);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(a[i] as Job, a[parent] as Job)) break;
+      [a[i], a[parent]] = [a[parent] as Job, a[i] as Job];
+      i = parent;
+    }
+  }
+
+  pop(): Job | null {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined) return null;
+    if (a.length === 0) return top;
+    a[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < a.length && before(a[l] as Job, a[min] as Job)) min = l;
+      if (r < a.length && before(a[r] as Job, a[min] as Job)) min = r;
+      if (min === i) break;
+      [a[i], a[min]] = [a[min] as Job, a[i] as Job];
+      i = min;
+    }
+    return top;
+  }
+}
+
+const before = (x: Job, y: Job): boolean => x.due < y.due || (x.due === y.due && x.seq < y.seq);

@@ -1,0 +1,248 @@
+// One client socket (plain, then maybe TLS): replies read in order, writes with backpressure, a time limit on every wait.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Reply } from '../reply.js';
+import { ReplyParser } from '../wire/read-reply.js';
+import {
+  ClientTimeoutError,
+  type ClientStage,
+  ConnectionLostError,
+  RemoteProtocolError,
+  TlsHandshakeError,
+} from './client-errors.js';
+
+/** Replies held but not yet read: past this many bytes we stop reading the socket (a server cannot flood us). */
+const MAX_QUEUED_REPLY_BYTES = 256 * 1024;
+
+export interface TlsInfo {
+  readonly protocol: string;
+  readonly cipher: string;
+}
+
+/**
+ * The socket and what came out of it. Every wait goes through wait(): it re-checks the state each time something
+ * happens on the socket (data, drain, error, close) and gives up when its own AbortSignal fires. A wait that times
+ * out destroys the socket: the dialogue is out of step and cannot be resumed.
+ */
+export class ClientConnection {
+  private socket: net.Socket;
+  private parser = new ReplyParser();
+  private replies: Reply[] = [];
+  private queuedBytes = 0;
+  /** Why the socket is gone: undefined while open, null when the peer just closed it. */
+  private gone: Error | null | undefined = undefined;
+  private protocolError: Error | null = null;
+  /** Read once the handshake is done: the socket forgets it when it closes. */
+  private tlsInfo: TlsInfo | null = null;
+  /** The waits in progress, woken up whenever something happens on the socket. */
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(
+    socket: net.Socket,
+    /** "192.0.2.1:25" or "[2001:db8::1]:25", for messages. */
+    readonly remote: string,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    this.socket = socket;
+    this.listen(socket);
+  }
+
+  /** Opens a TCP connection to an IP address; rejects with ConnectionLostError (refused…) or ClientTimeoutError. */
+  static async open(host: string, port: number, ms: number, outer?: AbortSignal): Promise<ClientConnection> {
+    const remote = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+    const socket = net.connect({ host, port });
+    const conn = new ClientConnection(socket, remote, outer);
+    let connected = false;
+    socket.once('connect', () => {
+      connected = true;
+      conn.notify();
+    });
+    await conn.wait('connect', ms, () => (connected ? true : undefined));
+    return conn;
+  }
+
+  /** The negotiated TLS session, null in plain text. */
+  get tls(): TlsInfo | null {
+    return this.tlsInfo;
+  }
+
+  /** The next reply, in order. Throws ConnectionLostError if the server closed first, ClientTimeoutError, RemoteProtocolError. */
+  async readReply(stage: ClientStage, ms: number): Promise<Reply> {
+    return this.wait(stage, ms, () => this.takeReply());
+  }
+
+  /** A reply already received, if any, without waiting. */
+  takeReply(): Reply | undefined {
+    const r = this.replies.shift();
+    if (r === undefined) return undefined;
+    this.queuedBytes -= size(r);
+    if (this.socket.isPaused() && this.queuedBytes < MAX_QUEUED_REPLY_BYTES / 2) this.socket.resume();
+    return r;
+  }
+
+  /** Writes a command or a group of pipelined commands; does not wait for the kernel to take them. Errors show on the next read. */
+  send(text: string): void {
+    if (this.gone === undefined) this.socket.write(text);
+  }
+
+  /** Writes message data and waits while the socket's buffer is full (backpressure). */
+  async write(data: Uint8Array, stage: ClientStage, ms: number): Promise<void> {
+    this.check(stage);
+    if (this.socket.write(data)) return;
+    await this.wait(stage, ms, () => (this.socket.writableNeedDrain ? undefined : true));
+    this.check(stage);
+  }
+
+  /**
+   * Runs the TLS handshake over the open socket after a 220 to STARTTLS (RFC 3207 §4). Certificates are not
+   * verified (shared/INTERFACE.md: verification is a later option). Anything the server sent in plain text after
+   * its 220 is thrown away: it could only be replies injected by a man in the middle, to be read as if they had come
+   * through TLS (the STARTTLS injection attack, CVE-2011-0411; RFC 3207 §4.2 has the client forget the plain session).
+   */
+  async upgrade(servername: string | undefined, ms: number): Promise<TlsInfo> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('drain');
+    this.parser = new ReplyParser();
+    this.replies = [];
+    this.queuedBytes = 0;
+    const secure = tls.connect({
+      socket: plain,
+      rejectUnauthorized: false,
+      // SNI carries host names only, never IP addresses (RFC 6066 §3).
+      ...(servername !== undefined && isHostName(servername) ? { servername } : {}),
+    });
+    this.socket = secure;
+    this.listen(secure);
+    secure.once('secureConnect', () => {
+      this.tlsInfo = { protocol: secure.getProtocol() ?? 'unknown', cipher: secure.getCipher()?.name ?? 'unknown' };
+      this.notify();
+    });
+    try {
+      await this.wait('tls-handshake', ms, () => this.tlsInfo ?? undefined);
+    } catch (err) {
+      if (err instanceof ConnectionLostError) {
+        throw new TlsHandshakeError(`TLS handshake with ${this.remote} failed: ${err.message}`, { cause: err.cause ?? err });
+      }
+      throw err;
+    }
+    return this.tlsInfo as TlsInfo;
+  }
+
+  /** Closes our side politely and waits (bounded) for the server to close its own. */
+  async end(ms: number): Promise<void> {
+    if (this.gone !== undefined) return;
+    this.socket.end();
+    try {
+      await this.wait('quit', ms, () => (this.gone !== undefined ? true : undefined));
+    } catch {
+      // The server did not close within the time limit: destroy() below does it.
+    }
+    this.destroy();
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.socket.destroy();
+    this.gone ??= null;
+  }
+
+  private listen(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.notify());
+    socket.on('error', (err: Error) => {
+      this.gone ??= err;
+      this.notify();
+    });
+    socket.on('close', () => {
+      this.gone ??= null;
+      this.notify();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      for (const r of this.parser.push(chunk)) {
+        this.replies.push(r);
+        this.queuedBytes += size(r);
+      }
+    } catch (err) {
+      this.protocolError = err as Error;
+      this.socket.destroy();
+    }
+    if (this.queuedBytes > MAX_QUEUED_REPLY_BYTES) this.socket.pause();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Throws the error that ended the connection, if it has ended. */
+  private check(stage: ClientStage): void {
+    if (this.protocolError !== null) {
+      throw new RemoteProtocolError(stage, `${this.remote}: ${this.protocolError.message}`, { cause: this.protocolError });
+    }
+    if (this.gone === undefined) return;
+    if (this.gone === null) throw new ConnectionLostError(stage, 'connection closed', this.remote);
+    throw new ConnectionLostError(stage, describe(this.gone), this.remote, { cause: this.gone });
+  }
+
+  /**
+   * Waits until ready() returns a value. ready() is asked before the connection's state, so replies that arrived
+   * before a close are still handed out in order (a server may send "421" and close at once).
+   */
+  private async wait<T>(stage: ClientStage, ms: number, ready: () => T | undefined): Promise<T> {
+    const timeout = AbortSignal.timeout(ms);
+    const signal = this.outer === undefined ? timeout : AbortSignal.any([timeout, this.outer]);
+    for (;;) {
+      const value = ready();
+      if (value !== undefined) return value;
+      this.check(stage);
+      if (signal.aborted) return this.abandon(stage, ms, signal);
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.waiters.delete(wake);
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.waiters.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  private abandon(stage: ClientStage, ms: number, signal: AbortSignal): never {
+    this.destroy();
+    const reason: unknown = signal.reason;
+    if ((reason as { name?: unknown } | null)?.name === 'TimeoutError') throw new ClientTimeoutError(stage, ms);
+    throw reason;
+  }
+}
+
+/** Roughly what a reply took on the wire. */
+const size = (r: Reply): number => r.lines.reduce((n, l) => n + l.length + 6, 0);
+
+/** "connection refused" rather than "connect ECONNREFUSED 127.0.0.1:25": the address is given apart. */
+function describe(err: Error): string {
+  switch ((err as { code?: unknown }).code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to host';
+    case 'EADDRNOTAVAIL':
+      return 'address not available';
+    case 'EPIPE':
+      return 'connection closed while writing';
+    default:
+      return err.message;
+  }
+}
+
+/** A DNS name fit for SNI: not an IP address, not an address literal. */
+function isHostName(name: string): boolean {
+  return net.isIP(name) === 0 && /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?$/.test(name);
+}

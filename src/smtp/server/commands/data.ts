@@ -1,0 +1,74 @@
+// DATA (RFC 5321 §4.1.1.4): 354, read the message text to its final dot, hand it to the delivery, answer once durable.
+import { isSmtpError, SmtpError } from '../../smtp-error.js';
+import { replies } from '../../replies.js';
+import type { Reply } from '../../reply.js';
+import { readData } from '../../wire/read-data.js';
+import { isConnectionError } from '../../wire/connection-errors.js';
+import type { MessageSink } from '../../../delivery.js';
+import type { Handler } from '../handler.js';
+import { envelopeOf, resetTransaction, sessionInfo } from '../session.js';
+import { HopCounter } from '../hop-counter.js';
+import { receivedHeader } from '../trace-headers.js';
+
+export const data: Handler = async (ctx, args) => {
+  const { session, server } = ctx;
+  const tx = session.transaction;
+  if (args.trim() !== '') return replies.syntax('DATA takes no argument');
+  if (tx === null || tx.recipients.length === 0) return replies.badSequence('need RCPT before DATA');
+  // Whatever happens from here, this transaction is over (§4.1.1.4: the state is cleared after the final reply).
+  resetTransaction(session);
+
+  // Open the delivery before 354, so that a storage fault is a plain 451 instead of a message read for nothing.
+  let sink: MessageSink;
+  try {
+    sink = await server.delivery.open(envelopeOf(tx), sessionInfo(session));
+  } catch (err) {
+    return failureReply(ctx.server.logger, err);
+  }
+
+  let stored = false;
+  try {
+    await ctx.send(replies.startData());
+    // A failed write is remembered, not thrown: the text must still be read to its final dot, or its
+    // remaining lines would be taken as commands (and a message could smuggle a second transaction).
+    let writeError: unknown = null;
+    let looping = false;
+    const hops = new HopCounter();
+    const write = async (chunk: Buffer): Promise<void> => {
+      if (writeError !== null || looping) return;
+      hops.feed(chunk);
+      if (hops.looping) {
+        looping = true;
+        return;
+      }
+      try {
+        await sink.write(chunk);
+      } catch (err) {
+        writeError = err;
+      }
+    };
+    await write(Buffer.from(receivedHeader({ session, transaction: tx, hostname: server.hostname, date: server.now() })));
+    for await (const chunk of readData(ctx.reader, { maxBytes: server.limits.maxMessageSize, timeoutMs: server.timeouts.data })) {
+      await write(chunk);
+    }
+    if (looping) return replies.tooManyHops();
+    if (writeError !== null) return failureReply(server.logger, writeError);
+    const final = await sink.commit(); // resolves only once every copy is flushed to disk
+    stored = true;
+    session.messages += 1;
+    return final;
+  } catch (err) {
+    // Data errors (552 too big, 550 bare line ending) carry their reply; a lost connection or a timeout propagates.
+    if (isSmtpError(err)) return err.reply;
+    if (isConnectionError(err)) throw err;
+    return failureReply(server.logger, err);
+  } finally {
+    if (!stored) await sink.abort().catch(() => undefined);
+  }
+};
+
+function failureReply(logger: { error: (o: object, m: string) => void }, err: unknown): Reply {
+  if (err instanceof SmtpError) return err.reply;
+  logger.error({ err }, 'delivery failed');
+  return replies.storageFailure();
+}

@@ -1,0 +1,20 @@
+// RCPT TO (RFC 5321 §4.1.1.3): one forward-path, accepted or refused by the server's delivery.
+import { addressKey, parseForwardPath } from '../../address.js';
+import { parseRcptParams } from '../../mail-params.js';
+import { replies } from '../../replies.js';
+import type { Handler } from '../handler.js';
+import { sessionInfo } from '../session.js';
+
+export const rcpt: Handler = async (ctx, args) => {
+  const tx = ctx.session.transaction;
+  if (tx === null) return replies.badSequence('need MAIL before RCPT');
+  const { path, params } = parseForwardPath(args, { utf8: tx.params.smtputf8 });
+  parseRcptParams(params);
+  // RFC 5321 §4.5.3.1.8: past our limit the client must send the rest in another transaction.
+  if (tx.recipients.length >= ctx.server.limits.maxRecipients) return replies.tooManyRecipients();
+  await ctx.server.delivery.acceptRecipient(path, sessionInfo(ctx.session)); // throws SmtpError to refuse
+  // The same recipient twice gets one copy.
+  const key = addressKey(path);
+  if (!tx.recipients.some((r) => addressKey(r) === key)) tx.recipients.push(path);
+  return replies.recipientOk();
+};

@@ -1,0 +1,254 @@
+// One SMTP connection: greet, then read a command, dispatch it, write the reply, until QUIT, EOF, a timeout or shutdown.
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { formatReply, type Reply } from '../reply.js';
+import { replies } from '../replies.js';
+import { ByteReader } from '../wire/byte-reader.js';
+import { isConnectionError, isTimeout } from '../wire/connection-errors.js';
+import { dispatch } from './dispatch.js';
+import { replyOf, type CommandContext } from './handler.js';
+import type { ServerContext } from './server-context.js';
+import type { Session } from './session.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** A request line of HTTP: somebody is using us as a proxy or a web server (cross-protocol attack). */
+const HTTP_REQUEST = /^(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE) \S+ HTTP\/\d/i;
+
+export type ConnectionEnd = 'quit' | 'eof' | 'timeout' | 'shutdown' | 'errors' | 'http' | 'tls-failed' | 'error';
+
+export interface ConnectionOptions {
+  readonly server: ServerContext;
+  readonly socket: Socket;
+  readonly id: string;
+  /** Port 465 style: TLS from the first byte (RFC 8314). */
+  readonly implicitTls: boolean;
+  /** Aborted when the server stops: idle sessions are told 421 at once, busy ones finish their transaction. */
+  readonly shutdown: AbortSignal;
+}
+
+export class Connection {
+  private socket: Socket;
+  private reader: ByteReader;
+  readonly session: Session;
+  private corked = false;
+  private closed = false;
+
+  constructor(private readonly opts: ConnectionOptions) {
+    this.socket = opts.socket;
+    this.reader = new ByteReader(this.socket);
+    this.session = {
+      id: opts.id,
+      remoteAddress: normalizeIp(opts.socket.remoteAddress ?? ''),
+      remotePort: opts.socket.remotePort ?? 0,
+      localAddress: normalizeIp(opts.socket.localAddress ?? ''),
+      localPort: opts.socket.localPort ?? 0,
+      greeting: null,
+      tls: null,
+      transaction: null,
+      errors: 0,
+      messages: 0,
+    };
+  }
+
+  /** Runs the dialogue to its end; never rejects. */
+  async run(): Promise<ConnectionEnd> {
+    const started = Date.now();
+    let end: ConnectionEnd;
+    try {
+      end = await this.dialogue();
+    } catch (err) {
+      end = isTimeout(err) ? 'timeout' : isConnectionError(err) ? 'eof' : 'error';
+      if (end === 'timeout') this.writeNow(replies.timeout(this.opts.server.hostname));
+      if (end === 'error') this.opts.server.logger.error({ err, session: this.session.id }, 'session failed');
+    }
+    this.close();
+    const s = this.session;
+    this.opts.server.logger.info(
+      {
+        event: 'session',
+        server: this.opts.server.name,
+        session: s.id,
+        client: s.remoteAddress,
+        port: s.remotePort,
+        helo: s.greeting?.name ?? null,
+        tls: s.tls?.protocol ?? null,
+        messages: s.messages,
+        errors: s.errors,
+        end,
+        duration_ms: Date.now() - started,
+      },
+      'session closed',
+    );
+    return end;
+  }
+
+  /** Shutdown after the grace period: tell the client and hang up, whatever it was doing. */
+  forceClose(): void {
+    this.writeNow(replies.shuttingDown(this.opts.server.hostname));
+    this.close();
+  }
+
+  private async dialogue(): Promise<ConnectionEnd> {
+    const { server } = this.opts;
+    if (this.opts.implicitTls && !(await this.startTls())) return 'tls-failed';
+    this.writeNow(replies.greeting(server.hostname));
+    const connection = this; // the reader is replaced after STARTTLS: handlers always see the current one
+    const ctx: CommandContext = {
+      session: this.session,
+      server,
+      get reader() {
+        return connection.reader;
+      },
+      send: async (r) => connection.writeNow(r),
+    };
+
+    for (;;) {
+      // Only a session between transactions may be interrupted by shutdown; one in a transaction gets the grace period.
+      const idle = this.session.transaction === null;
+      const timeout = AbortSignal.timeout(server.timeouts.command);
+      const signal = idle ? AbortSignal.any([timeout, this.opts.shutdown]) : timeout;
+      if (idle && this.opts.shutdown.aborted) {
+        this.writeNow(replies.shuttingDown(server.hostname));
+        return 'shutdown';
+      }
+      let result;
+      try {
+        result = await this.reader.readLine(server.limits.maxLineLength, signal);
+      } catch (err) {
+        if (this.opts.shutdown.aborted && !timeout.aborted) {
+          this.writeNow(replies.shuttingDown(server.hostname));
+          return 'shutdown';
+        }
+        throw err;
+      }
+      if (result.kind === 'eof') return 'eof';
+
+      let outcome;
+      if (result.kind === 'too-long') outcome = replies.lineTooLong(server.limits.maxLineLength);
+      else if (result.kind === 'bare-lf') outcome = replies.bareLineEnding();
+      else {
+        const line = decodeLine(result.line);
+        if (typeof line !== 'string') outcome = line;
+        else if (HTTP_REQUEST.test(line)) {
+          this.writeNow(replies.httpRefused());
+          return 'http';
+        } else {
+          server.logger.debug({ session: this.session.id, command: redact(line) }, 'command');
+          outcome = await dispatch(ctx, line);
+        }
+      }
+
+      const reply = replyOf(outcome);
+      if (reply.code >= 400) this.session.errors += 1;
+      this.write(reply);
+      if (this.session.errors >= server.limits.maxErrors) {
+        this.writeNow(replies.tooManyErrors());
+        return 'errors';
+      }
+      if ('then' in outcome) {
+        if (outcome.then === 'close') return 'quit';
+        if (!(await this.startTls())) return 'tls-failed';
+      }
+    }
+  }
+
+  /** Replaces the reader and socket with TLS ones; false if the handshake failed (the connection is then dropped). */
+  private async startTls(): Promise<boolean> {
+    const { server } = this.opts;
+    if (server.tls === null) return false;
+    this.uncork();
+    // RFC 3207 §4.2 / CVE-2011-0411: anything the client sent after STARTTLS, before the handshake, is plaintext
+    // an attacker may have injected; it must never be read as commands of the encrypted session.
+    const injected = this.reader.discardBuffered();
+    if (injected > 0) server.logger.warn({ session: this.session.id, bytes: injected }, 'discarded plaintext pipelined after STARTTLS');
+    this.reader.detach();
+    const tlsSocket = new TLSSocket(this.socket, { isServer: true, secureContext: server.tls.current() });
+    tlsSocket.on('error', () => undefined); // reported through the handshake or the reader
+    this.socket = tlsSocket;
+    try {
+      await handshake(tlsSocket, server.timeouts.tlsHandshake);
+    } catch (err) {
+      server.logger.info({ session: this.session.id, err: (err as Error).message }, 'TLS handshake failed');
+      return false;
+    }
+    this.reader = new ByteReader(tlsSocket);
+    this.session.tls = { protocol: tlsSocket.getProtocol() ?? 'unknown', cipher: tlsSocket.getCipher()?.name ?? 'unknown' };
+    // The session starts over: the greeting and any transaction are forgotten (RFC 3207 §4.2).
+    this.session.greeting = null;
+    this.session.transaction = null;
+    return true;
+  }
+
+  /** Queues a reply; replies to pipelined commands leave together once we would wait for input (RFC 2920 §3.2). */
+  private write(r: Reply): void {
+    if (this.closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
+    }
+    this.socket.write(formatReply(r));
+  }
+
+  private writeNow(r: Reply): void {
+    this.write(r);
+    this.uncork();
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.uncork();
+    this.closed = true;
+    this.reader.detach();
+    const socket = this.socket;
+    socket.end();
+    // A peer that never reads would keep the socket half-open: give it a moment to take our last reply.
+    const timer = setTimeout(() => socket.destroy(), 2000);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+}
+
+function handshake(socket: TLSSocket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('TLS handshake timed out')), timeoutMs);
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      socket.off('secure', onSecure);
+      socket.off('error', done);
+      socket.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onSecure = (): void => done();
+    const onClose = (): void => done(new Error('connection closed during the TLS handshake'));
+    socket.once('secure', onSecure);
+    socket.once('error', done);
+    socket.once('close', onClose);
+  });
+}
+
+/** A command line as text, or the reply refusing it (NUL, stray CR, invalid UTF-8). */
+function decodeLine(bytes: Buffer): string | Reply {
+  if (bytes.includes(0)) return replies.nulInCommand();
+  if (bytes.includes(13)) return replies.bareLineEnding();
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return replies.invalidUtf8();
+  }
+}
+
+/** Commands are logged at debug level; keep an AUTH-like secret out should one ever be sent. */
+const redact = (line: string): string => (/^AUTH\b/i.test(line) ? 'AUTH ***' : line);
+
+/** "::ffff:127.0.0.1" → "127.0.0.1": the form people read in logs and headers. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

@@ -1,0 +1,153 @@
+// The listening side of one server: sockets for "[::]:25"-style addresses, the connection cap, graceful shutdown.
+import { randomBytes } from 'node:crypto';
+import { createServer, isIPv4, type Server, type Socket } from 'node:net';
+import type { ListenAddress } from '../../config/config.js';
+import { formatReply } from '../reply.js';
+import { replies } from '../replies.js';
+import { Connection, normalizeIp } from './connection.js';
+import type { ServerContext } from './server-context.js';
+
+/** A listen address could not be bound; the message names the address and the reason. */
+export class BindError extends Error {
+  constructor(
+    readonly address: string,
+    readonly code: string,
+    reason: string,
+  ) {
+    super(`cannot listen on ${address}: ${reason}`);
+    this.name = 'BindError';
+  }
+}
+
+export interface SmtpServerOptions {
+  /** Refuses a peer before the greeting (the relay serves loopback only). */
+  readonly acceptPeer?: (ip: string) => boolean;
+}
+
+export interface BoundAddress {
+  readonly text: string;
+  readonly host: string;
+  readonly port: number;
+  readonly implicitTls: boolean;
+}
+
+export class SmtpServer {
+  private readonly servers: { server: Server; bound: BoundAddress }[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly opts: SmtpServerOptions = {},
+  ) {}
+
+  /** Binds every address; on the first failure closes what was bound and rejects with a BindError. */
+  async listen(addresses: readonly ListenAddress[], implicitTls: boolean): Promise<void> {
+    for (const a of addresses) {
+      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, implicitTls));
+      server.maxConnections = Number.MAX_SAFE_INTEGER; // our own cap answers 421 instead of a silent reset
+      try {
+        await bind(server, a);
+      } catch (err) {
+        await this.closeListeners();
+        throw toBindError(a.text, err as NodeJS.ErrnoException);
+      }
+      const port = (server.address() as { port: number }).port;
+      const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+      this.servers.push({ server, bound: { text: `${host}:${port}`, host: a.host, port, implicitTls } });
+    }
+  }
+
+  /** The addresses actually bound (port 0 resolved). */
+  addresses(): readonly BoundAddress[] {
+    return this.servers.map((s) => s.bound);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Stops accepting, lets transactions finish within the grace period, then closes the rest with 421. */
+  async close(): Promise<void> {
+    // server.close() stops accepting at once but calls back only when every connection has ended,
+    // so the sessions must be told to finish before we wait for it.
+    const listenersClosed = this.closeListeners();
+    this.shutdown.abort();
+    if (this.running.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.ctx.timeouts.shutdownGrace);
+      });
+      await Promise.race([Promise.allSettled([...this.running]), grace]);
+      clearTimeout(timer);
+      for (const c of this.connections) c.forceClose();
+      await Promise.allSettled([...this.running]);
+    }
+    await listenersClosed;
+  }
+
+  private accept(socket: Socket, implicitTls: boolean): void {
+    socket.on('error', () => undefined); // a reset peer must not crash the process; the reader sees the end
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const refuse = this.opts.acceptPeer !== undefined && !this.opts.acceptPeer(ip)
+      ? replies.notLoopback()
+      : this.connections.size >= this.ctx.limits.maxConnections
+        ? replies.tooManyConnections()
+        : this.shutdown.signal.aborted
+          ? replies.shuttingDown(this.ctx.hostname)
+          : null;
+    if (refuse !== null) {
+      this.ctx.logger.warn({ event: 'refused', server: this.ctx.name, client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
+      // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
+      if (implicitTls) socket.destroy();
+      else socket.end(formatReply(refuse));
+      return;
+    }
+    const connection = new Connection({
+      server: this.ctx,
+      socket,
+      id: randomBytes(6).toString('base64url'),
+      implicitTls,
+      shutdown: this.shutdown.signal,
+    });
+    this.connections.add(connection);
+    const run = connection.run().finally(() => {
+      this.connections.delete(connection);
+      this.running.delete(run);
+    });
+    this.running.add(run);
+  }
+
+  private async closeListeners(): Promise<void> {
+    const servers = this.servers.splice(0);
+    await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
+function bind(server: Server, a: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    // "[::]" accepts IPv4 too (dual stack); a specific IPv6 address only itself.
+    server.listen({ host: a.host, port: a.port, ipv6Only: false, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function toBindError(address: string, err: NodeJS.ErrnoException): BindError {
+  const code = err.code ?? 'UNKNOWN';
+  const reasons: Record<string, string> = {
+    EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
+    EADDRINUSE: 'address already in use (is another mail server running?)',
+    EADDRNOTAVAIL: 'address not available on this machine',
+    EAFNOSUPPORT: 'address family not supported (is IPv6 disabled?)',
+  };
+  return new BindError(address, code, reasons[code] ?? err.message);
+}
+
+/** 127.0.0.0/8 and ::1: the only peers the outbound relay serves. */
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
+}

@@ -1,0 +1,38 @@
+// What every command handler may use besides the session: the server's settings and its final step.
+import type { Delivery } from '../../delivery.js';
+import type { Logger } from '../../observability/logger.js';
+import type { TlsProvider } from '../../tls/tls-context.js';
+
+export interface ServerLimits {
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  readonly maxConnections: number;
+  /** Longest command line accepted, CRLF included (RFC 5321 §4.5.3.1.4 asks for at least 512). */
+  readonly maxLineLength: number;
+  /** 4xx/5xx replies after which the session is closed with 421. */
+  readonly maxErrors: number;
+}
+
+export interface ServerTimeouts {
+  /** Waiting for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes). */
+  readonly command: number;
+  /** Waiting for the next DATA block (§4.5.3.2.7 too). */
+  readonly data: number;
+  /** TLS handshake, implicit or after STARTTLS. */
+  readonly tlsHandshake: number;
+  /** Shutdown: how long transactions in flight may take before 421. */
+  readonly shutdownGrace: number;
+}
+
+export interface ServerContext {
+  /** "inbound" or "outbound", for logs. */
+  readonly name: string;
+  readonly hostname: string;
+  readonly delivery: Delivery;
+  readonly limits: ServerLimits;
+  readonly timeouts: ServerTimeouts;
+  /** null: no STARTTLS offered and no implicit TLS listener possible. */
+  readonly tls: TlsProvider | null;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}

@@ -1,0 +1,227 @@
+// `facteur queue list|flush|delete` against a running OutboundQueue (through its control socket) and against the files alone.
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { queueDelete, queueFlush, queueList, type CommandOutput } from '../../src/cli/queue-commands.js';
+import type { Config } from '../../src/config/config.js';
+import type { SessionInfo } from '../../src/delivery.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { OutboundQueue } from '../../src/outbound/outbound-queue.js';
+import { controlSocketPath } from '../../src/outbound/queue-control.js';
+import type { TransferResult } from '../../src/outbound/transfer.js';
+import { addr, allWith, FakeTransfer, tempDir } from '../unit/outbound/queue-fixtures.js';
+
+const HOUR = 3_600_000;
+
+function makeConfig(dataDir: string): Config {
+  return {
+    file: null,
+    hostname: 'relay.test',
+    dataDir,
+    log: { level: 'error', file: null },
+    tls: { cert: null, key: null },
+    timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
+    inbound: {
+      enabled: false,
+      listen: [],
+      listenTls: [],
+      domains: [],
+      maildirRoot: join(dataDir, 'mail'),
+      usersFile: null,
+      maxMessageSize: 25 * 1024 * 1024,
+      maxRecipients: 100,
+      maxConnections: 1000,
+      users: {},
+    },
+    outbound: {
+      enabled: true,
+      listen: [{ host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }],
+      queueDir: join(dataDir, 'queue'),
+      smtpPort: 25,
+      dnsServers: [],
+      tls: 'opportunistic',
+      // A retry an hour away: only a flush can bring one within the test.
+      retryMin: HOUR,
+      retryMax: 4 * HOUR,
+      queueLifetime: 5 * 24 * HOUR,
+      maxMessageSize: 25 * 1024 * 1024,
+      maxRecipients: 100,
+      maxConnections: 100,
+      concurrency: 10,
+      concurrencyPerDomain: 2,
+    },
+  };
+}
+
+const session: SessionInfo = { id: 's1', remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 587, heloName: 'c', esmtp: true, tls: null };
+
+/** Captures what a command prints. */
+function capture(): CommandOutput & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    out(text: string) {
+      io.stdout += text;
+    },
+    err(text: string) {
+      io.stderr += text;
+    },
+  };
+  return io;
+}
+
+async function startQueue(t: TestContext, config: Config, transfer: FakeTransfer): Promise<OutboundQueue> {
+  const queue = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, transfer: transfer.fn, logger: silentLogger() });
+  await queue.start();
+  t.after(() => queue.close());
+  return queue;
+}
+
+async function send(queue: OutboundQueue, from: string, to: string[]): Promise<string> {
+  const sink = await queue.delivery.open({ reversePath: from === '' ? null : addr(from), recipients: to.map(addr), eightBit: false, smtputf8: false, declaredSize: null }, session);
+  await sink.write(Buffer.from('Received: from c ([127.0.0.1])\nSubject: test\n\nHello.\n'));
+  const reply = await sink.commit();
+  return /queued as (\w+)/.exec(reply.lines[0] ?? '')?.[1] ?? assert.fail('no id in the 250 reply');
+}
+
+/** Resolves with the value, or rejects if it takes longer than `ms` (the promise itself is the event we wait for). */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+const deferredOnce = (): FakeTransfer => new FakeTransfer((req): TransferResult => allWith(req, 'transient', '451 4.7.1 Greylisted'));
+
+test('while the server runs: list --json, flush (acted on within a second) and delete go through the control socket', async (t) => {
+  const dataDir = join(await tempDir(t, 'fq-'), 'data');
+  const config = makeConfig(dataDir);
+  const transfer = deferredOnce();
+  const queue = await startQueue(t, config, transfer);
+  const id = await send(queue, 'alice@origin.test', ['bob@dest.test', 'carol@dest.test']);
+  await within(1000, transfer.waitForCall(1), 'the first attempt');
+  await queue.whenIdle();
+
+  const list = capture();
+  assert.equal(await queueList(config, { json: true }, list), 0);
+  const entries = JSON.parse(list.stdout) as unknown[];
+  assert.equal(entries.length, 1);
+  const entry = entries[0] as Record<string, unknown>;
+  assert.deepEqual(Object.keys(entry), ['id', 'from', 'created', 'size', 'recipients']);
+  assert.equal(entry.id, id);
+  assert.equal(entry.from, 'alice@origin.test');
+  assert.match(String(entry.created), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(entry.size, 53);
+  const recipients = entry.recipients as Record<string, unknown>[];
+  assert.deepEqual(recipients.map((r) => Object.keys(r)), [0, 1].map(() => ['address', 'status', 'attempts', 'next_attempt', 'last_error']));
+  assert.deepEqual(recipients[0], { address: 'bob@dest.test', status: 'deferred', attempts: 1, next_attempt: recipients[0]?.next_attempt, last_error: '451 4.7.1 Greylisted' });
+  assert.ok(Date.parse(String(recipients[0]?.next_attempt)) > Date.now() + HOUR / 2, 'the retry is far away');
+
+  const human = capture();
+  assert.equal(await queueList(config, { json: false }, human), 0);
+  assert.match(human.stdout, new RegExp(`^${id}  \\d+s  <alice@origin\\.test>  53 bytes$`, 'm'));
+  assert.match(human.stdout, /^ {4}bob@dest\.test {2}deferred {2}attempts 1 {2}next \S+ \(in \d+m\) {2}last error: 451 4\.7\.1 Greylisted$/m);
+
+  const flush = capture();
+  assert.equal(await queueFlush(config, flush), 0);
+  await within(1000, transfer.waitForCall(2), 'the attempt asked for by flush');
+  await queue.whenIdle();
+
+  const del = capture();
+  assert.equal(await queueDelete(config, id, del), 0);
+  assert.match(del.stdout, new RegExp(`^${id}: deleted`));
+  assert.deepEqual(await readdir(config.outbound.queueDir), []);
+  assert.deepEqual(queue.list(), [], 'the scheduler forgot it');
+  queue.flush();
+  await queue.whenIdle();
+  assert.equal(transfer.calls.length, 2, 'never tried again');
+
+  const again = capture();
+  assert.equal(await queueDelete(config, id, again), 1);
+  assert.match(again.stderr, /not in the queue/);
+  const bad = capture();
+  assert.equal(await queueDelete(config, '../../etc/passwd', bad), 1);
+  assert.match(bad.stderr, /not in the queue/);
+
+  const empty = capture();
+  assert.equal(await queueList(config, { json: false }, empty), 0);
+  assert.equal(empty.stdout, 'queue is empty\n');
+  const emptyJson = capture();
+  assert.equal(await queueList(config, { json: true }, emptyJson), 0);
+  assert.deepEqual(JSON.parse(emptyJson.stdout), []);
+});
+
+test('while the server is stopped: flush says so and exits 1, list and delete work on the files', async (t) => {
+  const dataDir = join(await tempDir(t, 'fq-'), 'data');
+  const config = makeConfig(dataDir);
+  const transfer = deferredOnce();
+  const queue = await startQueue(t, config, transfer);
+  const keep = await send(queue, '', ['bob@dest.test']);
+  const drop = await send(queue, 'alice@origin.test', ['carol@dest.test']);
+  await within(1000, transfer.waitForCall(2), 'both attempts');
+  await queue.whenIdle();
+  await queue.close();
+
+  const flush = capture();
+  assert.equal(await queueFlush(config, flush), 1);
+  assert.equal(flush.stderr, 'facteur is not running\n');
+
+  const list = capture();
+  assert.equal(await queueList(config, { json: true }, list), 0);
+  const entries = JSON.parse(list.stdout) as { id: string; from: string; recipients: { status: string }[] }[];
+  assert.deepEqual(entries.map((e) => [e.id, e.from, e.recipients[0]?.status]), [
+    [keep, '', 'deferred'],
+    [drop, 'alice@origin.test', 'deferred'],
+  ]);
+
+  const del = capture();
+  assert.equal(await queueDelete(config, drop, del), 0);
+  assert.deepEqual((await readdir(config.outbound.queueDir)).sort(), [`${keep}.eml`, `${keep}.json`]);
+  const missing = capture();
+  assert.equal(await queueDelete(config, drop, missing), 1);
+  assert.match(missing.stderr, /not in the queue/);
+});
+
+test('a queue that was never created lists as empty', async (t) => {
+  const config = makeConfig(join(await tempDir(t, 'fq-'), 'data'));
+  const io = capture();
+  assert.equal(await queueList(config, { json: true }, io), 0);
+  assert.equal(io.stdout, '[]\n');
+});
+
+test('a stale control socket file is replaced at start; a live one means another server is running', async (t) => {
+  const dataDir = join(await tempDir(t, 'fq-'), 'data');
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(controlSocketPath(dataDir), 'left by a crash');
+  const config = makeConfig(dataDir);
+  const transfer = deferredOnce();
+  const queue = await startQueue(t, config, transfer);
+  await send(queue, 'alice@origin.test', ['bob@dest.test']);
+  await within(1000, transfer.waitForCall(1), 'the first attempt');
+  await queue.whenIdle();
+  assert.equal(await queueFlush(config, capture()), 0);
+  await within(1000, transfer.waitForCall(2), 'the flushed attempt');
+
+  const second = await OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, transfer: transfer.fn, logger: silentLogger() });
+  await assert.rejects(second.start(), /another facteur is running/);
+  await second.close();
+  assert.equal(await queueFlush(config, capture()), 0, 'the first server still answers');
+});
+
+test('a restart reloads the queue: deferred items are kept with their state', async (t) => {
+  const dataDir = join(await tempDir(t, 'fq-'), 'data');
+  const config = makeConfig(dataDir);
+  const transfer = deferredOnce();
+  const first = await startQueue(t, config, transfer);
+  const id = await send(first, 'alice@origin.test', ['bob@dest.test']);
+  await within(1000, transfer.waitForCall(1), 'the first attempt');
+  await first.whenIdle();
+  await first.close();
+
+  const second = await startQueue(t, config, transfer);
+  assert.deepEqual(second.list().map((e) => [e.id, e.recipients[0]?.status, e.recipients[0]?.attempts]), [[id, 'deferred', 1]]);
+  assert.equal(transfer.calls.length, 1, 'not retried before its time');
+});

@@ -1,0 +1,53 @@
+// Shared fixtures for the inbound unit tests: a config, a session, temp directories, Maildir listings.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { InboundConfig } from '../../../src/config/config.js';
+import type { SessionInfo } from '../../../src/delivery.js';
+
+/** A fresh directory under os.tmpdir(), removed when the test ends. */
+export async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'facteur-inbound-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function inboundConfig(maildirRoot: string, overrides: Partial<InboundConfig> = {}): InboundConfig {
+  return {
+    enabled: true,
+    listen: [],
+    listenTls: [],
+    domains: ['example.org'],
+    maildirRoot,
+    usersFile: null,
+    maxMessageSize: 1024 * 1024,
+    maxRecipients: 100,
+    maxConnections: 10,
+    users: {},
+    ...overrides,
+  };
+}
+
+export const session: SessionInfo = {
+  id: 'S1',
+  remoteAddress: '127.0.0.1',
+  remotePort: 40000,
+  localAddress: '127.0.0.1',
+  localPort: 2525,
+  heloName: 'client.test',
+  esmtp: true,
+  tls: null,
+};
+
+/** File names in <root>/<mailbox>/<sub>, sorted; [] when the directory does not exist. */
+export async function list(root: string, mailbox: string, sub: 'tmp' | 'new' | 'cur'): Promise<string[]> {
+  try {
+    return (await readdir(join(root, mailbox, sub))).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Whether the process ignores file modes (root), so permission-based failures cannot be provoked. */
+export const runningAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -1,0 +1,154 @@
+// OutboundDelivery: RCPT policy of the relay, and a sink whose commit makes a durable queue item (or leaves nothing).
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Envelope, SessionInfo } from '../../../src/delivery.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import { OutboundDelivery, type DeliveryStore } from '../../../src/outbound/outbound-delivery.js';
+import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
+import type { BodyWriter } from '../../../src/outbound/queue-store.js';
+import { SmtpError } from '../../../src/smtp/smtp-error.js';
+import { addr, ManualTime, openStore, T0, tempDir } from './queue-fixtures.js';
+
+const session: SessionInfo = {
+  id: 's1',
+  remoteAddress: '127.0.0.1',
+  remotePort: 40000,
+  localAddress: '127.0.0.1',
+  localPort: 587,
+  heloName: 'client.test',
+  esmtp: true,
+  tls: null,
+};
+
+const envelope = (over: Partial<Envelope> = {}): Envelope => ({
+  reversePath: addr('alice@origin.test'),
+  recipients: [addr('bob@dest.test'), addr('carol@[192.0.2.7]')],
+  eightBit: true,
+  smtputf8: false,
+  declaredSize: null,
+  ...over,
+});
+
+async function setup(t: Parameters<typeof tempDir>[0]) {
+  const dir = await tempDir(t);
+  const time = new ManualTime();
+  const { store } = await openStore(dir, time);
+  const queued: QueueItem[] = [];
+  const delivery = new OutboundDelivery({ store, enqueue: (item) => queued.push(item), logger: silentLogger(), now: time.read });
+  return { dir, time, store, queued, delivery };
+}
+
+async function assertSmtpError(p: Promise<unknown>, code: number, enhanced: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof SmtpError, `SmtpError expected, got ${String(err)}`);
+    assert.equal(err.reply.code, code);
+    assert.equal(err.reply.enhanced, enhanced);
+    return true;
+  });
+}
+
+test('any domain and address literals are accepted; the bare <postmaster> is refused', async (t) => {
+  const { delivery } = await setup(t);
+  await delivery.acceptRecipient(addr('someone@anywhere.example'), session);
+  await delivery.acceptRecipient(addr('x@[IPv6:2001:db8::1]'), session);
+  await assertSmtpError(delivery.acceptRecipient({ local: 'postmaster', domain: '' }, session), 550, '5.1.1');
+});
+
+test('commit writes <id>.eml and <id>.json, hands the item to the scheduler and answers 250 queued', async (t) => {
+  const { dir, queued, delivery } = await setup(t);
+  const sink = await delivery.open(envelope({ recipients: [addr('bob@Dest.test'), addr('bob@dest.TEST'), addr('carol@[192.0.2.7]')] }), session);
+  await sink.write(Buffer.from('Received: from client\n'));
+  await sink.write(Buffer.from('Subject: hi\n\nbody line\n'));
+  const reply = await sink.commit();
+  assert.equal(reply.code, 250);
+  assert.equal(reply.enhanced, '2.0.0');
+  const id = /queued as ([A-Za-z0-9]+)$/.exec(reply.lines[0] ?? '')?.[1] ?? '';
+  assert.deepEqual((await readdir(dir)).sort(), [`${id}.eml`, `${id}.json`]);
+  assert.equal(await readFile(join(dir, `${id}.eml`), 'utf8'), 'Received: from client\nSubject: hi\n\nbody line\n');
+  const item = parseQueueItem(await readFile(join(dir, `${id}.json`), 'utf8'));
+  assert.deepEqual(queued, [item]);
+  assert.equal(item.from, 'alice@origin.test');
+  assert.equal(item.created, new Date(T0).toISOString());
+  assert.equal(item.size, 45);
+  assert.equal(item.eightBit, true);
+  assert.deepEqual(
+    item.recipients.map((r) => [r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_error]),
+    [
+      ['bob@Dest.test', 'dest.test', 'pending', 0, null, null],
+      ['carol@[192.0.2.7]', '[192.0.2.7]', 'pending', 0, null, null],
+    ],
+    'one copy per mailbox, domains lower-cased',
+  );
+  await sink.abort(); // after commit: a no-op
+  assert.equal((await readdir(dir)).length, 2);
+});
+
+test('the null sender is stored as ""', async (t) => {
+  const { queued, delivery } = await setup(t);
+  const sink = await delivery.open(envelope({ reversePath: null }), session);
+  await sink.write(Buffer.from('Subject: x\n\n'));
+  await sink.commit();
+  assert.equal(queued[0]?.from, '');
+  assert.equal(queued[0]?.reverse_path, null);
+});
+
+test('abort() removes everything, any number of times', async (t) => {
+  const { dir, queued, delivery } = await setup(t);
+  const sink = await delivery.open(envelope(), session);
+  await sink.write(Buffer.from('Subject: x\n\npartial'));
+  await sink.abort();
+  await sink.abort();
+  assert.deepEqual(await readdir(dir), []);
+  assert.deepEqual(queued, []);
+});
+
+test('a write failure is remembered and reported by commit as 451 4.3.0, leaving nothing', async (t) => {
+  const { dir, store } = await setup(t);
+  let discarded = 0;
+  const failing: DeliveryStore = {
+    newId: () => store.newId(),
+    save: (item) => store.save(item),
+    remove: (id) => store.remove(id),
+    createBody: async (id): Promise<BodyWriter> => ({
+      id,
+      write: () => Promise.reject(Object.assign(new Error('no space left'), { code: 'ENOSPC' })),
+      finish: () => Promise.reject(new Error('finish must not be called after a failed write')),
+      discard: async () => {
+        discarded += 1;
+      },
+    }),
+  };
+  const queued: QueueItem[] = [];
+  const delivery = new OutboundDelivery({ store: failing, enqueue: (i) => queued.push(i), logger: silentLogger(), now: () => T0 });
+  const sink = await delivery.open(envelope(), session);
+  await sink.write(Buffer.from('a\n')); // does not throw
+  await sink.write(Buffer.from('b\n'));
+  await assertSmtpError(sink.commit(), 451, '4.3.0');
+  assert.ok(discarded >= 1);
+  assert.deepEqual(queued, []);
+  assert.deepEqual(await readdir(dir), []);
+  await sink.abort();
+});
+
+test('a failure while committing the envelope answers 451 4.3.0 and removes the body', async (t) => {
+  const { dir, store } = await setup(t);
+  const failing: DeliveryStore = {
+    newId: () => store.newId(),
+    createBody: (id) => store.createBody(id),
+    remove: (id) => store.remove(id),
+    save: () => Promise.reject(new Error('EIO')),
+  };
+  const delivery = new OutboundDelivery({ store: failing, enqueue: () => assert.fail('nothing to enqueue'), logger: silentLogger(), now: () => T0 });
+  const sink = await delivery.open(envelope(), session);
+  await sink.write(Buffer.from('Subject: x\n\nbody\n'));
+  await assertSmtpError(sink.commit(), 451, '4.3.0');
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('open() on an unusable queue directory answers 451 4.3.0', async (t) => {
+  const { dir, delivery } = await setup(t);
+  await rm(dir, { recursive: true });
+  await assertSmtpError(delivery.open(envelope(), session), 451, '4.3.0');
+});

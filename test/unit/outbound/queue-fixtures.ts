@@ -1,0 +1,144 @@
+// Test helpers for the queue: temp dirs, a manual clock and timers, a scripted fake transfer, items made on disk.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { silentLogger } from '../../../src/observability/logger.js';
+import type { Address } from '../../../src/smtp/address.js';
+import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
+import { QueueStore } from '../../../src/outbound/queue-store.js';
+import type { Timers, TransferFn } from '../../../src/outbound/scheduler.js';
+import type { RecipientStatus, TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
+
+export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
+
+export async function tempDir(t: TestContext, prefix = 'facteur-queue-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** "local@domain" → Address (the tests' own tiny parser: the split is at the last "@"). */
+export function addr(text: string): Address {
+  const at = text.lastIndexOf('@');
+  return { local: text.slice(0, at), domain: text.slice(at + 1) };
+}
+
+/** A clock the test moves, and timers that fire only when the test advances that clock. */
+export class ManualTime implements Timers {
+  now = T0;
+  #next = 1;
+  readonly #pending = new Map<number, { fn: () => void; at: number }>();
+
+  readonly read = (): number => this.now;
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#pending.set(id, { fn, at: this.now + ms });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#pending.delete(handle as number);
+  }
+
+  /** The earliest time a timer is set for, or null. */
+  nextTimer(): number | null {
+    let at: number | null = null;
+    for (const p of this.#pending.values()) if (at === null || p.at < at) at = p.at;
+    return at;
+  }
+
+  /** Moves the clock to `time` and fires every timer due by then. */
+  advanceTo(time: number): void {
+    this.now = Math.max(this.now, time);
+    for (;;) {
+      const due = [...this.#pending.entries()].filter(([, p]) => p.at <= this.now).sort((a, b) => a[1].at - b[1].at)[0];
+      if (due === undefined) return;
+      this.#pending.delete(due[0]);
+      due[1].fn();
+    }
+  }
+}
+
+type Answer = TransferResult | Promise<TransferResult>;
+
+/** A transfer that records each request and answers with `script` (per call); waiters are told of every call. */
+export class FakeTransfer {
+  readonly calls: TransferRequest[] = [];
+  #waiters: { count: number; resolve: (req: TransferRequest) => void }[] = [];
+  script: (req: TransferRequest, call: number) => Answer;
+
+  constructor(script: (req: TransferRequest, call: number) => Answer = (req) => allWith(req, 'sent')) {
+    this.script = script;
+  }
+
+  readonly fn: TransferFn = (req) => {
+    this.calls.push(req);
+    const ready = this.#waiters.filter((w) => w.count <= this.calls.length);
+    this.#waiters = this.#waiters.filter((w) => w.count > this.calls.length);
+    for (const w of ready) w.resolve(this.calls[w.count - 1] as TransferRequest);
+    return Promise.resolve(this.script(req, this.calls.length));
+  };
+
+  /** Resolves with the `count`-th request, once it is made. */
+  waitForCall(count: number): Promise<TransferRequest> {
+    const done = this.calls[count - 1];
+    if (done !== undefined) return Promise.resolve(done);
+    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+  }
+}
+
+/** Every recipient of the request gets the same outcome. */
+export function allWith(req: TransferRequest, status: RecipientStatus, diagnostic?: string, remoteMta: string | null = 'mx.remote.test'): TransferResult {
+  const text = diagnostic ?? (status === 'sent' ? '250 2.0.0 Ok' : status === 'transient' ? '451 4.7.1 Try again later' : '550 5.1.1 No such user');
+  return {
+    outcomes: req.recipients.map((recipient) => ({ recipient, status, diagnostic: text, remoteMta })),
+    relay: remoteMta === null ? null : { host: remoteMta, ip: '192.0.2.25', tls: 'TLSv1.3' },
+  };
+}
+
+/** A transfer answer the test resolves by hand. */
+export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+export async function openStore(dir: string, time: ManualTime): Promise<{ store: QueueStore; items: QueueItem[] }> {
+  return QueueStore.open({ dir, logger: silentLogger(), now: time.read });
+}
+
+export interface ItemSpec {
+  readonly from?: string;
+  readonly to: readonly string[];
+  readonly created?: number;
+  readonly body?: string;
+}
+
+export const SAMPLE_BODY =
+  'Received: from client ([127.0.0.1])\n\tby relay.test (facteur); Sun, 1 Mar 2026 12:00:00 +0000\n' +
+  'From: Alice <alice@origin.test>\nTo: bob@dest.test\nSubject: Hello\nMessage-ID: <m1@origin.test>\n\nHello Bob.\n';
+
+/** Commits an item on disk the way the delivery does, and returns it. */
+export async function storeItem(store: QueueStore, spec: ItemSpec): Promise<QueueItem> {
+  const id = store.newId();
+  const body = Buffer.from(spec.body ?? SAMPLE_BODY);
+  const from = spec.from ?? 'alice@origin.test';
+  const item: QueueItem = {
+    id,
+    from,
+    reverse_path: from === '' ? null : addr(from),
+    created: new Date(spec.created ?? T0).toISOString(),
+    size: body.length,
+    eightBit: false,
+    smtputf8: false,
+    recipients: spec.to.map((a) => newRecipient(a, addr(a))),
+  };
+  await store.add(item, body);
+  return item;
+}
+
+export const logger = silentLogger;

@@ -1,0 +1,335 @@
+// Scheduler: retries with backoff, per-domain transfers, limits, lifetime and bounces, flush and delete (fake transfer, manual clock).
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import { pino } from 'pino';
+import { silentLogger, type Logger } from '../../../src/observability/logger.js';
+import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
+import { readQueueDir } from '../../../src/outbound/queue-store.js';
+import { Scheduler } from '../../../src/outbound/scheduler.js';
+import type { TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
+import { allWith, deferred, FakeTransfer, ManualTime, openStore, storeItem, T0, tempDir } from './queue-fixtures.js';
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+const CONFIG = { retryMin: MINUTE, retryMax: 60 * MINUTE, queueLifetime: 5 * DAY, concurrency: 10, concurrencyPerDomain: 2 };
+
+async function setup(t: TestContext, opts: { transfer?: FakeTransfer; config?: Partial<typeof CONFIG>; logger?: Logger } = {}) {
+  const dir = await tempDir(t);
+  const time = new ManualTime();
+  const { store } = await openStore(dir, time);
+  const transfer = opts.transfer ?? new FakeTransfer();
+  const scheduler = new Scheduler({
+    store,
+    transfer: transfer.fn,
+    logger: opts.logger ?? silentLogger(),
+    hostname: 'relay.test',
+    config: { ...CONFIG, ...opts.config },
+    now: time.read,
+    timers: time,
+    random: () => 0.5, // no jitter: delays are exact
+  });
+  t.after(() => scheduler.close(1000));
+  return { dir, time, store, transfer, scheduler };
+}
+
+const readItem = async (dir: string, id: string): Promise<QueueItem> => parseQueueItem(await readFile(join(dir, `${id}.json`), 'utf8'));
+const onDisk = async (dir: string): Promise<QueueItem[]> => (await readQueueDir(dir)).items;
+
+test('a transient failure defers the recipient with backoff; the retry at the due time succeeds and the item leaves', async (t) => {
+  const transfer = new FakeTransfer((req, call) => allWith(req, call === 1 ? 'transient' : 'sent'));
+  const { dir, time, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  await scheduler.whenIdle();
+
+  assert.equal(transfer.calls.length, 1);
+  const first = transfer.calls[0] as TransferRequest;
+  assert.equal(first.domain, 'dest.test');
+  assert.deepEqual(first.recipients, [{ local: 'bob', domain: 'dest.test' }]);
+  assert.deepEqual(first.reversePath, { local: 'alice', domain: 'origin.test' });
+  assert.equal(first.size, item.size);
+
+  const deferredState = (await readItem(dir, item.id)).recipients[0];
+  assert.equal(deferredState?.status, 'deferred');
+  assert.equal(deferredState?.attempts, 1);
+  assert.equal(deferredState?.next_attempt, new Date(T0 + MINUTE).toISOString());
+  assert.equal(deferredState?.last_error, '451 4.7.1 Try again later');
+  assert.deepEqual(scheduler.list()[0]?.recipients[0], {
+    address: 'bob@dest.test',
+    status: 'deferred',
+    attempts: 1,
+    next_attempt: new Date(T0 + MINUTE).toISOString(),
+    last_error: '451 4.7.1 Try again later',
+  });
+  assert.equal(time.nextTimer(), T0 + MINUTE, 'one timer, for the next due time');
+
+  time.advanceTo(T0 + MINUTE - 1);
+  assert.equal(transfer.calls.length, 1, 'not before its time');
+  time.advanceTo(T0 + MINUTE);
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 2);
+  assert.deepEqual(await readdir(dir), [], 'delivered: both files removed');
+  assert.deepEqual(scheduler.list(), []);
+  assert.equal(time.nextTimer(), null);
+});
+
+test('attempts count up and the delay doubles until retry_max', async (t) => {
+  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const { dir, time, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  const expected = [1, 2, 4, 8, 16, 32, 60, 60];
+  for (const [i, minutes] of expected.entries()) {
+    await scheduler.whenIdle();
+    const r = (await readItem(dir, item.id)).recipients[0];
+    assert.equal(r?.attempts, i + 1);
+    assert.equal(Date.parse(r?.next_attempt ?? '') - time.now, minutes * MINUTE, `delay after attempt ${i + 1}`);
+    time.advanceTo(Date.parse(r?.next_attempt ?? ''));
+  }
+});
+
+test('partial outcomes: the sent recipient is final, only the deferred one is retried and listed', async (t) => {
+  const transfer = new FakeTransfer((req, call): TransferResult => ({
+    outcomes: req.recipients.map((recipient) => ({
+      recipient,
+      status: call === 1 && recipient.local === 'carol' ? 'transient' : 'sent',
+      diagnostic: call === 1 && recipient.local === 'carol' ? '452 4.2.2 Mailbox full' : '250 ok',
+      remoteMta: 'mx.dest.test',
+    })),
+    relay: { host: 'mx.dest.test', ip: '192.0.2.1', tls: null },
+  }));
+  const { dir, time, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test', 'carol@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  await scheduler.whenIdle();
+  const saved = await readItem(dir, item.id);
+  assert.deepEqual(saved.recipients.map((r) => [r.address, r.status, r.attempts]), [
+    ['bob@dest.test', 'sent', 1],
+    ['carol@dest.test', 'deferred', 1],
+  ]);
+  assert.deepEqual(scheduler.list()[0]?.recipients.map((r) => r.address), ['carol@dest.test']);
+  time.advanceTo(T0 + MINUTE);
+  await scheduler.whenIdle();
+  assert.deepEqual(transfer.calls[1]?.recipients.map((r) => r.local), ['carol'], 'the sent recipient is not sent again');
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('recipients are grouped by domain: two domains, two transfers', async (t) => {
+  const { store, scheduler, transfer } = await setup(t);
+  scheduler.add(await storeItem(store, { to: ['a1@one.test', 'b1@two.test', 'a2@ONE.test'] }));
+  scheduler.start();
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 2);
+  const byDomain = new Map(transfer.calls.map((c) => [c.domain, c.recipients.map((r) => r.local)]));
+  assert.deepEqual(byDomain.get('one.test'), ['a1', 'a2']);
+  assert.deepEqual(byDomain.get('two.test'), ['b1']);
+});
+
+test('at most `concurrency` transfers in flight, and `concurrencyPerDomain` towards one domain', async (t) => {
+  const answers: { req: TransferRequest; done: (r: TransferResult) => void }[] = [];
+  const transfer = new FakeTransfer((req) => {
+    const d = deferred<TransferResult>();
+    answers.push({ req, done: d.resolve });
+    return d.promise;
+  });
+  const { store, scheduler } = await setup(t, { transfer, config: { concurrency: 3, concurrencyPerDomain: 2 } });
+  for (const to of ['a@same.test', 'b@same.test', 'c@same.test', 'd@x.test', 'e@y.test']) scheduler.add(await storeItem(store, { to: [to] }));
+  scheduler.start();
+  await transfer.waitForCall(3);
+  const inFlight = (): string[] => answers.map((a) => a.req.recipients[0]?.local ?? '');
+  assert.deepEqual(inFlight().sort(), ['a', 'b', 'd'], 'two to same.test (its limit), then the next domain');
+  const first = answers[0] as (typeof answers)[number];
+  first.done(allWith(first.req, 'sent'));
+  await transfer.waitForCall(4);
+  assert.equal(transfer.calls.length, 4, 'one slot freed, one transfer started');
+  assert.equal(transfer.calls[3]?.recipients[0]?.local, 'c', 'the same.test job that was waiting for its domain');
+  for (const a of answers.slice(1)) a.done(allWith(a.req, 'sent'));
+  await transfer.waitForCall(5);
+  for (const a of answers.slice(4)) a.done(allWith(a.req, 'sent'));
+  await scheduler.whenIdle();
+  assert.deepEqual(scheduler.list(), []);
+});
+
+test('flush() makes every deferred recipient due now', async (t) => {
+  const transfer = new FakeTransfer((req, call) => allWith(req, call === 1 ? 'transient' : 'sent'));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  scheduler.add(await storeItem(store, { to: ['bob@dest.test'] }));
+  scheduler.start();
+  await scheduler.whenIdle();
+  assert.equal(scheduler.list()[0]?.recipients[0]?.status, 'deferred');
+  scheduler.flush(); // the clock has not moved: only the flush can start the retry
+  await transfer.waitForCall(2);
+  await scheduler.whenIdle();
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('the queue lifetime turns a transient failure into a bounce from <> to the sender, with the report inside', async (t) => {
+  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient', '451 4.4.1 No answer from host')));
+  const { dir, time, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'], created: T0 - 5 * DAY });
+  scheduler.add(item);
+  scheduler.start();
+  await transfer.waitForCall(2); // the original, then its bounce
+  await scheduler.whenIdle();
+
+  const items = await onDisk(dir);
+  assert.equal(items.length, 1, 'the original is gone, the bounce is queued');
+  const bounce = items[0] as QueueItem;
+  assert.notEqual(bounce.id, item.id);
+  assert.equal(bounce.from, '');
+  assert.equal(bounce.reverse_path, null);
+  assert.deepEqual(bounce.recipients.map((r) => [r.address, r.domain]), [['alice@origin.test', 'origin.test']]);
+  assert.equal(bounce.created, new Date(time.now).toISOString());
+  const body = await readFile(join(dir, `${bounce.id}.eml`), 'utf8');
+  assert.equal(bounce.size, Buffer.byteLength(body));
+  assert.match(body, /^To: alice@origin\.test$/m);
+  assert.match(body, /^Final-Recipient: rfc822; bob@dest\.test$/m);
+  assert.match(body, /^Status: 4\.4\.7$/m);
+  assert.match(body, /^Diagnostic-Code: smtp; 451 4\.4\.1 No answer from host$/m);
+  assert.match(body, /delivery time expired: 451 4\.4\.1 No answer from host/);
+  assert.match(body, /^Subject: Hello$/m, 'the original headers are quoted');
+
+  const call = transfer.calls[1] as TransferRequest;
+  assert.equal(call.reversePath, null, 'the bounce is sent from <>');
+  assert.equal(call.domain, 'origin.test');
+});
+
+test('a transient failure whose next try would come after the lifetime fails now', async (t) => {
+  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient')));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  // 30 s of lifetime left, but the first retry is a minute away.
+  const item = await storeItem(store, { to: ['bob@dest.test'], created: T0 - 5 * DAY + 30_000 });
+  scheduler.add(item);
+  scheduler.start();
+  await transfer.waitForCall(2);
+  await scheduler.whenIdle();
+  const items = await onDisk(dir);
+  assert.deepEqual(items.map((i) => i.from), [''], 'only the bounce is left');
+});
+
+test('one bounce lists every failed recipient, whatever their domain and reason', async (t) => {
+  const transfer = new FakeTransfer((req) => {
+    if (req.reversePath === null) return allWith(req, 'transient');
+    return req.domain === 'one.test' ? allWith(req, 'permanent', '550 5.1.1 No such user') : allWith(req, 'permanent', '554 5.7.1 Rejected');
+  });
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  scheduler.add(await storeItem(store, { to: ['a@one.test', 'b@two.test', 'c@one.test'] }));
+  scheduler.start();
+  await transfer.waitForCall(3);
+  await scheduler.whenIdle();
+  const items = await onDisk(dir);
+  assert.equal(items.length, 1);
+  const body = await readFile(join(dir, `${items[0]?.id}.eml`), 'utf8');
+  assert.deepEqual(body.match(/^Final-Recipient: .*$/gm), ['Final-Recipient: rfc822; a@one.test', 'Final-Recipient: rfc822; b@two.test', 'Final-Recipient: rfc822; c@one.test']);
+  assert.deepEqual(body.match(/^Status: .*$/gm), ['Status: 5.1.1', 'Status: 5.7.1', 'Status: 5.1.1']);
+  assert.equal(transfer.calls.filter((c) => c.reversePath === null).length, 1, 'one bounce only');
+});
+
+test('a message from <> that fails is dropped without a bounce', async (t) => {
+  const transfer = new FakeTransfer((req) => allWith(req, 'permanent'));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  scheduler.add(await storeItem(store, { from: '', to: ['bob@dest.test'] }));
+  scheduler.start();
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 1);
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('mixed final outcomes: sent and failed recipients give a bounce for the failed one only', async (t) => {
+  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, req.domain === 'ok.test' ? 'sent' : 'permanent')));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  scheduler.add(await storeItem(store, { to: ['a@ok.test', 'b@bad.test'] }));
+  scheduler.start();
+  await transfer.waitForCall(3);
+  await scheduler.whenIdle();
+  const body = await readFile(join(dir, `${(await onDisk(dir))[0]?.id}.eml`), 'utf8');
+  assert.deepEqual(body.match(/^Final-Recipient: .*$/gm), ['Final-Recipient: rfc822; b@bad.test']);
+});
+
+test('delete() while idle removes the files and the scheduler forgets the item', async (t) => {
+  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const { dir, time, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  await scheduler.whenIdle();
+  assert.equal(await scheduler.delete(item.id), true);
+  assert.deepEqual(await readdir(dir), []);
+  assert.deepEqual(scheduler.list(), []);
+  time.advanceTo(T0 + DAY);
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 1, 'never tried again');
+  assert.equal(await scheduler.delete(item.id), false);
+});
+
+test('delete() while a transfer is in flight: the result is dropped and the files stay removed', async (t) => {
+  const answer = deferred<TransferResult>();
+  const transfer = new FakeTransfer(() => answer.promise);
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  const req = await transfer.waitForCall(1);
+  assert.equal(scheduler.list()[0]?.recipients[0]?.status, 'pending', 'being tried shows as pending');
+  assert.equal(await scheduler.delete(item.id), true);
+  assert.deepEqual(await readdir(dir), []);
+  answer.resolve(allWith(req, 'transient'));
+  await scheduler.whenIdle();
+  assert.deepEqual(await readdir(dir), [], 'the late result wrote nothing back');
+  assert.deepEqual(scheduler.list(), []);
+});
+
+test('an item found finished at startup (crash before its removal) is bounced and removed', async (t) => {
+  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  const done: QueueItem = { ...item, recipients: item.recipients.map((r) => ({ ...r, status: 'failed', attempts: 3, diagnostic: '550 5.1.1 no', last_error: '550 5.1.1 no', dsn_status: '5.1.1' })) };
+  await store.save(done);
+  scheduler.add(done);
+  scheduler.start();
+  await transfer.waitForCall(1);
+  await scheduler.whenIdle();
+  const items = await onDisk(dir);
+  assert.deepEqual(items.map((i) => i.from), ['']);
+  assert.equal(transfer.calls[0]?.reversePath, null, 'only the bounce is sent');
+});
+
+test('a transfer that rejects (a bug) defers instead of losing the message', async (t) => {
+  const transfer = new FakeTransfer(() => Promise.reject(new Error('boom')));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  scheduler.add(item);
+  scheduler.start();
+  await scheduler.whenIdle();
+  const r = (await readItem(dir, item.id)).recipients[0];
+  assert.equal(r?.status, 'deferred');
+  assert.equal(r?.last_error, 'local error: boom');
+});
+
+test('every attempt is logged with its outcome, relay and delay', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const transfer = new FakeTransfer((req) => allWith(req, 'sent'));
+  const { time, store, scheduler } = await setup(t, { transfer, logger: pino({ level: 'info' }, sink) });
+  const item = await storeItem(store, { to: ['bob@dest.test'] });
+  time.now = T0 + 42_000;
+  scheduler.add(item);
+  scheduler.start();
+  await scheduler.whenIdle();
+  const attempt = lines.find((l) => l.event === 'attempt');
+  assert.deepEqual(
+    { ...attempt, level: undefined, time: undefined, pid: undefined, hostname: undefined, msg: undefined },
+    { event: 'attempt', id: item.id, domain: 'dest.test', recipients: ['bob@dest.test'], relay: 'mx.remote.test', ip: '192.0.2.25', tls: 'TLSv1.3', reply: '250 2.0.0 Ok', outcome: 'sent', delay_s: 42, level: undefined, time: undefined, pid: undefined, hostname: undefined, msg: undefined },
+  );
+});
