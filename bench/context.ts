@@ -12,6 +12,8 @@ const MAX_CONNECTIONS = 10_500;
 export class BenchContext {
   private readonly live = new Set<FacteurProcess>();
   private serial = 0;
+  /** A server kept running across the measures that share its key (the inbound cells), as Postfix runs across them. */
+  private shared: { readonly key: string; readonly server: FacteurProcess } | null = null;
 
   constructor(
     readonly options: BenchOptions,
@@ -31,6 +33,7 @@ export class BenchContext {
 
   /** Starts a fresh facteur (its own folder and ports) with the bench defaults, overridden by `setup`. */
   async startFacteur(name: string, setup: Partial<FacteurSetup> = {}): Promise<FacteurProcess> {
+    await this.closeShared(); // one server at a time: each measure has the machine to itself
     const dir = setup.dir ?? join(this.workDir, `${String(++this.serial).padStart(2, '0')}-${name}`);
     const cpuProfileDir = this.options.cpuProfile ? join(this.resultsDir, 'profiles', `${this.stamp}-${name}`) : null;
     if (cpuProfileDir !== null) await mkdir(cpuProfileDir, { recursive: true });
@@ -63,6 +66,42 @@ export class BenchContext {
     if (code !== 0) this.progress(`  facteur (pid ${server.pid}) exited with ${code ?? signal}:\n${server.lastOutput}`);
     const dir = server.setup.cpuProfileDir;
     return dir === null ? null : summariseProfileDir(dir, this.repoRoot);
+  }
+
+  /**
+   * A warm server for a series of measures: started (and `prepare`d, a warm-up) on the first call with `key`, then
+   * reused, so later measures see a server that has run for a while, like a long-running Postfix. With --cpu-prof
+   * every measure gets a fresh server instead, so that each profile covers one scenario. `release` stops a fresh
+   * server and returns its profile; it leaves a shared one running (closeShared stops it).
+   */
+  async facteurFor(key: string, prepare: (s: FacteurProcess) => Promise<void>): Promise<{ server: FacteurProcess; release: () => Promise<ProfileSummary | null> }> {
+    if (this.options.cpuProfile) {
+      const server = await this.startFacteur(key);
+      await prepare(server);
+      return {
+        server,
+        release: async () => {
+          const profile = await this.stopFacteur(server);
+          await this.discard(server);
+          return profile;
+        },
+      };
+    }
+    if (this.shared === null || this.shared.key !== key || !this.shared.server.running) {
+      const server = await this.startFacteur(key);
+      this.shared = { key, server };
+      await prepare(server);
+    }
+    return { server: this.shared.server, release: async () => null };
+  }
+
+  /** Stops the shared server, if any. */
+  async closeShared(): Promise<void> {
+    const shared = this.shared;
+    if (shared === null) return;
+    this.shared = null;
+    await this.stopFacteur(shared.server);
+    await this.discard(shared.server);
   }
 
   /** Runs a measure on a server, then stops it (attaching its CPU profile) and removes its folder, even on failure. */

@@ -104,7 +104,27 @@ export function resetPeakRss(pid: number): boolean {
   }
 }
 
-/** Samples the tree's RSS on an interval, keeping the maximum: the peak of a multi-process server. */
+/**
+ * Proportional memory of the whole tree now, in bytes: each process's Pss (/proc/<pid>/smaps_rollup), where a page
+ * shared by k processes counts 1/k in each, so a sum over many processes (Postfix) counts shared code once.
+ * Falls back to VmRSS for a process whose smaps we may not read.
+ */
+export function treePssBytes(root: number): number {
+  let sum = 0;
+  for (const pid of processTree(root)) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+    } catch {
+      // not ours to read, or gone
+    }
+    const at = text.indexOf('\nPss:');
+    sum += at < 0 ? statusBytes(pid, 'VmRSS') : Number.parseInt(text.slice(at + 5).trim(), 10) * 1024;
+  }
+  return sum;
+}
+
+/** Samples the tree's memory (Pss) on an interval, keeping the maximum: the peak of a multi-process server. */
 export class RssSampler {
   private max = 0;
   private readonly timer: NodeJS.Timeout;
@@ -119,10 +139,10 @@ export class RssSampler {
   }
 
   private sample(): void {
-    this.max = Math.max(this.max, treeRssBytes(this.root));
+    this.max = Math.max(this.max, treePssBytes(this.root));
   }
 
-  /** Stops sampling; returns the largest tree RSS seen, in bytes. */
+  /** Stops sampling; returns the largest tree Pss seen, in bytes. */
   stop(): number {
     clearInterval(this.timer);
     this.sample();

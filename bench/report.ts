@@ -173,4 +173,5 @@ const LEGEND = `How to read it (each result's exact method is in the JSON):
 - msg/s, MB/s: messages (octets, MB = 10^6) made durable per second of wall time
 - p50/p99 ms: latency of the reply to DATA, from the last octet of the final dot written
 - CPU ms/msg: user + system CPU of the server's process tree (/proc/<pid>/stat) over the measure, per message
-- peak RSS MB: the server's resident memory high-water mark over the measure (/proc/<pid>/status)`;
+- peak RSS MB: the server's resident memory high-water mark over the measure (facteur: VmHWM; Postfix: the sum of
+  its processes' Pss, sampled)`;

@@ -78,7 +78,10 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     for (const scenario of scenarios) {
       for (const target of options.targets) {
-        if (target === 'postfix' && !scenario.postfix) continue;
+        if (target === 'postfix' && !scenario.postfix) {
+          if (options.targets.length === 1) progress(`${scenario.id}: skipped, it measures facteur only`);
+          continue;
+        }
         progress(`${scenario.id} (${target})`);
         let result: ScenarioResult;
         try {
@@ -91,6 +94,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
     }
   } finally {
+    await ctx.closeShared().catch((err: Error) => progress(`stopping the shared server: ${err.message}`));
     ctx.killAll();
     if (!options.keep) await rm(workDir, { recursive: true, force: true });
     else progress(`kept ${workDir}`);

@@ -1,5 +1,5 @@
 // Measures one server over one interval: its CPU time and its peak resident memory.
-import { peakRssBytes, resetPeakRss, RssSampler, treeCpuMs, treeRssBytes } from './proc-stats.js';
+import { peakRssBytes, resetPeakRss, RssSampler, treeCpuMs, treePssBytes, treeRssBytes } from './proc-stats.js';
 
 export interface ServerUsage {
   /** CPU ms (user + system, every thread and child) over the interval. */
@@ -14,29 +14,29 @@ export interface ServerUsage {
 
 /**
  * For a single-process server the kernel's high-water mark (VmHWM, reset at the start through clear_refs) gives
- * the exact peak; for a tree of processes (Postfix) the sum of RSS is sampled every 100 ms.
+ * the exact peak; for a tree of processes (Postfix) the sum of their Pss is sampled every 100 ms (a sum of RSS
+ * would count the shared code and libraries once per process).
  */
 export class ServerMeter {
   private readonly cpu0: number;
   private readonly rssStart: number;
   private readonly hwmReset: boolean;
-  private readonly sampler: RssSampler;
+  private readonly sampler: RssSampler | null;
 
   constructor(
     private readonly pid: number,
     private readonly singleProcess: boolean,
   ) {
-    this.rssStart = treeRssBytes(pid);
+    this.rssStart = singleProcess ? treeRssBytes(pid) : treePssBytes(pid);
     this.hwmReset = singleProcess && resetPeakRss(pid);
-    this.sampler = new RssSampler(pid);
+    this.sampler = this.hwmReset ? null : new RssSampler(pid);
     this.cpu0 = treeCpuMs(pid);
   }
 
   stop(): ServerUsage {
     const cpuMs = treeCpuMs(this.pid) - this.cpu0;
-    const sampled = this.sampler.stop();
-    const rssPeak = this.hwmReset ? Math.max(sampled, peakRssBytes(this.pid)) : sampled;
-    return { cpuMs, rssStart: this.rssStart, rssPeak, rssEnd: treeRssBytes(this.pid) };
+    const rssPeak = this.sampler === null ? peakRssBytes(this.pid) : this.sampler.stop();
+    return { cpuMs, rssStart: this.rssStart, rssPeak, rssEnd: this.singleProcess ? treeRssBytes(this.pid) : treePssBytes(this.pid) };
   }
 }
 

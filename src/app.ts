@@ -6,6 +6,7 @@ import { Mailboxes } from './inbound/mailboxes.js';
 import type { Logger } from './observability/logger.js';
 import { MxResolver } from './outbound/mx-resolver.js';
 import { OutboundQueue } from './outbound/outbound-queue.js';
+import { localTransfer } from './outbound/local-transfer.js';
 import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
@@ -91,7 +92,11 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         config: config.outbound,
         hostname: config.hostname,
         dataDir: config.dataDir,
-        transfer: (req) => transfer(req, transferOptions),
+        // Our own domains are delivered to the Maildir directly (as Postfix's local transport would).
+        transfer: (req) =>
+          inbound !== null && config.inbound.domains.includes(req.domain)
+            ? localTransfer(req, inbound.delivery, config.hostname)
+            : transfer(req, transferOptions),
         logger,
       });
       queue = q;

@@ -67,18 +67,32 @@ async function openServer(ctx: BenchContext, id: string, target: TargetName): Pr
     await emptyNewDir(POSTFIX.maildirNew);
     return { port: POSTFIX.port, maildirNew: POSTFIX.maildirNew, pid, singleProcess: false, close: () => emptyNewDir(POSTFIX.maildirNew).then(() => null) };
   }
-  const f: FacteurProcess = await ctx.startFacteur(id);
+  const { server: f, release } = await ctx.facteurFor('inbound', (server) => warmServer(ctx, server));
+  await emptyNewDir(f.maildirNew);
   return {
     port: f.setup.inboundPort,
     maildirNew: f.maildirNew,
     pid: f.pid,
     singleProcess: true,
     close: async () => {
-      const profile = await ctx.stopFacteur(f);
-      await ctx.discard(f);
+      const profile = await release();
+      if (f.running) await emptyNewDir(f.maildirNew);
       return profile;
     },
   };
+}
+
+/** Messages a new inbound server gets before its first measure: JIT and heap settle over the first thousands. */
+const SERVER_WARMUP = 1000;
+
+async function warmServer(ctx: BenchContext, server: FacteurProcess): Promise<void> {
+  const n = ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP;
+  if (n === 0) return;
+  ctx.progress(`  facteur: new server, warming up with ${n} messages`);
+  const message = buildMessage(4096, FROM, TO);
+  const base = { host: '127.0.0.1', port: server.setup.inboundPort, message, from: FROM, recipients: [TO], heloName: 'warmup.bench.test', idleTimeoutMs: 120_000 };
+  await runLoad({ ...base, sessions: 8, messages: n / 2, perConnection: 1, pipelining: ctx.options.pipelining });
+  await runLoad({ ...base, sessions: 8, messages: n / 2, perConnection: Number.POSITIVE_INFINITY, pipelining: ctx.options.pipelining });
 }
 
 async function measure(ctx: BenchContext, id: string, cell: InboundCell, target: TargetName, server: InboundServer): Promise<Omit<ScenarioResult, 'profile'>> {
@@ -133,7 +147,8 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, target:
     method:
       `${messages} messages of ${message.size} octets to one local mailbox over ${cell.sessions} parallel sessions, ` +
       `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}, ` +
-      `${options.pipelining ? 'MAIL/RCPT/DATA pipelined when offered' : 'no pipelining'}, after ${warmup} unmeasured warm-up messages; ` +
+      `${options.pipelining ? 'MAIL/RCPT/DATA pipelined when offered' : 'no pipelining'}, after ${warmup} unmeasured warm-up messages` +
+      `${target === 'facteur' ? (options.cpuProfile ? ' on a fresh server (profiled)' : ` on a server kept running across the inbound scenarios (${SERVER_WARMUP} warm-up messages at its start)`) : ' on the running Postfix'}; ` +
       `wall time = first connection → the last file in new/ (the folder's mtime); ${MEASURE_NOTE}`,
     params: { messages, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, warmup },
     figures: { messages, durable, ...deliveryFigures(result, message.size, wallSeconds, usage), clientCpuMsPerMsg: clientCpu(client, result.accepted) },

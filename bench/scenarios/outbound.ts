@@ -91,7 +91,8 @@ async function openRelay(ctx: BenchContext, id: string, target: TargetName, sink
 async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target: TargetName, relay: Relay, sink: SinkProcess): Promise<Omit<ScenarioResult, 'profile'>> {
   const { options } = ctx;
   const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
-  const warmup = options.warmup ?? (options.quick ? 0 : Math.min(200, Math.ceil(messages / 10)));
+  // A fresh server per measure: a longer warm-up than inbound's, which runs on a server kept warm across measures.
+  const warmup = options.warmup ?? (options.quick ? 0 : Math.min(500, messages));
   const message = buildMessage(cell.size, FROM, TO);
   const deadline = ctx.deadline();
   const submit = (n: number, sessions: number) =>

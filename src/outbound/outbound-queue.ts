@@ -3,7 +3,7 @@ import type { OutboundConfig } from '../config/config.js';
 import type { Delivery } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
 import { OutboundDelivery } from './outbound-delivery.js';
-import { ControlServer, controlSocketPath } from './queue-control.js';
+import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
 import type { QueueEntry } from './queue-item.js';
 import { QueueStore } from './queue-store.js';
 import { Scheduler, type Timers, type TransferFn } from './scheduler.js';
@@ -46,6 +46,7 @@ export class OutboundQueue {
 
   /** Loads the queue (removing leftovers of interrupted writes) and schedules every item; nothing is tried before start(). */
   static async open(opts: OutboundQueueOptions): Promise<OutboundQueue> {
+    await assertNoOtherServer(controlSocketPath(opts.dataDir));
     const now = opts.now ?? Date.now;
     const logger = opts.logger.child({ component: 'queue' });
     const { store, items } = await QueueStore.open({ dir: opts.config.queueDir, logger, now });

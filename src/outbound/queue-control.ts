@@ -121,10 +121,19 @@ async function answer(line: string, handlers: ControlHandlers, logger: Logger): 
 }
 
 async function removeStaleSocket(path: string): Promise<void> {
-  const response = await probe(path);
-  if (response === 'absent') return;
-  if (response === 'alive') throw new Error(`another facteur is running on this data directory (${path} answers)`);
-  await unlink(path);
+  await assertNoOtherServer(path);
+  await unlink(path).catch((err: unknown) => {
+    if (errorCode(err) !== 'ENOENT') throw err;
+  });
+}
+
+/**
+ * Throws if a server already answers on `path`. Checked before the queue is even loaded: a second server would
+ * take the first one's files in flight for leftovers of a crash, then deliver every message a second time.
+ */
+export async function assertNoOtherServer(path: string): Promise<void> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return;
+  if ((await probe(path)) === 'alive') throw new Error(`another facteur is running on this data directory (${path} answers)`);
 }
 
 /** Whether a server answers at `path`: alive, stale (a file nobody listens on) or absent. */

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDir, tmpPathFor, TMP_SUFFIX, writeFileAtomic } from '../fs/safe-write.js';
 import type { Logger } from '../observability/logger.js';
@@ -54,7 +54,11 @@ export class QueueStore {
 
   /** Creates the directory if needed, removes the leftovers of interrupted writes and loads every committed item. */
   static async open(opts: QueueStoreOptions): Promise<{ store: QueueStore; items: QueueItem[] }> {
-    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    const created = await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    // A new directory is durable once its parents are flushed: every one from the queue dir up to the first created.
+    if (created !== undefined) {
+      for (let d = opts.dir; d !== dirname(created) && d !== dirname(d); d = dirname(d)) await fsyncDir(dirname(d));
+    }
     const store = new QueueStore(opts);
     const items = await store.#recover();
     return { store, items };
@@ -126,14 +130,14 @@ export class QueueStore {
       const path = join(this.dir, name);
       if (name.endsWith(TMP_SUFFIX)) {
         this.#logger.warn({ event: 'queue-cleanup', file: name }, 'removing temporary file left by an interrupted write');
-        await unlink(path);
+        await unlinkIfPresent(path);
         changed = true;
         continue;
       }
       const eml = /^([A-Za-z0-9]+)\.eml$/.exec(name);
       if (eml !== null && !names.has(`${eml[1]}.json`)) {
         this.#logger.warn({ event: 'queue-cleanup', file: name }, 'removing message body without envelope (interrupted write, never acknowledged)');
-        await unlink(path);
+        await unlinkIfPresent(path);
         changed = true;
         continue;
       }

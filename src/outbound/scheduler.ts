@@ -26,6 +26,8 @@ import type { QueueStore } from './queue-store.js';
 import type { RecipientOutcome, TransferRequest, TransferResult } from './transfer.js';
 
 /** One delivery attempt for one domain (transfer.ts); never rejects. Injected, so tests pass a fake. */
+import { JobHeap, type Job } from './job-heap.js';
+
 export type TransferFn = (req: TransferRequest) => Promise<TransferResult>;
 
 /** setTimeout/clearTimeout, injectable for tests. */
@@ -35,7 +37,8 @@ export interface Timers {
 }
 
 export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // Unref'd: a retry hours away must not keep a process alive on its own (the listeners and the control socket do).
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
@@ -54,14 +57,6 @@ export interface SchedulerOptions {
 export const BOUNCE_HEADERS_MAX = 64 * 1024;
 /** setTimeout's longest delay; a later due time is reached by re-arming. */
 const MAX_TIMER = 2 ** 31 - 1;
-
-/** A heap entry; stale once its item's job for that domain was rescheduled or dropped (seq no longer current). */
-interface Job {
-  readonly due: number;
-  readonly id: string;
-  readonly domain: string;
-  readonly seq: number;
-}
 
 /** An item and what is happening to it right now. */
 interface Tracked {
@@ -201,6 +196,8 @@ export class Scheduler {
   }
 
   #scheduleDomain(t: Tracked, domain: string): void {
+    // One transfer per item and domain at a time: the attempt in flight reschedules the domain when it ends.
+    if (t.inFlight.has(domain)) return;
     const due = domainDueTime(t.item, domain);
     if (due === null) {
       this.#jobs.delete(jobKey(t.item.id, domain));
@@ -264,7 +261,7 @@ export class Scheduler {
   #launch(job: Job): void {
     const t = this.#items.get(job.id);
     this.#jobs.delete(jobKey(job.id, job.domain));
-    if (t === undefined || t.deleted) return;
+    if (t === undefined || t.deleted || t.inFlight.has(job.domain)) return;
     const now = this.#now();
     const due = t.item.recipients.filter((r) => r.domain === job.domain && isActive(r) && dueTime(r) <= now);
     if (due.length === 0) {
@@ -440,47 +437,3 @@ const jobKey = (id: string, domain: string): string => `${id} ${domain}`;
 function missingOutcome(r: QueueRecipient): RecipientOutcome {
   return { recipient: { local: r.local, domain: r.domain }, status: 'transient', diagnostic: 'local error: no outcome for this recipient', remoteMta: null };
 }
-
-/** A binary min-heap of jobs by due time (then by order of scheduling). */
-class JobHeap {
-  readonly #a: Job[] = [];
-
-  peek(): Job | null {
-    return this.#a[0] ?? null;
-  }
-
-  push(job: Job): void {
-    const a = this.#a;
-    a.push(job);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(a[i] as Job, a[parent] as Job)) break;
-      [a[i], a[parent]] = [a[parent] as Job, a[i] as Job];
-      i = parent;
-    }
-  }
-
-  pop(): Job | null {
-    const a = this.#a;
-    const top = a[0];
-    const last = a.pop();
-    if (top === undefined || last === undefined) return null;
-    if (a.length === 0) return top;
-    a[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let min = i;
-      if (l < a.length && before(a[l] as Job, a[min] as Job)) min = l;
-      if (r < a.length && before(a[r] as Job, a[min] as Job)) min = r;
-      if (min === i) break;
-      [a[i], a[min]] = [a[min] as Job, a[i] as Job];
-      i = min;
-    }
-    return top;
-  }
-}
-
-const before = (x: Job, y: Job): boolean => x.due < y.due || (x.due === y.due && x.seq < y.seq);

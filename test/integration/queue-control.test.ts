@@ -1,6 +1,7 @@
 // `facteur queue list|flush|delete` against a running OutboundQueue (through its control socket) and against the files alone.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { queueDelete, queueFlush, queueList, type CommandOutput } from '../../src/cli/queue-commands.js';
@@ -10,7 +11,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { OutboundQueue } from '../../src/outbound/outbound-queue.js';
 import { controlSocketPath } from '../../src/outbound/queue-control.js';
 import type { TransferResult } from '../../src/outbound/transfer.js';
-import { addr, allWith, FakeTransfer, tempDir } from '../unit/outbound/queue-fixtures.js';
+import { addr, allWith, FakeTransfer } from '../unit/outbound/queue-fixtures.js';
 
 const HOUR = 3_600_000;
 
@@ -71,10 +72,22 @@ function capture(): CommandOutput & { stdout: string; stderr: string } {
   return io;
 }
 
-async function startQueue(t: TestContext, config: Config, transfer: FakeTransfer): Promise<OutboundQueue> {
+/** A fresh data dir; what `onEnd` registers runs at the end of the test in reverse order, before the dir is removed. */
+async function setup(t: TestContext): Promise<{ config: Config; onEnd: (fn: () => Promise<void>) => void }> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const root = await mkdtemp(join(tmpdir(), 'fq-'));
+  t.after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+    await rm(root, { recursive: true, force: true });
+  });
+  return { config: makeConfig(join(root, 'data')), onEnd: (fn) => cleanups.push(fn) };
+}
+
+async function startQueue(env: { config: Config; onEnd: (fn: () => Promise<void>) => void }, transfer: FakeTransfer): Promise<OutboundQueue> {
+  const { config } = env;
   const queue = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, transfer: transfer.fn, logger: silentLogger() });
+  env.onEnd(() => queue.close());
   await queue.start();
-  t.after(() => queue.close());
   return queue;
 }
 
@@ -97,10 +110,10 @@ function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
 const deferredOnce = (): FakeTransfer => new FakeTransfer((req): TransferResult => allWith(req, 'transient', '451 4.7.1 Greylisted'));
 
 test('while the server runs: list --json, flush (acted on within a second) and delete go through the control socket', async (t) => {
-  const dataDir = join(await tempDir(t, 'fq-'), 'data');
-  const config = makeConfig(dataDir);
+  const env = await setup(t);
+  const { config } = env;
   const transfer = deferredOnce();
-  const queue = await startQueue(t, config, transfer);
+  const queue = await startQueue(env, transfer);
   const id = await send(queue, 'alice@origin.test', ['bob@dest.test', 'carol@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
   await queue.whenIdle();
@@ -123,7 +136,7 @@ test('while the server runs: list --json, flush (acted on within a second) and d
   const human = capture();
   assert.equal(await queueList(config, { json: false }, human), 0);
   assert.match(human.stdout, new RegExp(`^${id}  \\d+s  <alice@origin\\.test>  53 bytes$`, 'm'));
-  assert.match(human.stdout, /^ {4}bob@dest\.test {2}deferred {2}attempts 1 {2}next \S+ \(in \d+m\) {2}last error: 451 4\.7\.1 Greylisted$/m);
+  assert.match(human.stdout, /^ {4}bob@dest\.test {2}deferred {2}attempts 1 {2}next \S+ \(in \d+[mh]\) {2}last error: 451 4\.7\.1 Greylisted$/m);
 
   const flush = capture();
   assert.equal(await queueFlush(config, flush), 0);
@@ -155,10 +168,10 @@ test('while the server runs: list --json, flush (acted on within a second) and d
 });
 
 test('while the server is stopped: flush says so and exits 1, list and delete work on the files', async (t) => {
-  const dataDir = join(await tempDir(t, 'fq-'), 'data');
-  const config = makeConfig(dataDir);
+  const env = await setup(t);
+  const { config } = env;
   const transfer = deferredOnce();
-  const queue = await startQueue(t, config, transfer);
+  const queue = await startQueue(env, transfer);
   const keep = await send(queue, '', ['bob@dest.test']);
   const drop = await send(queue, 'alice@origin.test', ['carol@dest.test']);
   await within(1000, transfer.waitForCall(2), 'both attempts');
@@ -186,42 +199,45 @@ test('while the server is stopped: flush says so and exits 1, list and delete wo
 });
 
 test('a queue that was never created lists as empty', async (t) => {
-  const config = makeConfig(join(await tempDir(t, 'fq-'), 'data'));
+  const { config } = await setup(t);
   const io = capture();
   assert.equal(await queueList(config, { json: true }, io), 0);
   assert.equal(io.stdout, '[]\n');
 });
 
 test('a stale control socket file is replaced at start; a live one means another server is running', async (t) => {
-  const dataDir = join(await tempDir(t, 'fq-'), 'data');
+  const env = await setup(t);
+  const { config } = env;
+  const { dataDir } = config;
   await mkdir(dataDir, { recursive: true });
   await writeFile(controlSocketPath(dataDir), 'left by a crash');
-  const config = makeConfig(dataDir);
   const transfer = deferredOnce();
-  const queue = await startQueue(t, config, transfer);
+  const queue = await startQueue(env, transfer);
   await send(queue, 'alice@origin.test', ['bob@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
   await queue.whenIdle();
   assert.equal(await queueFlush(config, capture()), 0);
   await within(1000, transfer.waitForCall(2), 'the flushed attempt');
+  await queue.whenIdle();
 
-  const second = await OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, transfer: transfer.fn, logger: silentLogger() });
-  await assert.rejects(second.start(), /another facteur is running/);
-  await second.close();
+  // Refused before it touches the queue: the first server's files in flight are not leftovers.
+  await assert.rejects(
+    OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, transfer: transfer.fn, logger: silentLogger() }),
+    /another facteur is running/,
+  );
   assert.equal(await queueFlush(config, capture()), 0, 'the first server still answers');
 });
 
 test('a restart reloads the queue: deferred items are kept with their state', async (t) => {
-  const dataDir = join(await tempDir(t, 'fq-'), 'data');
-  const config = makeConfig(dataDir);
+  const env = await setup(t);
   const transfer = deferredOnce();
-  const first = await startQueue(t, config, transfer);
+  const first = await startQueue(env, transfer);
   const id = await send(first, 'alice@origin.test', ['bob@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
   await first.whenIdle();
   await first.close();
 
-  const second = await startQueue(t, config, transfer);
+  const second = await startQueue(env, transfer);
   assert.deepEqual(second.list().map((e) => [e.id, e.recipients[0]?.status, e.recipients[0]?.attempts]), [[id, 'deferred', 1]]);
   assert.equal(transfer.calls.length, 1, 'not retried before its time');
 });

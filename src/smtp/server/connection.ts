@@ -113,6 +113,8 @@ export class Connection {
       }
       let result;
       try {
+        // A client that pipelines commands but never reads our replies must not make us buffer them forever.
+        if (this.socket.writableNeedDrain) await drained(this.socket, signal);
         result = await this.reader.readLine(server.limits.maxLineLength, signal);
       } catch (err) {
         if (this.opts.shutdown.aborted && !timeout.aborted) {
@@ -213,6 +215,25 @@ export class Connection {
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
   }
+}
+
+/** Resolves once the socket's write buffer has drained; rejects when the signal aborts first. */
+function drained(socket: Socket, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown): void => {
+      socket.off('drain', onDrain);
+      socket.off('close', onDrain);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = (): void => done();
+    const onAbort = (): void => done(signal.reason);
+    if (signal.aborted) return onAbort();
+    socket.once('drain', onDrain);
+    socket.once('close', onDrain);
+    signal.addEventListener('abort', onAbort);
+  });
 }
 
 function handshake(socket: TLSSocket, timeoutMs: number): Promise<void> {

@@ -169,6 +169,25 @@ test('flush() makes every deferred recipient due now', async (t) => {
   assert.deepEqual(await readdir(dir), []);
 });
 
+test('flush() while a transfer is in flight does not start a second one for the same recipients', async (t) => {
+  const answer = deferred<TransferResult>();
+  const transfer = new FakeTransfer((req, call) => (call === 1 ? answer.promise : allWith(req, 'sent')));
+  const { dir, store, scheduler } = await setup(t, { transfer });
+  scheduler.add(await storeItem(store, { to: ['bob@dest.test'] }));
+  scheduler.start();
+  const req = await transfer.waitForCall(1);
+  scheduler.flush();
+  scheduler.flush();
+  assert.equal(transfer.calls.length, 1);
+  answer.resolve(allWith(req, 'transient'));
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 1, 'deferred after the attempt, not retried at once');
+  scheduler.flush();
+  await scheduler.whenIdle();
+  assert.equal(transfer.calls.length, 2);
+  assert.deepEqual(await readdir(dir), []);
+});
+
 test('the queue lifetime turns a transient failure into a bounce from <> to the sender, with the report inside', async (t) => {
   const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient', '451 4.4.1 No answer from host')));
   const { dir, time, store, scheduler } = await setup(t, { transfer });
