@@ -1,4 +1,5 @@
 // Counting the messages a server made durable in a Maildir new/ folder, and waiting for them.
+import { spawnSync } from 'node:child_process';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -40,4 +41,12 @@ export async function emptyNewDir(dir: string): Promise<void> {
   for (let i = 0; i < names.length; i += 256) {
     await Promise.all(names.slice(i, i + 256).map((n) => unlink(join(dir, n)).catch(() => undefined)));
   }
+}
+
+/**
+ * sync(1) before a measure: the writeback of earlier runs and the freeing of deleted files (ext4 journal commits,
+ * discards) would otherwise land inside the measured interval, as inbound-bench.sh also avoids.
+ */
+export function flushDisk(): void {
+  spawnSync('sync');
 }

@@ -1,6 +1,7 @@
 // CPU time and memory of a server's process tree, read from /proc (Linux), so the figures are the server's own.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 
 /** Clock ticks per second of the utime/stime fields of /proc/<pid>/stat (USER_HZ, 100 on every Linux we know). */
 const TICKS_PER_SECOND = readTicksPerSecond();
@@ -124,29 +125,35 @@ export function treePssBytes(root: number): number {
   return sum;
 }
 
-/** Samples the tree's memory (Pss) on an interval, keeping the maximum: the peak of a multi-process server. */
+/**
+ * Samples the tree's memory (Pss) on an interval, keeping the maximum: the peak of a multi-process server. It runs
+ * in a worker thread: reading smaps of a hundred Postfix processes takes tens of milliseconds, which would stall
+ * the load generator's event loop and skew the very figures being measured.
+ */
 export class RssSampler {
-  private max = 0;
-  private readonly timer: NodeJS.Timeout;
+  private readonly worker: Worker;
 
-  constructor(
-    private readonly root: number,
-    intervalMs = 100,
-  ) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), intervalMs);
-    this.timer.unref();
+  constructor(root: number, intervalMs = 250) {
+    this.worker = new Worker(new URL('./rss-sampler-worker.js', import.meta.url), { workerData: { root, intervalMs } });
   }
 
-  private sample(): void {
-    this.max = Math.max(this.max, treePssBytes(this.root));
-  }
-
-  /** Stops sampling; returns the largest tree Pss seen, in bytes. */
-  stop(): number {
-    clearInterval(this.timer);
-    this.sample();
-    return this.max;
+  /** Stops sampling; resolves with the largest tree Pss seen, in bytes (0 if the worker failed). */
+  async stop(timeoutMs = 10_000): Promise<number> {
+    const answer = new Promise<number>((resolve) => {
+      const timer = setTimeout(() => resolve(0), timeoutMs);
+      this.worker.once('message', (max: number) => {
+        clearTimeout(timer);
+        resolve(max);
+      });
+      this.worker.once('error', () => {
+        clearTimeout(timer);
+        resolve(0);
+      });
+    });
+    this.worker.postMessage('stop');
+    const max = await answer;
+    await this.worker.terminate();
+    return max;
   }
 }
 

@@ -14,7 +14,7 @@ export interface ServerUsage {
 
 /**
  * For a single-process server the kernel's high-water mark (VmHWM, reset at the start through clear_refs) gives
- * the exact peak; for a tree of processes (Postfix) the sum of their Pss is sampled every 100 ms (a sum of RSS
+ * the exact peak; for a tree of processes (Postfix) the sum of their Pss is sampled every 250 ms in a worker thread (a sum of RSS
  * would count the shared code and libraries once per process).
  */
 export class ServerMeter {
@@ -33,9 +33,9 @@ export class ServerMeter {
     this.cpu0 = treeCpuMs(pid);
   }
 
-  stop(): ServerUsage {
+  async stop(): Promise<ServerUsage> {
     const cpuMs = treeCpuMs(this.pid) - this.cpu0;
-    const rssPeak = this.sampler === null ? peakRssBytes(this.pid) : this.sampler.stop();
+    const rssPeak = this.sampler === null ? peakRssBytes(this.pid) : await this.sampler.stop();
     return { cpuMs, rssStart: this.rssStart, rssPeak, rssEnd: this.singleProcess ? treeRssBytes(this.pid) : treePssBytes(this.pid) };
   }
 }

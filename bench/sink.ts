@@ -10,6 +10,8 @@ export interface SinkCounts {
   readonly messages: number;
   readonly recipients: number;
   readonly bytes: number;
+  /** Connections accepted: shows whether the relay reuses its connections to the same destination. */
+  readonly connections: number;
   /** Date.now() when the last message was accepted, 0 before any. */
   readonly lastAt: number;
 }
@@ -19,6 +21,7 @@ export class Sink {
   messages = 0;
   recipients = 0;
   bytes = 0;
+  connections = 0;
   lastAt = 0;
   private readonly sockets = new Set<Socket>();
   private waiters: { n: number; resolve: () => void }[] = [];
@@ -41,7 +44,7 @@ export class Sink {
   }
 
   counts(): SinkCounts {
-    return { messages: this.messages, recipients: this.recipients, bytes: this.bytes, lastAt: this.lastAt };
+    return { messages: this.messages, recipients: this.recipients, bytes: this.bytes, connections: this.connections, lastAt: this.lastAt };
   }
 
   /** Resolves once `n` messages were accepted in total. */
@@ -69,6 +72,7 @@ export class Sink {
 
   private serve(socket: Socket): void {
     this.sockets.add(socket);
+    this.connections++;
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let inData = false;

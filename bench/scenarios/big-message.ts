@@ -2,7 +2,7 @@
 import type { BenchContext } from '../context.js';
 import { BENCH_DOMAIN, BENCH_MAILBOX } from '../facteur-process.js';
 import { runLoad } from '../load-generator.js';
-import { countFiles, waitForFiles } from '../maildir.js';
+import { countFiles, flushDisk, waitForFiles } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import { round } from '../result.js';
 import { mb, ServerMeter } from '../server-meter.js';
@@ -26,13 +26,14 @@ export function bigMessageScenario(id: string, size: number, quickSize: number):
         // Warm-up with a 1 MiB message: buffers and code paths of a large transfer exist before the baseline.
         await send(buildMessage(1024 * 1024, FROM, TO));
         const base = await countFiles(server.maildirNew);
+        flushDisk();
         const message = buildMessage(bytes, FROM, TO);
         ctx.progress(`  facteur: one message of ${message.size} octets`);
         const meter = new ServerMeter(server.pid, true);
         const wallStart = Date.now();
         const result = await send(message);
         const arrival = await waitForFiles(server.maildirNew, base + result.accepted, ctx.deadline());
-        const usage = meter.stop();
+        const usage = await meter.stop();
         const wallSeconds = (Math.max(wallStart + (result.endMs - result.startMs), arrival.lastAddedMs) - wallStart) / 1000;
         const problems: string[] = [];
         if (result.accepted !== 1) problems.push(`the message was not accepted: ${JSON.stringify(result.errors)}`);

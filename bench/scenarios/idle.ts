@@ -66,7 +66,7 @@ async function measureIdle(ctx: BenchContext, id: string, server: FacteurProcess
     ctx.progress(`  facteur: ${held.length} held; ${probes} new sessions, one after another`);
     const p = await probe(probes);
     const dropped = held.filter((s) => s.destroyed || s.readyState !== 'open').length;
-    const usage = meter.stop();
+    const usage = await meter.stop();
     if (refused > 0) problems.push(`${refused} of ${count} idle sessions could not be opened: ${JSON.stringify(causes)}`);
     if (dropped > 0) problems.push(`${dropped} idle sessions were closed by the server while held`);
     if (p.failed > 0) problems.push(`${p.failed} of ${probes} probe sessions failed: ${JSON.stringify(p.errors)}`);

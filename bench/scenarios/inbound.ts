@@ -2,7 +2,7 @@
 import type { BenchContext } from '../context.js';
 import { BENCH_DOMAIN, BENCH_MAILBOX, type FacteurProcess } from '../facteur-process.js';
 import { runLoad, type LoadResult } from '../load-generator.js';
-import { countFiles, emptyNewDir, waitForFiles } from '../maildir.js';
+import { countFiles, emptyNewDir, flushDisk, waitForFiles } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import type { TargetName } from '../options.js';
 import { POSTFIX, postfixMasterPid, postfixProblem } from '../postfix.js';
@@ -123,6 +123,7 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, target:
     await waitForFiles(server.maildirNew, w.accepted, deadline);
   }
   const base = await countFiles(server.maildirNew);
+  flushDisk();
 
   ctx.progress(`  ${target}: ${messages} × ${cell.size} octets, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
   const meter = new ServerMeter(server.pid, server.singleProcess);
@@ -131,7 +132,7 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, target:
   const result: LoadResult = await load(messages, cell.sessions);
   const client = process.cpuUsage(client0);
   const arrival = await waitForFiles(server.maildirNew, base + result.accepted, deadline);
-  const usage = meter.stop();
+  const usage = await meter.stop();
   const acceptEnd = wallStart + (result.endMs - result.startMs);
   const wallSeconds = (Math.max(acceptEnd, arrival.lastAddedMs) - wallStart) / 1000;
   const durable = arrival.count - base;

@@ -28,9 +28,9 @@ export function deliveryFigures(load: LoadResult, messageSize: number, wallSecon
 const nullable = (x: number): number | null => (Number.isNaN(x) ? null : round(x));
 
 export const MEASURE_NOTE =
-  'server CPU = utime+stime of the server process tree from /proc/<pid>/stat (children reaped included); ' +
+  'sync(1) just before the measure; server CPU = utime+stime of the server process tree from /proc/<pid>/stat (children reaped included); ' +
   'peak RSS = VmHWM of /proc/<pid>/status reset through clear_refs at the start (facteur), or the largest sum of ' +
-  'Pss (smaps_rollup) over the tree sampled every 100 ms (Postfix); latency = last octet of the final dot written → reply to DATA; ' +
+  'Pss (smaps_rollup) over the tree sampled every 250 ms in a worker thread (Postfix); latency = last octet of the final dot written → reply to DATA; ' +
   'MB = 10^6 octets';
 
 /** The load generator's own CPU per message (this process): shows whether the client could be the bottleneck. */

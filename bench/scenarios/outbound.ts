@@ -4,6 +4,7 @@ import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { runLoad } from '../load-generator.js';
+import { flushDisk } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import type { TargetName } from '../options.js';
 import { ensurePostfixRelay, POSTFIX, postfixMasterPid, postfixProblem } from '../postfix.js';
@@ -115,7 +116,9 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
     const w = await submit(warmup, Math.min(cell.sessions, 8));
     await sink.waitFor(before + w.accepted, untilDeadline());
   }
-  const base = (await sink.counts()).messages;
+  const baseCounts = await sink.counts();
+  const base = baseCounts.messages;
+  flushDisk();
 
   ctx.progress(`  ${target}: ${messages} × ${cell.size} octets relayed, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
   const meter = new ServerMeter(relay.pid, relay.singleProcess);
@@ -125,16 +128,18 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
   const client = process.cpuUsage(client0);
   const problems: string[] = [];
   let delivered = 0;
+  let remoteConnections: number | null = null;
   let lastAt = wallStart + (result.endMs - result.startMs);
   try {
     const counts = await sink.waitFor(base + result.accepted, untilDeadline());
     delivered = counts.messages - base;
+    remoteConnections = counts.connections - baseCounts.connections;
     lastAt = Math.max(lastAt, counts.lastAt);
   } catch (err) {
     delivered = (await sink.counts()).messages - base;
     problems.push(`only ${delivered} of ${result.accepted} accepted messages reached the sink: ${(err as Error).message}`);
   }
-  const usage = meter.stop();
+  const usage = await meter.stop();
   const wallSeconds = (lastAt - wallStart) / 1000;
   if (result.failed > 0) problems.push(`${result.failed} of ${messages} submissions refused or failed: ${JSON.stringify(result.errors)}`);
   const queueLeft = relay.queueDir === null ? null : await drainedQueue(relay.queueDir, Math.min(deadline, Date.now() + 10_000));
@@ -152,7 +157,7 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
       `is an SMTP sink on ${POSTFIX.sinkHost} in another process; after ${warmup} unmeasured warm-up messages; ` +
       `wall time = first connection → the sink accepted the last message (end to end); latency is that of the submission; ${MEASURE_NOTE}`,
     params: { messages, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, warmup },
-    figures: { messages, delivered, ...deliveryFigures(result, message.size, wallSeconds, usage), clientCpuMsPerMsg: clientCpu(client, result.accepted), queueLeft },
+    figures: { messages, delivered, ...deliveryFigures(result, message.size, wallSeconds, usage), clientCpuMsPerMsg: clientCpu(client, result.accepted), remoteConnections, queueLeft },
     errors: result.errors,
   };
 }

@@ -14,7 +14,8 @@ export interface MxHost {
 export type MxResult =
   | { readonly kind: 'hosts'; readonly hosts: readonly MxHost[] }
   /** The domain cannot receive mail: bounce (NXDOMAIN, null MX, no host with an address). */
-  | { readonly kind: 'permanent'; readonly reason: string }
+  /** `reply`: the reply we would give ourselves, when there is a standard one (RFC 7505 §4.1, RFC 3463). */
+  | { readonly kind: 'permanent'; readonly reason: string; readonly reply?: string }
   /** DNS did not answer properly: try again later, never bounce on this. */
   | { readonly kind: 'transient'; readonly reason: string };
 
@@ -55,7 +56,7 @@ export class MxResolver {
     const mx = await this.lookup(() => this.resolver.resolveMx(name));
     if (!mx.ok) {
       if (NO_DATA.has(mx.code)) return this.implicitMx(name);
-      if (mx.missing) return { kind: 'permanent', reason: `domain ${name} does not exist (${mx.code})` };
+      if (mx.missing) return { kind: 'permanent', reason: `domain ${name} does not exist (${mx.code})`, reply: '550 5.1.2' };
       return { kind: 'transient', reason: `MX lookup for ${name} failed (${mx.code})` };
     }
     const records = mx.value;
@@ -63,7 +64,7 @@ export class MxResolver {
     const real = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
     if (real.length === 0) {
       return records.length > 0
-        ? { kind: 'permanent', reason: `domain ${name} accepts no mail (null MX, RFC 7505)` }
+        ? { kind: 'permanent', reason: `domain ${name} accepts no mail (null MX, RFC 7505)`, reply: '556 5.1.10' }
         : this.implicitMx(name);
     }
     const ordered = this.order(real).slice(0, MAX_MX_HOSTS);

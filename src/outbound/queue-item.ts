@@ -25,6 +25,8 @@ export interface QueueRecipient {
   readonly last_attempt: string | null;
   /** RFC 3464 Status of a failed recipient (5.x.x, or 4.4.7 when its time ran out). */
   readonly dsn_status: string | null;
+  /** A failed recipient already reported to the sender (bounced as soon as it failed, before the rest was final). */
+  readonly bounced?: boolean;
 }
 
 export interface QueueItem {
@@ -74,6 +76,7 @@ const recipientSchema = z.object({
   remote_mta: z.string().nullable(),
   last_attempt: isoDate.nullable(),
   dsn_status: z.string().nullable(),
+  bounced: z.boolean().optional(),
 });
 const itemSchema = z.object({
   id: z.string().regex(ID_PATTERN),

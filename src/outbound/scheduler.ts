@@ -310,9 +310,13 @@ export class Scheduler {
     const outcomes = new Map(result.outcomes.map((o) => [recipientKey(o.recipient), o]));
     const created = Date.parse(t.item.created);
     const updated = new Map<string, QueueRecipient>();
+    // One retry time for the whole attempt: recipients tried together in one transaction are retried together.
+    const attempts = Math.max(...recipients.map((r) => r.attempts)) + 1;
+    const delay = this.#policy.delay(attempts);
+    const policy = { ...this.#policy, delay: () => delay };
     for (const r of recipients) {
       const outcome = outcomes.get(recipientKey(r)) ?? missingOutcome(r);
-      updated.set(recipientKey(r), afterOutcome(r, outcome, created, now, this.#policy));
+      updated.set(recipientKey(r), afterOutcome(r, outcome, created, now, policy));
     }
     t.item = { ...t.item, recipients: t.item.recipients.map((r) => updated.get(recipientKey(r)) ?? r) };
     this.#logAttempt(t.item, [...updated.values()], result, now);
@@ -320,6 +324,7 @@ export class Scheduler {
     if (isFinished(t.item)) {
       await this.#finish(t);
     } else {
+      await this.#bounceEarly(t);
       await this.#write(t, () => this.#store.save(t.item)).catch((err: unknown) => {
         // The state in memory stays right; after a restart the older state on disk means a retry, not a loss.
         this.#logger.error({ event: 'queue-write-failed', id: item.id, err }, 'could not record the attempt on disk');
@@ -344,7 +349,7 @@ export class Scheduler {
     if (t.finishing || t.deleted) return;
     t.finishing = true;
     const { item } = t;
-    const failed = item.recipients.filter((r) => r.status === 'failed');
+    const failed = item.recipients.filter((r) => r.status === 'failed' && r.bounced !== true);
     try {
       if (failed.length > 0 && item.reverse_path === null) {
         // RFC 5321 §4.5.5 / §6.1: a message from <> (itself a notification) never causes another one.
@@ -366,6 +371,27 @@ export class Scheduler {
       }, this.#config.retryMin);
       this.#retryTimers.add(handle);
     }
+  }
+
+  /**
+   * Recipients that failed while others are still deferred are reported now, not when the last one is final
+   * (which may be days later), and marked so that the final bounce does not list them again.
+   * The mark is saved right after the bounce is queued: a crash in between means a second report, never none.
+   */
+  async #bounceEarly(t: Tracked): Promise<void> {
+    const fresh = t.item.recipients.filter((r) => r.status === 'failed' && r.bounced !== true);
+    if (fresh.length === 0 || t.item.reverse_path === null) return;
+    // Wait until every recipient was tried once, so that the first round's failures go out in one report.
+    if (t.item.recipients.some((r) => r.status === 'pending')) return;
+    try {
+      await this.#bounce(t.item, fresh);
+    } catch (err) {
+      // Not marked: the final bounce will report them.
+      this.#logger.error({ event: 'bounce-failed', id: t.item.id, err }, 'could not queue the bounce; it will be sent with the final one');
+      return;
+    }
+    const done = new Set(fresh.map(recipientKey));
+    t.item = { ...t.item, recipients: t.item.recipients.map((r) => (done.has(recipientKey(r)) ? { ...r, bounced: true } : r)) };
   }
 
   /** Queues the RFC 3464 report from <> to the original sender, durably, through the same store. */

@@ -91,7 +91,9 @@ export async function transfer(req: TransferRequest, opts: TransferOptions): Pro
     if (mx.kind === 'hosts') relay = await walk({ req, opts, log, outcomes }, mx.hosts);
     else {
       log.warn({ outcome: mx.reason, kind: mx.kind }, 'MX resolution failed');
-      outcomes.settle(outcomes.pending(), mx.kind, mx.reason, null);
+      // A standard reply in front lets the bounce carry the right Status (5.1.2, 5.1.10) instead of 5.0.0.
+      const diagnostic = mx.kind === 'permanent' && mx.reply !== undefined ? `${mx.reply} ${mx.reason}` : mx.reason;
+      outcomes.settle(outcomes.pending(), mx.kind, diagnostic, null);
     }
   } catch (err) {
     // Not the remote's doing (the body file could not be read, a bug): try again later, never bounce on it.

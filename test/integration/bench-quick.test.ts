@@ -115,6 +115,7 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
     assert.equal(r.figures.accepted, n);
     assert.equal(r.figures.delivered, n);
     assert.equal(r.figures.queueLeft, 0);
+    assert.ok((r.figures.remoteConnections ?? 0) >= 1, 'the sink counted the relay’s connections');
   });
 
   it('idle: every connection held, the probes served', () => {

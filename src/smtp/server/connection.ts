@@ -5,6 +5,7 @@ import { formatReply, type Reply } from '../reply.js';
 import { replies } from '../replies.js';
 import { ByteReader } from '../wire/byte-reader.js';
 import { isConnectionError, isTimeout } from '../wire/connection-errors.js';
+import { CommandWait } from './command-wait.js';
 import { dispatch } from './dispatch.js';
 import { replyOf, type CommandContext } from './handler.js';
 import type { ServerContext } from './server-context.js';
@@ -102,27 +103,32 @@ export class Connection {
       send: async (r) => connection.writeNow(r),
     };
 
+    const wait = new CommandWait(server.timeouts.command, this.opts.shutdown);
+    try {
+      return await this.commandLoop(ctx, wait);
+    } finally {
+      wait.dispose();
+    }
+  }
+
+  private async commandLoop(ctx: CommandContext, wait: CommandWait): Promise<ConnectionEnd> {
+    const { server } = this.opts;
     for (;;) {
       // Only a session between transactions may be interrupted by shutdown; one in a transaction gets the grace period.
-      const idle = this.session.transaction === null;
-      const timeout = AbortSignal.timeout(server.timeouts.command);
-      const signal = idle ? AbortSignal.any([timeout, this.opts.shutdown]) : timeout;
-      if (idle && this.opts.shutdown.aborted) {
-        this.writeNow(replies.shuttingDown(server.hostname));
-        return 'shutdown';
-      }
+      const signal = wait.begin(this.session.transaction === null);
       let result;
       try {
         // A client that pipelines commands but never reads our replies must not make us buffer them forever.
         if (this.socket.writableNeedDrain) await drained(this.socket, signal);
         result = await this.reader.readLine(server.limits.maxLineLength, signal);
       } catch (err) {
-        if (this.opts.shutdown.aborted && !timeout.aborted) {
+        if (wait.endedBy === 'shutdown') {
           this.writeNow(replies.shuttingDown(server.hostname));
           return 'shutdown';
         }
         throw err;
       }
+      wait.end();
       if (result.kind === 'eof') return 'eof';
 
       let outcome;

@@ -5,12 +5,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import { parse, stringify, type TomlTable } from 'smol-toml';
 import { startApp, type RunningApp } from '../../../src/app.js';
 import type { Config } from '../../../src/config/config.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { createLogger, silentLogger } from '../../../src/observability/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger.js';
 import { SmtpDialog, type ConnectOptions } from './smtp-dialog.js';
 
 export type ListenerKind = 'plain' | 'tls' | 'outbound';
@@ -26,6 +28,8 @@ export interface FacteurOptions {
   readonly ipv6?: boolean;
   /** Enable the outbound relay on 127.0.0.1:0; default false. */
   readonly outbound?: boolean;
+  /** startFacteur only: keep the log (info level) in memory for logs() and waitForLog(); default false (silent). */
+  readonly captureLog?: boolean;
 }
 
 export interface PreparedFacteur {
@@ -51,6 +55,14 @@ export interface Facteur {
   connect(kind?: ListenerKind, opts?: ConnectOptions): Promise<SmtpDialog>;
   /** Closes the dialogs opened with connect(), stops the app and removes the temp dir; safe to call twice. */
   stop(): Promise<void>;
+  /** Every log line so far (parsed pino JSON); only with `captureLog: true`. */
+  logs(): readonly Record<string, unknown>[];
+  /**
+   * Resolves with the first log line that satisfies the predicate (only with `captureLog: true`), looking from
+   * line `from` of logs() on (default: from now on, so a line logged before the call is not seen); rejects after
+   * timeoutMs (default 10 s). Take `from = logs().length` before an action to miss nothing it logs.
+   */
+  waitForLog(predicate: (entry: Record<string, unknown>) => boolean, timeoutMs?: number, from?: number): Promise<Record<string, unknown>>;
 }
 
 /** Writes a config into a fresh temp dir: hostname "mx.test", every listener on port 0, data under <dir>/data. */
@@ -86,10 +98,12 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
   const prepared = await prepareFacteur(opts);
   let app: RunningApp;
   let config: Config;
+  const captured = opts.captureLog === true ? capturingLogger() : null;
   try {
     config = await loadConfig(prepared.configPath);
     const level = process.env.FACTEUR_TEST_LOG;
-    const logger = level === 'debug' || level === 'info' ? createLogger({ level, file: null }) : silentLogger();
+    const logger =
+      captured !== null ? captured.logger : level === 'debug' || level === 'info' ? createLogger({ level, file: null }) : silentLogger();
     app = await startApp(config, logger);
   } catch (err) {
     await prepared.cleanup();
@@ -114,7 +128,75 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
       for (const d of dialogs.splice(0)) d.close();
       return (stopped ??= app.stop().finally(() => prepared.cleanup()));
     },
+    logs: () => {
+      if (captured === null) throw new Error('startFacteur({ captureLog: true }) is needed to read the log');
+      return captured.lines;
+    },
+    waitForLog: (predicate, timeoutMs = 10_000, from) => {
+      if (captured === null) return Promise.reject(new Error('startFacteur({ captureLog: true }) is needed to wait for a log line'));
+      return captured.waitFor(predicate, timeoutMs, from ?? captured.lines.length);
+    },
   };
+}
+
+/** A pino logger at info level whose lines stay in memory, parsed, with watchers called on each new line. */
+function capturingLogger(): {
+  logger: Logger;
+  lines: Record<string, unknown>[];
+  waitFor(predicate: (entry: Record<string, unknown>) => boolean, timeoutMs: number, from: number): Promise<Record<string, unknown>>;
+} {
+  const lines: Record<string, unknown>[] = [];
+  const watchers = new Set<(entry: Record<string, unknown>) => void>();
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (text === '') continue;
+        const entry = JSON.parse(text) as Record<string, unknown>;
+        lines.push(entry);
+        for (const w of [...watchers]) w(entry);
+      }
+      done();
+    },
+  });
+  const waitFor = (predicate: (entry: Record<string, unknown>) => boolean, timeoutMs: number, from: number): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const past = lines.slice(from).find(predicate);
+      if (past !== undefined) return resolve(past);
+      const timer = setTimeout(() => {
+        watchers.delete(watcher);
+        const recent = lines.slice(-20).map((l) => JSON.stringify(l));
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for a log line; the last ones:\n${recent.join('\n')}`));
+      }, timeoutMs);
+      const watcher = (entry: Record<string, unknown>): void => {
+        if (!predicate(entry)) return;
+        clearTimeout(timer);
+        watchers.delete(watcher);
+        resolve(entry);
+      };
+      watchers.add(watcher);
+    });
+  return { logger: pino({ level: 'info' }, sink), lines, waitFor };
+}
+
+/** What a `facteur` command printed, and how it ended. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node <build>/src/cli/main.js ...args` to its end (killed after timeoutMs, default 15 s). */
+export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+  const main = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** What the "started" log line says about one listener. */

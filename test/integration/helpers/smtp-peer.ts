@@ -70,6 +70,11 @@ export interface SmtpPeer {
   readonly connections: () => number;
   /** Errors smtp-server reported (failed TLS handshakes, connections dropped by the client…). */
   readonly errors: readonly Error[];
+  /**
+   * Resolves with `messages` once at least `count` messages have been received (at once if they already were);
+   * rejects after timeoutMs (default 10 s) saying how many came.
+   */
+  waitForMessages(count: number, timeoutMs?: number): Promise<readonly ReceivedMessage[]>;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,8 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
   const messages: ReceivedMessage[] = [];
   const mails: { from: string; secure: boolean }[] = [];
   let connections = 0;
+  /** Called after each message received, by waitForMessages. */
+  const onMessage = new Set<() => void>();
   const tlsOffered = opts.starttls === true || opts.brokenTls === true;
   const cert = tlsOffered ? await testCert() : null;
   const options: SMTPServerOptions = {
@@ -125,6 +132,7 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
         const message = received(session, Buffer.concat(chunks));
         const r = opts.dataReply?.(message);
         messages.push({ ...message, code: r?.code ?? 250 });
+        for (const notify of [...onMessage]) notify();
         callback(r !== undefined ? fail(r) : null);
       });
     },
@@ -147,8 +155,49 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
     mails,
     connections: () => connections,
     errors,
+    waitForMessages: (count, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (messages.length < count) return;
+          clearTimeout(timer);
+          onMessage.delete(check);
+          resolve(messages);
+        };
+        const timer = setTimeout(() => {
+          onMessage.delete(check);
+          reject(new Error(`the peer on ${host}:${port} received ${messages.length} messages within ${timeoutMs} ms, expected ${count}`));
+        }, timeoutMs);
+        onMessage.add(check);
+        check();
+      }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now (bound to port 0, then closed), for the tests that must write a port into
+ * a config before anything listens on it: the relay's smtp_port, shared by every peer on 127.0.0.x and ::1.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Whether ::1 can be bound here (IPv6 may be disabled in a container): tests needing it skip themselves otherwise. */
+export async function hasIpv6Loopback(): Promise<boolean> {
+  const server = net.createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, '::1', () => resolve(true));
+  });
+  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return ok;
 }
 
 function received(session: SMTPServerSession, body: Buffer): Omit<ReceivedMessage, 'code'> {
