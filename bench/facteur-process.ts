@@ -120,7 +120,9 @@ export class FacteurProcess {
     const argv = [process.execPath, ...nodeArgs, CLI_PATH, 'start', '-c', configFile];
     const command = withOpenFiles(argv, setup.openFiles);
     const t0 = performance.now();
-    const child = spawn(command[0]!, command.slice(1), { cwd: setup.dir, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    // The same thread pool as bin/facteur.cjs gives the installed command (main.js is started directly here).
+    const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '32' };
+    const child = spawn(command[0]!, command.slice(1), { cwd: setup.dir, stdio: ['ignore', 'pipe', 'pipe'], env });
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', () => resolve({ code: null, signal: 'spawn error' }));

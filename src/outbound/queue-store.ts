@@ -10,7 +10,7 @@
 //    between that 250 and the rewrite makes us send to that recipient again after the restart. RFC 5321 §6.1
 //    prefers a duplicate to a loss; the window is the time of one atomic rewrite.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -145,7 +145,9 @@ export class QueueStore {
       if (json === null) continue;
       const id = json[1] ?? '';
       try {
-        const item = parseQueueItem(await readFile(path, 'utf8'));
+        // Synchronous on purpose: this runs once at start, before anything is served, and 100,000 small reads
+        // are several times faster without a round trip through the thread pool each (bench: queue-100000).
+        const item = parseQueueItem(readFileSync(path, 'utf8'));
         if (item.id !== id) throw new Error(`its id ${JSON.stringify(item.id)} does not match the file name`);
         if (!names.has(`${id}.eml`)) throw new Error('its message body is missing');
         items.push(item);

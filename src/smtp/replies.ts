@@ -9,6 +9,7 @@ export const replies = {
   shuttingDown: (host: string): Reply => reply(421, '4.3.2', `${host} shutting down, try again later`),
   timeout: (host: string): Reply => reply(421, '4.4.2', `${host} timeout, closing connection`),
   tooManyErrors: (): Reply => reply(421, '4.7.0', 'Too many errors, closing connection'),
+  tooManyJunkCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),
   notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
 

@@ -48,6 +48,7 @@ export class Connection {
       transaction: null,
       errors: 0,
       messages: 0,
+      junk: 0,
     };
   }
 
@@ -217,7 +218,7 @@ export class Connection {
     const socket = this.socket;
     socket.end();
     // A peer that never reads would keep the socket half-open: give it a moment to take our last reply.
-    const timer = setTimeout(() => socket.destroy(), 2000);
+    const timer = setTimeout(() => socket.resetAndDestroy(), 2000);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
   }

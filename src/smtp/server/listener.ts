@@ -101,7 +101,13 @@ export class SmtpServer {
       this.ctx.logger.warn({ event: 'refused', server: this.ctx.name, client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
       if (implicitTls) socket.destroy();
-      else socket.end(formatReply(refuse));
+      else {
+        socket.end(formatReply(refuse));
+        // A peer that keeps its half of the connection open must not keep our file descriptor.
+        const timer = setTimeout(() => socket.resetAndDestroy(), 2000); // RST: the peer learns it too
+        timer.unref();
+        socket.once('close', () => clearTimeout(timer));
+      }
       return;
     }
     const connection = new Connection({

@@ -36,6 +36,8 @@ export interface Session {
   errors: number;
   /** Messages accepted in this session, for the connection log line. */
   messages: number;
+  /** Commands that move no mail (NOOP, RSET, HELP, VRFY, EXPN): past a limit the client is only holding a slot. */
+  junk: number;
 }
 
 /** Where the session stands: decides which commands are allowed (see command-table.ts). */

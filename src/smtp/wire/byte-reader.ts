@@ -109,7 +109,7 @@ export class ByteReader {
     s.pause();
     const w = this.#waiter;
     this.#waiter = null;
-    w?.reject(new Error('ByteReader: detached during a read'));
+    w?.reject(new ConnectionClosedError('connection closed by the server'));
   }
 
   async #readLine(maxLength: number, signal: AbortSignal | undefined): Promise<LineResult> {

@@ -9,6 +9,8 @@ export interface ReadDataOptions {
   maxBytes: number;
   /** Longest wait for the next bytes (RFC 5321 §4.5.3.2.5 suggests 3 minutes between data blocks). */
   timeoutMs: number;
+  /** Date.now() value by which the whole text must have arrived: a client trickling a byte per minute cannot hold the session forever. */
+  deadline?: number;
 }
 
 const CR = 0x0d;
@@ -37,7 +39,7 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
   let yielding = false;
   try {
     for (;;) {
-      const chunk = await nextChunk(reader, opts.timeoutMs);
+      const chunk = await nextChunk(reader, opts);
       const stop = end.find(chunk);
       if (stop >= 0) reader.unshift(chunk.subarray(stop));
       let out: Buffer | null = null;
@@ -65,21 +67,23 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
       }
     }
   } finally {
-    if (yielding) await drain(reader, end, opts.timeoutMs);
+    if (yielding) await drain(reader, end, opts);
   }
 }
 
-async function nextChunk(reader: ByteReader, timeoutMs: number): Promise<Buffer> {
+async function nextChunk(reader: ByteReader, opts: ReadDataOptions): Promise<Buffer> {
+  const left = opts.deadline === undefined ? opts.timeoutMs : Math.min(opts.timeoutMs, opts.deadline - Date.now());
+  if (left <= 0) throw new DOMException('message text took too long', 'TimeoutError');
   // A timer only when the wait is real: buffered bytes come back at once.
-  const chunk = reader.buffered > 0 ? await reader.read() : await reader.read(AbortSignal.timeout(timeoutMs));
+  const chunk = reader.buffered > 0 ? await reader.read() : await reader.read(AbortSignal.timeout(left));
   if (chunk === null) throw new ConnectionClosedError('Connection closed during DATA');
   return chunk;
 }
 
 /** Reads and drops bytes up to the end marker, leaving what follows it in the reader. */
-async function drain(reader: ByteReader, end: EndFinder, timeoutMs: number): Promise<void> {
+async function drain(reader: ByteReader, end: EndFinder, opts: ReadDataOptions): Promise<void> {
   for (;;) {
-    const chunk = await nextChunk(reader, timeoutMs);
+    const chunk = await nextChunk(reader, opts);
     const stop = end.find(chunk);
     if (stop >= 0) {
       reader.unshift(chunk.subarray(stop));

@@ -5,7 +5,7 @@ import type { Session } from '../../../src/smtp/server/session.js';
 
 const session = (over: Partial<Session> = {}): Session => ({
   id: 'abc', remoteAddress: '192.0.2.7', remotePort: 4000, localAddress: '192.0.2.1', localPort: 25,
-  greeting: { name: 'client.example', esmtp: true }, tls: null, transaction: null, errors: 0, messages: 0, ...over,
+  greeting: { name: 'client.example', esmtp: true }, tls: null, transaction: null, errors: 0, messages: 0, junk: 0, ...over,
 });
 const tx = (n: number) => ({
   reversePath: { local: 'a', domain: 'b.example' },

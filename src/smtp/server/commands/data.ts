@@ -48,7 +48,9 @@ export const data: Handler = async (ctx, args) => {
       }
     };
     await write(Buffer.from(receivedHeader({ session, transaction: tx, hostname: server.hostname, date: server.now() })));
-    for await (const chunk of readData(ctx.reader, { maxBytes: server.limits.maxMessageSize, timeoutMs: server.timeouts.data })) {
+    // Each block may take timeouts.data, the whole text twice that: a byte a minute cannot hold the session forever.
+    const deadline = Date.now() + 2 * server.timeouts.data;
+    for await (const chunk of readData(ctx.reader, { maxBytes: server.limits.maxMessageSize, timeoutMs: server.timeouts.data, deadline })) {
       await write(chunk);
     }
     if (looping) return replies.tooManyHops();
@@ -56,6 +58,7 @@ export const data: Handler = async (ctx, args) => {
     const final = await sink.commit(); // resolves only once every copy is flushed to disk
     stored = true;
     session.messages += 1;
+    session.junk = 0; // a client that delivers mail is not just holding the connection
     return final;
   } catch (err) {
     // Data errors (552 too big, 550 bare line ending) carry their reply; a lost connection or a timeout propagates.
