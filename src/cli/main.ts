@@ -75,16 +75,9 @@ type Config = import('../config/config.js').Config;
 
 /** Loads the config (problems → stderr, exit 2), then runs a queue command with it. */
 async function withConfig(cliPath: string | undefined, command: (config: Config, q: QueueCommands) => Promise<number>): Promise<number> {
-  const { loadConfig, resolveConfigPath } = await import('../config/load-config.js');
-  const { ConfigError } = await import('../config/config-error.js');
-  let config: Config;
-  try {
-    config = await loadConfig(resolveConfigPath(cliPath));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    return EXIT_USAGE;
-  }
+  const { loadConfigForCommand } = await import('./load-for-command.js');
+  const config = await loadConfigForCommand(cliPath);
+  if (config === null) return EXIT_USAGE;
   return command(config, await import('./queue-commands.js'));
 }
 

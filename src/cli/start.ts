@@ -1,13 +1,10 @@
 // `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
 import { startApp, type RunningApp } from '../app.js';
-import type { Config } from '../config/config.js';
-import { ConfigError } from '../config/config-error.js';
-import { loadConfig, resolveConfigPath } from '../config/load-config.js';
+import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
-const EXIT_CONFIG = 2;
 
 /** Errors of listen(2) that mean "this address cannot be used here"; the app's message names the address. */
 const BIND_CODES = new Set(['EACCES', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
@@ -17,14 +14,8 @@ const STOP_MARGIN_MS = 5_000;
 
 /** Runs until the servers are stopped; resolves with the exit code. */
 export async function runStart(cliPath: string | undefined): Promise<number> {
-  let config: Config;
-  try {
-    config = await loadConfig(resolveConfigPath(cliPath));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    return EXIT_CONFIG;
-  }
+  const config = await loadConfigForCommand(cliPath);
+  if (config === null) return EXIT_CONFIG;
 
   let logger: Logger;
   try {
