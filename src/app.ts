@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
 import type { Logger } from './observability/logger.js';
+import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
 import { OutboundQueue } from './outbound/outbound-queue.js';
 import { localTransfer } from './outbound/local-transfer.js';
@@ -80,6 +81,9 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     }
     if (config.outbound.enabled) {
       const resolver = new MxResolver({ servers: config.outbound.dnsServers });
+      // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
+      const cache = new ConnectionCache({ logger });
+      cleanups.push(() => cache.close());
       const transferOptions = {
         hostname: config.hostname,
         port: config.outbound.smtpPort,
@@ -87,6 +91,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         resolver,
         timeouts: clientTimeouts(config),
         logger,
+        cache,
       };
       const q = await OutboundQueue.open({
         config: config.outbound,

@@ -15,8 +15,15 @@ export function tmpPathFor(path: string): string {
  * Replaces `path` with `data` so that a crash leaves either the old content or the new one, never a mix:
  * the data is flushed before the rename, and the directory after it (a rename lives in the directory entry).
  * On failure the temporary file is removed and the error thrown; the old content is untouched.
+ * `syncDir` flushes the directory; it must only resolve after an fsync that started after it was called (a group
+ * commit such as src/inbound/group-fsync.ts lets many writers share one).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  syncDir: (dir: string) => Promise<void> = fsyncDir,
+): Promise<void> {
   const tmp = tmpPathFor(path);
   // 'wx' (O_CREAT|O_EXCL): never write through a file or link someone left under that name.
   const handle = await open(tmp, 'wx', mode);
@@ -32,7 +39,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(dirname(path));
+  await syncDir(dirname(path));
 }
 
 /** Flushes a directory's entries (creations, renames, removals) to disk. */

@@ -26,10 +26,17 @@ export interface MxResolverOptions {
   readonly timeoutMs?: number;
   /** Shuffles MX hosts of equal preference (RFC 5321 §5.1); Math.random unless a test pins it. */
   readonly random?: () => number;
+  /** How long a domain's hosts are remembered, in ms (default 60 s; 0: never). Failures are never remembered. */
+  readonly cacheMs?: number;
+  /** The clock for that cache (ms); Date.now unless a test drives it. */
+  readonly now?: () => number;
 }
 
 /** At most this many MX hosts are tried per attempt, as RFC 5321 §5.1 lets a client cap the list. */
 export const MAX_MX_HOSTS = 10;
+
+/** Domains remembered at most: past this the oldest entry is forgotten. */
+const MAX_CACHED_DOMAINS = 10_000;
 
 /** Answers meaning "this name has nothing of that type" rather than "DNS failed". */
 const NO_DATA = new Set(['ENODATA']);
@@ -40,11 +47,21 @@ type Lookup<T> = { ok: true; value: T } | { ok: false; missing: boolean; code: s
 export class MxResolver {
   private readonly resolver: Resolver;
   private readonly random: () => number;
+  private readonly cacheMs: number;
+  private readonly now: () => number;
+  /**
+   * Hosts found per domain, with when they expire. A relay sending many messages to one domain would otherwise
+   * ask for its MX, AAAA and A records for each (Postfix leans on a local caching resolver for this). A fixed
+   * short lifetime rather than the records' TTLs: node's resolveMx does not give them.
+   */
+  private readonly cache = new Map<string, { readonly hosts: readonly MxHost[]; readonly expires: number }>();
 
   constructor(opts: MxResolverOptions) {
     this.resolver = new Resolver({ timeout: opts.timeoutMs ?? 5000, tries: 2 });
     if (opts.servers.length > 0) this.resolver.setServers([...opts.servers]);
     this.random = opts.random ?? Math.random;
+    this.cacheMs = opts.cacheMs ?? 60_000;
+    this.now = opts.now ?? Date.now;
   }
 
   async resolve(domain: string): Promise<MxResult> {
@@ -52,7 +69,24 @@ export class MxResolver {
     // DNS speaks A-labels: an internationalised domain (SMTPUTF8, RFC 6531) is looked up as punycode.
     const name = domainToASCII(domain.replace(/\.$/, ''));
     if (name === '') return { kind: 'permanent', reason: `invalid domain name ${domain}` };
+    const cached = this.cache.get(name);
+    if (cached !== undefined && cached.expires > this.now()) {
+      // Equal preferences are shuffled again for each message, as a fresh answer would be (RFC 5321 §5.1).
+      const hosts = this.order(cached.hosts.map((h) => ({ ...h, priority: h.preference }))).map(({ priority: _, ...h }) => h);
+      return { kind: 'hosts', hosts };
+    }
+    if (cached !== undefined) this.cache.delete(name);
+    const result = await this.lookupDomain(name);
+    // Only answers are remembered: a failure, above all a transient one, is asked again next time.
+    if (result.kind === 'hosts' && this.cacheMs > 0) {
+      if (this.cache.size >= MAX_CACHED_DOMAINS) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(name, { hosts: result.hosts, expires: this.now() + this.cacheMs });
+    }
+    return result;
+  }
 
+  /** MX records, then each exchange's addresses; the implicit MX when there is no MX record. */
+  private async lookupDomain(name: string): Promise<MxResult> {
     const mx = await this.lookup(() => this.resolver.resolveMx(name));
     if (!mx.ok) {
       if (NO_DATA.has(mx.code)) return this.implicitMx(name);

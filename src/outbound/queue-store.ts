@@ -2,7 +2,8 @@
 //
 // Durability (RFC 5321 §6.1: once we answer 250 the message is our responsibility):
 //  - the body is streamed to a tmp file, fsynced and renamed to <id>.eml; then <id>.json is written atomically
-//    (tmp, fsync, rename) and the directory fsynced. Only then is the item committed.
+//    (tmp, fsync, rename) and the directory fsynced. Only then is the item committed. The directory fsyncs of
+//    concurrent commits and removals are grouped (GroupFsync): each waits for an fsync that started after its rename.
 //  - the .json is the commit point: at startup an .eml without its .json, or any tmp file, is a leftover of an
 //    interrupted write and is removed; a .json that cannot be read is moved aside to <id>.json.corrupt.
 //  - a finished item loses its .json first, then its .eml, so a crash in between leaves only a removable .eml.
@@ -15,6 +16,7 @@ import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDir, tmpPathFor, TMP_SUFFIX, writeFileAtomic } from '../fs/safe-write.js';
+import { GroupFsync } from '../inbound/group-fsync.js';
 import type { Logger } from '../observability/logger.js';
 import { isValidQueueId, parseQueueItem, serializeQueueItem, type QueueItem } from './queue-item.js';
 
@@ -34,6 +36,8 @@ export interface QueueStoreOptions {
   readonly dir: string;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Shares the queue directory's fsyncs between concurrent commits and removals (default: the store's own). */
+  readonly groupFsync?: GroupFsync;
 }
 
 const BUFFER_SIZE = 64 * 1024;
@@ -43,6 +47,8 @@ export class QueueStore {
   readonly dir: string;
   readonly #logger: Logger;
   readonly #now: () => number;
+  /** fsync(2) of a directory, resolved only by an fsync that started after the call (a rename before it is covered). */
+  readonly #syncDir: (dir: string) => Promise<void>;
   /** Orders ids made within one millisecond; belongs to this store, not to the module. */
   #counter = 0;
 
@@ -50,6 +56,8 @@ export class QueueStore {
     this.dir = opts.dir;
     this.#logger = opts.logger;
     this.#now = opts.now;
+    const group = opts.groupFsync ?? new GroupFsync();
+    this.#syncDir = (dir) => group.sync(dir);
   }
 
   /** Creates the directory if needed, removes the leftovers of interrupted writes and loads every committed item. */
@@ -91,7 +99,7 @@ export class QueueStore {
 
   /** Writes the item's state atomically; the item is committed once this resolves. */
   save(item: QueueItem): Promise<void> {
-    return writeFileAtomic(this.jsonPath(item.id), serializeQueueItem(item));
+    return writeFileAtomic(this.jsonPath(item.id), serializeQueueItem(item), 0o600, this.#syncDir);
   }
 
   /** Stores a complete small message (a bounce) and commits it. */
@@ -109,7 +117,7 @@ export class QueueStore {
 
   /** Removes an item: .json first (it stops existing), then .eml. Resolves false if there was no .json. */
   remove(id: string): Promise<boolean> {
-    return removeItemFiles(this.dir, id);
+    return removeItemFiles(this.dir, id, this.#syncDir);
   }
 
   /** The stored body, streamed. */
@@ -187,11 +195,11 @@ export async function readQueueDir(dir: string): Promise<{ items: QueueItem[]; p
 }
 
 /** Removes <id>.json then <id>.eml and flushes the directory; false if the item did not exist. */
-export async function removeItemFiles(dir: string, id: string): Promise<boolean> {
+export async function removeItemFiles(dir: string, id: string, syncDir: (dir: string) => Promise<void> = fsyncDir): Promise<boolean> {
   const base = join(dir, checkedId(id));
   const existed = await unlinkIfPresent(`${base}.json`);
   await unlinkIfPresent(`${base}.eml`);
-  await fsyncDir(dir);
+  await syncDir(dir);
   return existed;
 }
 

@@ -14,6 +14,7 @@ import {
 import type { Capabilities } from '../smtp/client/ehlo-capabilities.js';
 import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
 import { isPermanent, isPositive, type Reply, replyText } from '../smtp/reply.js';
+import type { CachedConnection, ConnectionCache } from './connection-cache.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';
 
 export interface TransferRequest {
@@ -60,6 +61,8 @@ export interface TransferOptions {
   readonly logger: Logger;
   /** Aborts the attempt (shutdown): recipients not done stay transient. */
   readonly signal?: AbortSignal;
+  /** Sessions kept open between transfers to the same address (connection-cache.ts); without it, one connection per attempt. */
+  readonly cache?: ConnectionCache;
 }
 
 type Relay = NonNullable<TransferResult['relay']>;
@@ -122,29 +125,86 @@ async function walk(a: Attempt, hosts: readonly MxHost[]): Promise<Relay | null>
   return null;
 }
 
-/** One connection to one address. Failures of the server or the network become the step to take next. */
+/**
+ * One session with one address: a cached one when there is one, else a new connection. Failures of the server or
+ * the network become the step to take next.
+ */
 async function session(a: Attempt, host: MxHost, ip: string, tryTls: boolean): Promise<Step & { readonly tls: string | null }> {
+  const key = `${ip}:${a.opts.port}`;
+  const cached = a.opts.cache?.take(key, a.opts.signal) ?? null;
+  if (cached !== null) {
+    const step = await reuse(a, cached, host, ip, key);
+    if (step !== null) return step;
+  }
   const where = `${host.name} [${ip}]:${a.opts.port}`;
   let client: SmtpClient | null = null;
+  let kept = false;
   try {
     client = await SmtpClient.connect({
       host: ip,
       port: a.opts.port,
       localHostname: a.opts.hostname,
       timeouts: a.opts.timeouts,
-      logger: a.log,
+      // A cached session outlives this message: its logs must not carry this message's id.
+      logger: a.opts.cache !== undefined ? a.opts.logger : a.log,
       ...(a.opts.signal !== undefined ? { signal: a.opts.signal } : {}),
     });
     const step = await converse(a, client, host, ip, tryTls);
-    return { ...step, tls: client.tls?.protocol ?? null };
+    const tls = client.tls?.protocol ?? null;
+    kept = await release(a, client, step, key, 1);
+    return { ...step, tls };
   } catch (err) {
     if (!isClientError(err)) throw err;
     const summary = describe(err, where);
     a.outcomes.note(a.outcomes.pending(), summary, err instanceof RemoteReplyError ? host.name : null);
     return { kind: 'next-address', summary, tls: client?.tls?.protocol ?? null };
   } finally {
-    client?.close();
+    if (!kept) client?.close();
   }
+}
+
+/**
+ * A transaction on a cached session (RFC 5321 §3.3: a new MAIL may follow a completed transaction). Returns null
+ * when the session turned out dead before the server took anything (closed, timed out or 421 at MAIL, as a server
+ * does after its own idle timeout): the caller then opens a fresh connection, and that is no fault of the host.
+ */
+async function reuse(a: Attempt, cached: CachedConnection, host: MxHost, ip: string, key: string): Promise<(Step & { readonly tls: string | null }) | null> {
+  const { client } = cached;
+  const where = `${host.name} [${ip}]:${a.opts.port}`;
+  let kept = false;
+  try {
+    // The TLS policy may have changed since the session was opened: never send in plain text when TLS is required.
+    if (a.opts.tls === 'required' && client.tls === null) return null;
+    const step = await transaction(a, client, host, ip);
+    const tls = client.tls?.protocol ?? null;
+    kept = await release(a, client, step, key, cached.transactions + 1);
+    return { ...step, tls };
+  } catch (err) {
+    if (!isClientError(err)) throw err;
+    if ('stage' in err && err.stage === 'mail') {
+      a.log.debug({ remote: client.remote, err: err.message }, 'cached connection is dead; opening a new one');
+      return null;
+    }
+    const summary = describe(err, where);
+    a.outcomes.note(a.outcomes.pending(), summary, err instanceof RemoteReplyError ? host.name : null);
+    return { kind: 'next-address', summary, tls: client.tls?.protocol ?? null };
+  } finally {
+    if (!kept) client.close();
+  }
+}
+
+/**
+ * After the transaction: a session whose message was taken is in a clean state (the final reply read, RFC 5321
+ * §4.1.1.4), so it goes to the cache when there is one; otherwise QUIT. True when the cache kept it.
+ */
+async function release(a: Attempt, client: SmtpClient, step: Step, key: string, transactions: number): Promise<boolean> {
+  if (step.kind !== 'done' || step.relay === null) return false;
+  if (a.opts.cache === undefined) {
+    await client.quit();
+    return false;
+  }
+  a.opts.cache.put(key, client, transactions, a.opts.signal);
+  return true;
 }
 
 /** After the greeting: EHLO, TLS per policy, then the transaction. */
@@ -187,7 +247,7 @@ async function negotiateTls(a: Attempt, client: SmtpClient, host: MxHost, where:
   }
 }
 
-/** MAIL, RCPT, DATA, the message, QUIT; on a host whose session is ready (greeting, EHLO, TLS done). */
+/** MAIL, RCPT, DATA, the message (QUIT when not taken); on a host whose session is ready (greeting, EHLO, TLS done). */
 async function transaction(a: Attempt, client: SmtpClient, host: MxHost, ip: string): Promise<Step> {
   const { req, outcomes } = a;
   const mta = host.name;
@@ -238,7 +298,7 @@ async function transaction(a: Attempt, client: SmtpClient, host: MxHost, ip: str
   return sendMessage(a, client, host, ip, accepted);
 }
 
-/** After the 354: the message, the final reply for every accepted recipient, QUIT. */
+/** After the 354: the message and the final reply for every accepted recipient; QUIT unless it was taken (see release()). */
 async function sendMessage(a: Attempt, client: SmtpClient, host: MxHost, ip: string, accepted: readonly number[]): Promise<Step> {
   const mta = host.name;
   let final: Reply;
@@ -258,7 +318,7 @@ async function sendMessage(a: Attempt, client: SmtpClient, host: MxHost, ip: str
   const summary = replyText(final);
   const status = isPositive(final) ? 'sent' : isPermanent(final) ? 'permanent' : 'transient';
   a.outcomes.settle(accepted, status, summary, mta);
-  await client.quit();
+  if (!isPositive(final)) await client.quit();
   const relay = isPositive(final) ? { host: mta, ip, tls: client.tls?.protocol ?? null } : null;
   return { kind: 'done', summary: `${status}: ${summary}${relay?.tls ? ` (${relay.tls})` : ''}`, relay };
 }

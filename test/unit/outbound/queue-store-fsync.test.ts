@@ -1,0 +1,50 @@
+// QueueStore with a shared GroupFsync: concurrent commits share directory fsyncs, and each is covered by one.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { test } from 'node:test';
+import { fsyncDirectory, GroupFsync } from '../../../src/inbound/group-fsync.js';
+import { QueueStore } from '../../../src/outbound/queue-store.js';
+import { deferred, logger, ManualTime, storeItem, tempDir } from './queue-fixtures.js';
+
+const N = 20;
+
+/** Counts sync() requests; the first fsync is held until every request has come, so the grouping is certain. */
+class HeldGroup extends GroupFsync {
+  requests = 0;
+  readonly allAsked = deferred<void>();
+
+  override sync(path: string): Promise<void> {
+    if (++this.requests === N) this.allAsked.resolve();
+    return super.sync(path);
+  }
+}
+
+test('concurrent commits and removals share directory fsyncs, each released by one that saw its rename', async (t) => {
+  const dir = await tempDir(t);
+  /** The directory's names when each fsync started: what that fsync covers. */
+  const covered: Set<string>[] = [];
+  let group: HeldGroup | null = null;
+  group = new HeldGroup(async (path) => {
+    covered.push(new Set(await readdir(path)));
+    if (covered.length === 1) await group?.allAsked.promise;
+    await fsyncDirectory(path);
+  });
+  const { store } = await QueueStore.open({ dir, logger: logger(), now: new ManualTime().read, groupFsync: group });
+
+  const committed = await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const item = await storeItem(store, { to: [`r${i}@dest.test`] });
+      // Resolved: some fsync that started after the rename covers the .json (the 250 may now be sent).
+      assert.ok(covered.some((names) => names.has(`${item.id}.json`)), `${item.id}.json is covered by an fsync`);
+      return item;
+    }),
+  );
+  assert.equal(group.requests, N);
+  assert.equal(covered.length, 2, 'the first fsync and one for everyone who asked meanwhile');
+
+  group.requests = 0;
+  const before = covered.length;
+  await Promise.all(committed.map((item) => store.remove(item.id)));
+  assert.deepEqual(await readdir(dir), []);
+  assert.ok(covered.length - before < N, `removals share fsyncs (${covered.length - before} for ${N})`);
+});
