@@ -16,7 +16,7 @@ export function tmpPathFor(path: string): string {
  * the data is flushed before the rename, and the directory after it (a rename lives in the directory entry).
  * On failure the temporary file is removed and the error thrown; the old content is untouched.
  * `syncDir` flushes the directory; it must only resolve after an fsync that started after it was called (a group
- * commit such as src/inbound/group-fsync.ts lets many writers share one).
+ * commit such as src/fs/group-fsync.ts lets many writers share one).
  */
 export async function writeFileAtomic(
   path: string,

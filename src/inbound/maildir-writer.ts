@@ -1,9 +1,10 @@
 // Maildir delivery of one message into several mailboxes: write in tmp/, fsync, rename(2) into new/, fsync new/.
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { GroupFsync } from './group-fsync.js';
+import { GroupFsync } from '../fs/group-fsync.js';
 import { isValidMailboxName } from './mailboxes.js';
 import type { MaildirNamer } from './maildir-name.js';
+import { Serial } from '../fs/serial.js';
 
 /** One durable copy in <mailbox>/new/<name>. */
 export interface DeliveredCopy {
@@ -170,7 +171,7 @@ class PendingMessage implements MaildirMessage {
   #state: 'open' | 'committed' | 'closed' = 'open';
   #copies: readonly DeliveredCopy[] = [];
   /** Every operation runs after the previous one, so abort() never races a write or a commit. */
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #ops = new Serial();
 
   constructor(files: readonly CopyFile[], dirSync: GroupFsync, bufferSize: number, onFailure: () => void) {
     this.#files = files;
@@ -180,21 +181,15 @@ class PendingMessage implements MaildirMessage {
   }
 
   write(chunk: Buffer): Promise<void> {
-    return this.#serial(() => this.#append(chunk));
+    return this.#ops.run(() => this.#append(chunk));
   }
 
   commit(): Promise<readonly DeliveredCopy[]> {
-    return this.#serial(() => this.#commit());
+    return this.#ops.run(() => this.#commit());
   }
 
   abort(): Promise<void> {
-    return this.#serial(() => this.#discard());
-  }
-
-  #serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(op);
-    this.#tail = run.catch(() => undefined);
-    return run;
+    return this.#ops.run(() => this.#discard());
   }
 
   async #append(chunk: Buffer): Promise<void> {

@@ -16,9 +16,10 @@ import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDir, tmpPathFor, TMP_SUFFIX, writeFileAtomic } from '../fs/safe-write.js';
-import { GroupFsync } from '../inbound/group-fsync.js';
+import { GroupFsync } from '../fs/group-fsync.js';
 import type { Logger } from '../observability/logger.js';
 import { isValidQueueId, parseQueueItem, serializeQueueItem, type QueueItem } from './queue-item.js';
+import { Serial } from '../fs/serial.js';
 
 /** A body being written: write* then finish (durable <id>.eml) or discard. */
 export interface BodyWriter {
@@ -234,7 +235,7 @@ class FileBodyWriter implements BodyWriter {
   #size = 0;
   #place: 'tmp' | 'final' | 'gone' = 'tmp';
   /** Every call runs after the previous one, so discard() never races a write. */
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #ops = new Serial();
 
   constructor(id: string, handle: FileHandle, tmp: string, final: string) {
     this.id = id;
@@ -244,21 +245,15 @@ class FileBodyWriter implements BodyWriter {
   }
 
   write(chunk: Buffer): Promise<void> {
-    return this.#serial(() => this.#append(chunk));
+    return this.#ops.run(() => this.#append(chunk));
   }
 
   finish(): Promise<number> {
-    return this.#serial(() => this.#finish());
+    return this.#ops.run(() => this.#finish());
   }
 
   discard(): Promise<void> {
-    return this.#serial(() => this.#discard());
-  }
-
-  #serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(op);
-    this.#tail = run.catch(() => undefined);
-    return run;
+    return this.#ops.run(() => this.#discard());
   }
 
   async #append(chunk: Buffer): Promise<void> {

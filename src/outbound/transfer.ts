@@ -16,6 +16,7 @@ import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
 import { isPermanent, isPositive, type Reply, replyText } from '../smtp/reply.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';
+import { Outcomes } from './transfer-outcomes.js';
 
 export interface TransferRequest {
   /** Queue id, for logs. */
@@ -356,51 +357,4 @@ function describe(err: ClientError, where: string): string {
   if (err instanceof ClientTimeoutError) return `timeout (${err.ms} ms) at ${err.stage} with ${where}`;
   if (err instanceof RemoteProtocolError) return `protocol error from ${where} at ${err.stage}: ${err.message}`;
   return `TLS failed with ${where}: ${err.message}`;
-}
-
-/** Per-recipient results as the walk goes: settled ones are final; the others keep their latest failure. */
-class Outcomes {
-  private readonly final: (RecipientOutcome | undefined)[];
-  private readonly latest: { diagnostic: string; remoteMta: string | null }[];
-
-  constructor(
-    private readonly recipients: readonly Address[],
-    fallback: string,
-  ) {
-    this.final = recipients.map(() => undefined);
-    this.latest = recipients.map(() => ({ diagnostic: fallback, remoteMta: null }));
-  }
-
-  /** Indexes of the recipients without a final outcome. */
-  pending(): number[] {
-    return this.final.flatMap((o, i) => (o === undefined ? [i] : []));
-  }
-
-  /** Records the latest failure of recipients still pending, used if nothing better comes. */
-  note(indexes: readonly number[], diagnostic: string, remoteMta: string | null): void {
-    for (const i of indexes) this.latest[i] = { diagnostic, remoteMta };
-  }
-
-  /** Final outcomes; without a diagnostic, each recipient's latest failure is used. */
-  settle(indexes: readonly number[], status: RecipientStatus, diagnostic?: string, remoteMta?: string | null): void {
-    for (const i of indexes) {
-      if (this.final[i] !== undefined) continue;
-      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
-      this.final[i] = {
-        recipient: this.recipients[i] as Address,
-        status,
-        diagnostic: diagnostic ?? latest.diagnostic,
-        remoteMta: diagnostic === undefined ? latest.remoteMta : (remoteMta ?? null),
-      };
-    }
-  }
-
-  /** Every recipient's outcome, in request order (call settle() on the pending ones first). */
-  list(): RecipientOutcome[] {
-    return this.final.map((o, i) => {
-      if (o !== undefined) return o;
-      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
-      return { recipient: this.recipients[i] as Address, status: 'transient', ...latest };
-    });
-  }
 }

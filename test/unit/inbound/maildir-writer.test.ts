@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GroupFsync, fsyncDirectory } from '../../../src/inbound/group-fsync.js';
+import { GroupFsync, fsyncDirectory } from '../../../src/fs/group-fsync.js';
 import { MaildirNamer } from '../../../src/inbound/maildir-name.js';
 import { MaildirWriter, type CopyHandle } from '../../../src/inbound/maildir-writer.js';
 import { list, runningAsRoot, tempDir } from './fixtures.js';
