@@ -1,10 +1,12 @@
 // Maildir delivery of one message into several mailboxes: write in tmp/, fsync, rename(2) into new/, fsync new/.
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
+import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GroupFsync } from '../fs/group-fsync.js';
 import { isValidMailboxName } from './mailboxes.js';
 import type { MaildirNamer } from './maildir-name.js';
 import { Serial } from '../fs/serial.js';
+import { createQuickFile } from './quick-file.js';
 
 /** One durable copy in <mailbox>/new/<name>. */
 export interface DeliveredCopy {
@@ -32,15 +34,13 @@ export interface MaildirWriterOptions {
   readonly dirSync?: GroupFsync;
   /** Bytes gathered before a write(2); a small message is written with a single call. */
   readonly bufferSize?: number;
-  /** Creates a file in tmp/; tests pass one that fails on purpose. Default: open(path, 'wx', 0o600). */
+  /** Creates a file in tmp/; tests pass one that fails on purpose. Default: createQuickFile (O_CREAT|O_EXCL, mode 0600). */
   readonly createFile?: (path: string) => Promise<CopyHandle>;
 }
 
 /** What the writer needs of an open file (a subset of fs.promises.FileHandle). */
 export type CopyHandle = Pick<FileHandle, 'write' | 'datasync' | 'close'>;
 
-// 'wx' = O_CREAT|O_EXCL: never reuse or follow anything already there; 0600: mail is private.
-const createExclusive = (path: string): Promise<CopyHandle> => open(path, 'wx', 0o600);
 
 const DEFAULT_BUFFER = 64 * 1024;
 // A name already taken in tmp/ means a stale file from an earlier process with the same pid: take the next name.
@@ -72,7 +72,7 @@ export class MaildirWriter {
     this.#namer = opts.namer;
     this.#dirSync = opts.dirSync ?? new GroupFsync();
     this.#bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
-    this.#createFile = opts.createFile ?? createExclusive;
+    this.#createFile = opts.createFile ?? createQuickFile;
   }
 
   /** Creates one tmp/ file per mailbox (distinct, validated names) and writes `header` first. Throws the I/O error. */
@@ -247,7 +247,7 @@ class PendingMessage implements MaildirMessage {
     }
     const renames = await Promise.allSettled(
       this.#files.map(async (f) => {
-        await rename(f.tmpPath, f.newPath);
+        renameSync(f.tmpPath, f.newPath); // a metadata change in the page cache: see quick-file.ts
         f.place = 'new';
       }),
     );
