@@ -1,17 +1,10 @@
 // Group commit for directory fsync: callers asking while a directory is being synced share the next fsync.
-import { open } from 'node:fs/promises';
+import { fsyncDir } from './safe-write.js';
 
 /** Makes a directory's entries durable (fsync(2) on the directory). */
 export type SyncDirectory = (path: string) => Promise<void>;
 
-export const fsyncDirectory: SyncDirectory = async (path) => {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
+export const fsyncDirectory: SyncDirectory = fsyncDir;
 
 interface Batch {
   readonly promise: Promise<void>;

@@ -1,12 +1,12 @@
 // Maildir delivery of one message into several mailboxes: write in tmp/, fsync, rename(2) into new/, fsync new/.
 import { renameSync } from 'node:fs';
-import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GroupFsync } from '../fs/group-fsync.js';
 import { isValidMailboxName } from './mailboxes.js';
 import type { MaildirNamer } from './maildir-name.js';
 import { Serial } from '../fs/serial.js';
-import { createQuickFile } from './quick-file.js';
+import { createQuickFile, type QuickFile } from '../fs/quick-file.js';
 
 /** One durable copy in <mailbox>/new/<name>. */
 export interface DeliveredCopy {
@@ -38,8 +38,8 @@ export interface MaildirWriterOptions {
   readonly createFile?: (path: string) => Promise<CopyHandle>;
 }
 
-/** What the writer needs of an open file (a subset of fs.promises.FileHandle). */
-export type CopyHandle = Pick<FileHandle, 'write' | 'datasync' | 'close'>;
+/** What the writer needs of an open file (tests give one that fails on purpose). */
+export type CopyHandle = QuickFile;
 
 
 const DEFAULT_BUFFER = 64 * 1024;

@@ -3,17 +3,23 @@
 // or two (the largest cost per message in the profile). Only the steps that wait for the disk go to the pool:
 // fdatasync, and the writes of a large message, which the kernel may throttle while it writes back.
 import { closeSync, fdatasync, openSync, write as writeAsync, writeSync } from 'node:fs';
-import type { CopyHandle } from './maildir-writer.js';
+
+/** What a writer needs of an open file (fs.promises.FileHandle has it too, for tests that fake failures). */
+export interface QuickFile {
+  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** Bytes written synchronously before the writes of a message go to the thread pool. */
 const SYNC_WRITE_LIMIT = 256 * 1024;
 
 /** Creates `path` with O_CREAT|O_EXCL (never reusing or following anything already there), mode 0600. */
-export async function createQuickFile(path: string): Promise<CopyHandle> {
+export async function createQuickFile(path: string): Promise<QuickFile> {
   const fd = openSync(path, 'wx', 0o600);
   let written = 0;
   let closed = false;
-  const handle = {
+  return {
     async write(buffer: Buffer, offset: number, length: number) {
       if (written + length <= SYNC_WRITE_LIMIT) {
         const bytesWritten = writeSync(fd, buffer, offset, length);
@@ -37,5 +43,4 @@ export async function createQuickFile(path: string): Promise<CopyHandle> {
       closeSync(fd);
     },
   };
-  return handle as unknown as CopyHandle;
 }
