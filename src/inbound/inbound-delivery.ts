@@ -2,7 +2,7 @@
 import type { InboundConfig } from '../config/config.js';
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
-import type { Address } from '../smtp/address.js';
+import { formatAddress, type Address } from '../smtp/address.js';
 import { replies } from '../smtp/replies.js';
 import type { Reply } from '../smtp/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
@@ -65,7 +65,7 @@ export class InboundDelivery implements Delivery {
     }
     if (mailboxes.length === 0) throw new SmtpError(replies.noValidRecipients());
     // RFC 5321 §4.4: the final delivery adds Return-Path with the reverse-path ("<>" for the null one).
-    const header = Buffer.from(`Return-Path: <${formatPath(envelope.reversePath)}>\n`, 'utf8');
+    const header = Buffer.from(`Return-Path: <${formatAddress(envelope.reversePath)}>\n`, 'utf8');
     let message: MaildirMessage;
     try {
       message = await this.#writer.open(mailboxes, header);
@@ -119,17 +119,4 @@ class MaildirSink implements MessageSink {
   abort(): Promise<void> {
     return this.message.abort();
   }
-}
-
-// RFC 5321 §4.1.2 atext (RFC 5322 §3.2.3) plus UTF-8 (RFC 6531): a local part made of dot-separated atoms goes out as is.
-const DOT_STRING = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+)*$/u;
-
-/** "local@domain" for Return-Path, quoting a local part that is not a Dot-string; "" for the null path. */
-function formatPath(path: Address | null): string {
-  if (path === null) return '';
-  // The parser never lets control characters through; drop any anyway so no header can be injected.
-  const local = path.local.replace(/[\x00-\x1f\x7f]/g, '');
-  const domain = path.domain.replace(/[\x00-\x1f\x7f]/g, '');
-  const quoted = DOT_STRING.test(local) ? local : `"${local.replace(/["\\]/g, '\\$&')}"`;
-  return `${quoted}@${domain}`;
 }
