@@ -1,6 +1,6 @@
 // Atomic, durable replacement of small state files: write a tmp file, fsync it, rename(2) over the target, fsync the directory.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, open, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Every temporary file made here (and by the queue's body writer) ends with this, so a restart can find and remove leftovers. */
@@ -25,10 +25,11 @@ export async function writeFileAtomic(
   syncDir: (dir: string) => Promise<void> = fsyncDir,
 ): Promise<void> {
   const tmp = tmpPathFor(path);
-  // These files are small: open, write (into the page cache), close and rename take microseconds on the event
-  // loop, where a trip through the thread pool costs context switches; only the fsync waits for the disk.
+  // These files are small: write (into the page cache), close and rename take microseconds on the event loop,
+  // where a trip through the thread pool costs context switches. The creation and the fsync may wait on the
+  // file system's journal, so they go to the pool (see quick-file.ts).
   // 'wx' (O_CREAT|O_EXCL): never write through a file or link someone left under that name.
-  const fd = openSync(tmp, 'wx', mode);
+  const fd = await new Promise<number>((resolve, reject) => open(tmp, 'wx', mode, (err, fd) => (err === null ? resolve(fd) : reject(err))));
   try {
     try {
       writeFileSync(fd, data);
