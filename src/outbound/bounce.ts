@@ -1,7 +1,7 @@
 // The bounce: an RFC 3464 delivery status notification inside an RFC 6522 multipart/report, LF line endings.
 import { randomBytes } from 'node:crypto';
 import { formatMessageDate } from '../smtp/server/trace-headers.js';
-import type { QueueItem, QueueRecipient } from './queue-item.js';
+import { newRecipient, type QueueItem, type QueueRecipient } from './queue-item.js';
 
 export interface BounceInput {
   /** Our host name: Reporting-MTA and the From address. */
@@ -110,3 +110,29 @@ function oneLine(s: string): string {
 }
 
 const withFinalLf = (b: Buffer): Buffer => (b.length === 0 || b[b.length - 1] === 0x0a ? b : Buffer.concat([b, Buffer.from('\n')]));
+
+/** The queue item carrying a bounce: from <> to the original sender (who must not be <>), with its body. */
+export function bounceItem(opts: {
+  readonly id: string;
+  readonly hostname: string;
+  readonly original: QueueItem;
+  readonly failed: readonly QueueRecipient[];
+  readonly headers: Buffer;
+  readonly now: number;
+}): { item: QueueItem; body: Buffer } {
+  const { id, hostname, original, failed, headers, now } = opts;
+  const sender = original.reverse_path;
+  if (sender === null) throw new Error('a message from <> is never bounced');
+  const body = buildBounce({ hostname, original, failed, headers, date: new Date(now), messageId: `<${id}@${hostname}>` });
+  const item: QueueItem = {
+    id,
+    from: '',
+    reverse_path: null,
+    created: new Date(now).toISOString(),
+    size: body.length,
+    eightBit: body.some((b) => b > 0x7f),
+    smtputf8: original.smtputf8,
+    recipients: [newRecipient(original.from, sender)],
+  };
+  return { item, body };
+}

@@ -6,7 +6,9 @@ import type { OutboundConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Address } from '../smtp/address.js';
 import { retryDelay } from './backoff.js';
-import { buildBounce } from './bounce.js';
+import { logAttempt } from './attempt-log.js';
+import { bounceItem } from './bounce.js';
+import { JobHeap, type Job } from './job-heap.js';
 import {
   afterOutcome,
   domainDueTime,
@@ -14,7 +16,6 @@ import {
   dueTime,
   isActive,
   isFinished,
-  newRecipient,
   recipientKey,
   toQueueEntry,
   type QueueEntry,
@@ -26,8 +27,6 @@ import type { QueueStore } from './queue-store.js';
 import type { RecipientOutcome, TransferRequest, TransferResult } from './transfer.js';
 
 /** One delivery attempt for one domain (transfer.ts); never rejects. Injected, so tests pass a fake. */
-import { JobHeap, type Job } from './job-heap.js';
-
 export type TransferFn = (req: TransferRequest) => Promise<TransferResult>;
 
 /** setTimeout/clearTimeout, injectable for tests. */
@@ -319,7 +318,7 @@ export class Scheduler {
       updated.set(recipientKey(r), afterOutcome(r, outcome, created, now, policy));
     }
     t.item = { ...t.item, recipients: t.item.recipients.map((r) => updated.get(recipientKey(r)) ?? r) };
-    this.#logAttempt(t.item, [...updated.values()], result, now);
+    logAttempt(this.#logger, t.item, [...updated.values()], result, now);
 
     if (isFinished(t.item)) {
       await this.#finish(t);
@@ -396,52 +395,16 @@ export class Scheduler {
 
   /** Queues the RFC 3464 report from <> to the original sender, durably, through the same store. */
   async #bounce(item: QueueItem, failed: readonly QueueRecipient[]): Promise<void> {
-    const sender = item.reverse_path;
-    if (sender === null) return;
+    if (item.reverse_path === null) return;
     const headers = await this.#store.readHeaders(item.id, BOUNCE_HEADERS_MAX).catch((err: unknown) => {
       this.#logger.warn({ event: 'bounce-headers-unreadable', id: item.id, err }, 'bouncing without the original headers');
       return Buffer.alloc(0);
     });
     const id = this.#store.newId();
-    const now = this.#now();
-    const body = buildBounce({ hostname: this.#hostname, original: item, failed, headers, date: new Date(now), messageId: `<${id}@${this.#hostname}>` });
-    const bounce: QueueItem = {
-      id,
-      from: '',
-      reverse_path: null,
-      created: new Date(now).toISOString(),
-      size: body.length,
-      eightBit: body.some((b) => b > 0x7f),
-      smtputf8: item.smtputf8,
-      recipients: [newRecipient(item.from, sender)],
-    };
+    const { item: bounce, body } = bounceItem({ id, hostname: this.#hostname, original: item, failed, headers, now: this.#now() });
     await this.#store.add(bounce, body);
     this.#logger.info({ event: 'bounce', id, original: item.id, to: item.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
     this.add(bounce);
-  }
-
-  #logAttempt(item: QueueItem, tried: readonly QueueRecipient[], result: TransferResult, now: number): void {
-    const kinds = { sent: 'sent', deferred: 'deferred', failed: 'bounced', pending: 'deferred' } as const;
-    for (const outcome of ['sent', 'deferred', 'bounced'] as const) {
-      const group = tried.filter((r) => kinds[r.status] === outcome);
-      if (group.length === 0) continue;
-      const replies = [...new Set(group.map((r) => r.diagnostic ?? ''))];
-      this.#logger.info(
-        {
-          event: 'attempt',
-          id: item.id,
-          domain: group[0]?.domain,
-          recipients: group.map((r) => r.address),
-          relay: result.relay?.host ?? null,
-          ip: result.relay?.ip ?? null,
-          tls: result.relay?.tls ?? 'none',
-          reply: replies.join('; '),
-          outcome,
-          delay_s: Math.round((now - Date.parse(item.created)) / 1000),
-        },
-        `delivery attempt: ${outcome}`,
-      );
-    }
   }
 
   /** Runs `op` after this item's earlier writes (the chain survives a failed write). */

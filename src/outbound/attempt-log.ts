@@ -1,0 +1,29 @@
+// The mail log line of one delivery attempt: one line per outcome (sent, deferred, bounced) with its recipients.
+import type { Logger } from '../observability/logger.js';
+import type { QueueItem, QueueRecipient } from './queue-item.js';
+import type { TransferResult } from './transfer.js';
+
+/** Queue id, recipients, relay host and IP, TLS version or "none", the remote reply, outcome, delay since arrival. */
+export function logAttempt(logger: Logger, item: QueueItem, tried: readonly QueueRecipient[], result: TransferResult, now: number): void {
+  const kinds = { sent: 'sent', deferred: 'deferred', failed: 'bounced', pending: 'deferred' } as const;
+  for (const outcome of ['sent', 'deferred', 'bounced'] as const) {
+    const group = tried.filter((r) => kinds[r.status] === outcome);
+    if (group.length === 0) continue;
+    const replies = [...new Set(group.map((r) => r.diagnostic ?? ''))];
+    logger.info(
+      {
+        event: 'attempt',
+        id: item.id,
+        domain: group[0]?.domain,
+        recipients: group.map((r) => r.address),
+        relay: result.relay?.host ?? null,
+        ip: result.relay?.ip ?? null,
+        tls: result.relay?.tls ?? 'none',
+        reply: replies.join('; '),
+        outcome,
+        delay_s: Math.round((now - Date.parse(item.created)) / 1000),
+      },
+      `delivery attempt: ${outcome}`,
+    );
+  }
+}
