@@ -296,3 +296,28 @@ export function percentile(samples: Float64Array, p: number): number {
   const sorted = Float64Array.from(samples).sort();
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
+
+/** The load of one benchmark cell against a port: `n` messages over `sessions` sessions from FROM to TO. */
+export function cellLoad(opts: {
+  readonly port: number;
+  readonly perConnection: 'one' | 'many';
+  readonly pipelining: boolean;
+  readonly message: MessageBytes;
+  readonly from: string;
+  readonly to: string;
+}): (n: number, sessions: number) => Promise<LoadResult> {
+  return (n, sessions) =>
+    runLoad({
+      host: '127.0.0.1',
+      port: opts.port,
+      sessions,
+      messages: n,
+      perConnection: opts.perConnection === 'one' ? 1 : Number.POSITIVE_INFINITY,
+      pipelining: opts.pipelining,
+      message: opts.message,
+      from: opts.from,
+      recipients: [opts.to],
+      heloName: 'client.bench.test',
+      idleTimeoutMs: 120_000,
+    });
+}

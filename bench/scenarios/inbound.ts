@@ -1,7 +1,7 @@
 // Inbound: N messages into the MX server's Maildir over S parallel sessions, until every one is a file in new/.
 import type { BenchContext } from '../context.js';
 import { BENCH_DOMAIN, BENCH_MAILBOX, type FacteurProcess } from '../facteur-process.js';
-import { runLoad, type LoadResult } from '../load-generator.js';
+import { cellLoad, runLoad, type LoadResult } from '../load-generator.js';
 import { countFiles, emptyNewDir, flushDisk, waitForFiles } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import type { TargetName } from '../options.js';
@@ -100,20 +100,7 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, target:
   const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
   const warmup = options.warmup ?? (options.quick ? 0 : Math.min(200, Math.ceil(messages / 10)));
   const message = buildMessage(cell.size, FROM, TO);
-  const load = (n: number, sessions: number) =>
-    runLoad({
-      host: '127.0.0.1',
-      port: server.port,
-      sessions,
-      messages: n,
-      perConnection: cell.perConnection === 'one' ? 1 : Number.POSITIVE_INFINITY,
-      pipelining: options.pipelining,
-      message,
-      from: FROM,
-      recipients: [TO],
-      heloName: 'client.bench.test',
-      idleTimeoutMs: 120_000,
-    });
+  const load = cellLoad({ port: server.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
   const deadline = ctx.deadline();
   const problems: string[] = [];
 

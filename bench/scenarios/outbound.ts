@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
-import { runLoad } from '../load-generator.js';
+import { cellLoad } from '../load-generator.js';
 import { flushDisk } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import type { TargetName } from '../options.js';
@@ -96,20 +96,7 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
   const warmup = options.warmup ?? (options.quick ? 0 : Math.min(500, messages));
   const message = buildMessage(cell.size, FROM, TO);
   const deadline = ctx.deadline();
-  const submit = (n: number, sessions: number) =>
-    runLoad({
-      host: '127.0.0.1',
-      port: relay.port,
-      sessions,
-      messages: n,
-      perConnection: cell.perConnection === 'one' ? 1 : Number.POSITIVE_INFINITY,
-      pipelining: options.pipelining,
-      message,
-      from: FROM,
-      recipients: [TO],
-      heloName: 'client.bench.test',
-      idleTimeoutMs: 120_000,
-    });
+  const submit = cellLoad({ port: relay.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
   const untilDeadline = () => Math.max(1, deadline - Date.now());
   const before = (await sink.counts()).messages;
   if (warmup > 0) {
