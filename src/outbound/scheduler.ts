@@ -9,6 +9,7 @@ import { retryDelay } from './backoff.js';
 import { logAttempt } from './attempt-log.js';
 import { bounceItem } from './bounce.js';
 import { JobHeap, type Job } from './job-heap.js';
+import { Serial } from '../fs/serial.js';
 import {
   afterOutcome,
   domainDueTime,
@@ -68,7 +69,7 @@ interface Tracked {
   deleted: boolean;
   finishing: boolean;
   /** Writes of this item's files, one after the other, so that an older state never lands after a newer one. */
-  writes: Promise<void>;
+  readonly writes: Serial;
 }
 
 export class Scheduler {
@@ -117,7 +118,7 @@ export class Scheduler {
 
   /** Takes a committed item (loaded at startup or just queued) into the schedule. */
   add(item: QueueItem): void {
-    const tracked: Tracked = { item, inFlight: new Set(), trying: new Set(), deleted: false, finishing: false, writes: Promise.resolve() };
+    const tracked: Tracked = { item, inFlight: new Set(), trying: new Set(), deleted: false, finishing: false, writes: new Serial() };
     this.#items.set(item.id, tracked);
     if (isFinished(item)) {
       // Left finished by a crash before its files were removed: bounce if needed and remove now.
@@ -160,7 +161,7 @@ export class Scheduler {
     for (const domain of domainsOf(t.item)) this.#jobs.delete(jobKey(id, domain));
     // After the writes already started, so that none of them brings the .json back. The body may still be
     // read by a transfer in flight: on POSIX an open file outlives its unlinking.
-    await this.#write(t, () => this.#store.remove(id));
+    await t.writes.run(() => this.#store.remove(id));
     this.#logger.info({ event: 'deleted', id }, 'message deleted from the queue');
     this.#pump();
     return true;
@@ -324,7 +325,7 @@ export class Scheduler {
       await this.#finish(t);
     } else {
       await this.#bounceEarly(t);
-      await this.#write(t, () => this.#store.save(t.item)).catch((err: unknown) => {
+      await t.writes.run(() => this.#store.save(t.item)).catch((err: unknown) => {
         // The state in memory stays right; after a restart the older state on disk means a retry, not a loss.
         this.#logger.error({ event: 'queue-write-failed', id: item.id, err }, 'could not record the attempt on disk');
       });
@@ -357,7 +358,7 @@ export class Scheduler {
         await this.#bounce(item, failed);
       }
       if (t.deleted) return;
-      await this.#write(t, () => this.#store.remove(item.id));
+      await t.writes.run(() => this.#store.remove(item.id));
       this.#items.delete(item.id);
       this.#logger.info({ event: 'finished', id: item.id }, 'message left the queue');
     } catch (err) {
@@ -405,13 +406,6 @@ export class Scheduler {
     await this.#store.add(bounce, body);
     this.#logger.info({ event: 'bounce', id, original: item.id, to: item.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
     this.add(bounce);
-  }
-
-  /** Runs `op` after this item's earlier writes (the chain survives a failed write). */
-  #write(t: Tracked, op: () => Promise<unknown>): Promise<void> {
-    const run = t.writes.then(op).then(() => undefined);
-    t.writes = run.catch(() => undefined);
-    return run;
   }
 
   #run(task: Promise<void>): void {
