@@ -46,7 +46,9 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
     },
   );
   // A second SIGTERM/SIGINT ends the wait even if the servers are still starting or stopping.
-  return Promise.race([control.done, running]);
+  const code = await Promise.race([control.done, running]);
+  logger.flush(); // the last lines ("stopped") are still in the logger's buffer
+  return code;
 }
 
 interface SignalControl {
