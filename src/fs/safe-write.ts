@@ -1,5 +1,4 @@
 // Atomic, durable replacement of small state files: write a tmp file, fsync it, rename(2) over the target, fsync the directory.
-import { randomBytes } from 'node:crypto';
 import { closeSync, fsync, open, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -8,7 +7,9 @@ export const TMP_SUFFIX = '.tmp';
 
 /** A fresh temporary name beside `path`, in the same directory so that rename(2) is atomic (same file system). */
 export function tmpPathFor(path: string): string {
-  return join(dirname(path), `${basename(path)}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`);
+  // Unpredictability is not needed (the file is created with O_EXCL in a private directory), so no CSPRNG call.
+  const random = Math.floor(Math.random() * 2 ** 48).toString(16).padStart(12, '0');
+  return join(dirname(path), `${basename(path)}.${random}${TMP_SUFFIX}`);
 }
 
 /**

@@ -36,6 +36,12 @@ export class SmtpServer {
   private readonly connections = new Set<Connection>();
   private readonly running = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
+  /**
+   * Session ids for the logs: a random prefix per server and a counter, unique within the process and unlikely to
+   * repeat across restarts. (A random id per connection cost a call into the CSPRNG for every connection.)
+   */
+  private readonly idPrefix = randomBytes(3).toString('base64url');
+  private sessions = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -113,7 +119,7 @@ export class SmtpServer {
     const connection = new Connection({
       server: this.ctx,
       socket,
-      id: randomBytes(6).toString('base64url'),
+      id: `${this.idPrefix}${(++this.sessions).toString(36)}`,
       implicitTls,
       shutdown: this.shutdown.signal,
     });
