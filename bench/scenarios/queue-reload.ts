@@ -4,6 +4,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/observability/logger.js';
 import { newRecipient, serializeQueueItem, type QueueItem } from '../../src/outbound/queue-item.js';
+import { encodeEnvelope } from '../../src/outbound/queue-file.js';
 import { QueueStore } from '../../src/outbound/queue-store.js';
 import type { BenchContext } from '../context.js';
 import { peakRssBytes, treeCpuMs, treeRssBytes } from '../proc-stats.js';
@@ -13,7 +14,7 @@ import type { Scenario } from './scenario.js';
 
 /** Files written at once while filling the queue. */
 const FILL_PARALLEL = 64;
-/** Body of every queued message: 1 KiB (the reload reads only the .json files; the .eml size changes nothing). */
+/** Body of every queued message: 1 KiB (the reload reads only the .json files of deferred items; the size changes nothing). */
 const BODY = Buffer.from(`From: <sender@bench.test>\nTo: <r@remote.bench.test>\nSubject: queued\n\n${'queued message body line\n'.repeat(40)}`, 'latin1');
 
 export function queueReloadScenario(id: string, items: number, quickItems: number): Scenario {
@@ -52,8 +53,8 @@ export function queueReloadScenario(id: string, items: number, quickItems: numbe
           ok: problems.length === 0,
           problems,
           method:
-            `${count} queue items (<id>.json made with src/outbound/queue-item.ts serializeQueueItem, ids from QueueStore.newId, ` +
-            `+ a 1 KiB <id>.eml), each deferred for an hour, written without fsync then sync(1); then \`facteur start\` on that queue ` +
+            `${count} queue items (<id>.msg made with src/outbound/queue-file.ts encodeEnvelope + a 1 KiB message, <id>.json with ` +
+            `src/outbound/queue-item.ts serializeQueueItem, ids from QueueStore.newId), each deferred for an hour, written without fsync then sync(1); then \`facteur start\` on that queue ` +
             `(relay only); ready = spawn → the relay's first 220 (the queue is loaded before the relay listens); ` +
             `RSS of the server process at ready and 2 s later; peak = VmHWM over its life`,
           params: { items: count },
@@ -74,7 +75,7 @@ export function queueReloadScenario(id: string, items: number, quickItems: numbe
   };
 }
 
-/** Writes `count` committed items in the store's own format (the .eml first, then the .json that commits it). */
+/** Writes `count` deferred items in the store's own format (queue-file.ts, queue-item.ts). */
 async function fillQueue(queueDir: string, count: number): Promise<void> {
   await mkdir(queueDir, { recursive: true, mode: 0o700 });
   const { store } = await QueueStore.open({ dir: queueDir, logger: silentLogger(), now: Date.now });
@@ -105,7 +106,8 @@ async function fillQueue(queueDir: string, count: number): Promise<void> {
           },
         ],
       };
-      await writeFile(store.emlPath(id), BODY, { mode: 0o600 });
+      // What a deferred item is after its first attempt: <id>.msg as it arrived, <id>.json with the new state.
+      await writeFile(store.msgPath(id), Buffer.concat([encodeEnvelope(item), BODY]), { mode: 0o600 });
       await writeFile(store.jsonPath(id), serializeQueueItem(item), { mode: 0o600 });
     }
   };

@@ -2,7 +2,8 @@
 import type { Config } from '../config/config.js';
 import { controlRequest, controlSocketPath, type ControlRequest, type ControlResponse } from '../outbound/queue-control.js';
 import { isValidQueueId, toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
-import { readQueueDir, removeItemFiles } from '../outbound/queue-store.js';
+import { readQueueDir } from '../outbound/queue-recovery.js';
+import { removeItemFiles } from '../outbound/queue-store.js';
 
 /** Where the commands print; the process's stdout and stderr by default, captured in tests. */
 export interface CommandOutput {
@@ -22,7 +23,7 @@ export async function queueList(config: Config, opts: { json: boolean }, io: Com
     const answer = await ask(config, { cmd: 'list' });
     if (answer === null) {
       // Not running: the files are the queue. Read only: a server starting meanwhile owns the cleanup.
-      const { items, problems } = await readQueueDir(config.outbound.queueDir);
+      const { items, problems } = readQueueDir(config.outbound.queueDir);
       for (const p of problems) io.err(`warning: ${p}\n`);
       entries = items.map((item) => toQueueEntry(item)).filter((e) => e.recipients.length > 0);
     } else {

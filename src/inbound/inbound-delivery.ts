@@ -8,7 +8,8 @@ import type { Reply } from '../smtp/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import type { Mailboxes } from './mailboxes.js';
 import { MaildirNamer } from './maildir-name.js';
-import { MaildirWriter, errorCode, type MaildirMessage } from './maildir-writer.js';
+import { errorCode } from '../fs/error-code.js';
+import { MaildirWriter, type MaildirMessage } from './maildir-writer.js';
 
 export interface InboundDeliveryOptions {
   readonly config: InboundConfig;

@@ -43,7 +43,7 @@ export async function localTransfer(req: TransferRequest, delivery: Delivery, ho
     const sink = await delivery.open(envelope, LOCAL_SESSION);
     try {
       // The stored body already starts with the Received header the relay added.
-      for await (const chunk of req.openBody()) await sink.write(chunk as Buffer);
+      for await (const chunk of req.openBody()) await sink.write(chunk);
       const final = await sink.commit();
       for (const recipient of accepted) outcomes.push({ recipient, status: 'sent', diagnostic: replyText(final), remoteMta: hostname });
       return { outcomes, relay: { host: hostname, ip: 'local', tls: null } };

@@ -6,10 +6,10 @@ import { replies } from '../smtp/replies.js';
 import { reply, type Reply } from '../smtp/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import { newRecipient, recipientKey, type QueueItem, type QueueRecipient } from './queue-item.js';
-import type { BodyWriter, QueueStore } from './queue-store.js';
+import type { MessageWriter, QueueStore } from './queue-store.js';
 
 /** What the delivery needs of the store (tests pass one that fails on purpose). */
-export type DeliveryStore = Pick<QueueStore, 'newId' | 'createBody' | 'save' | 'remove'>;
+export type DeliveryStore = Pick<QueueStore, 'newId' | 'createMessage'>;
 
 export interface OutboundDeliveryOptions {
   readonly store: DeliveryStore;
@@ -45,40 +45,37 @@ export class OutboundDelivery implements Delivery {
 
   async open(envelope: Envelope, session: SessionInfo): Promise<MessageSink> {
     if (envelope.recipients.some((r) => r.domain === '')) throw new SmtpError(noLocalPostmaster());
-    const id = this.#store.newId();
-    let body: BodyWriter;
+    const envelopeItem = queueItem(this.#store.newId(), envelope, this.#now(), 0);
+    const id = envelopeItem.id;
+    let body: MessageWriter;
     try {
-      body = await this.#store.createBody(id);
+      body = await this.#store.createMessage(envelopeItem);
     } catch (err) {
       this.#logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot create a queue file');
       throw new SmtpError(replies.storageFailure(), { cause: err });
     }
-    return new QueueSink({ id, envelope, session, body, store: this.#store, enqueue: this.#enqueue, logger: this.#logger, now: this.#now });
+    return new QueueSink({ envelope: envelopeItem, session, body, enqueue: this.#enqueue, logger: this.#logger });
   }
 }
 
 interface SinkParts {
-  readonly id: string;
-  readonly envelope: Envelope;
+  /** The item as queued, but for its size (known at commit). */
+  readonly envelope: QueueItem;
   readonly session: SessionInfo;
-  readonly body: BodyWriter;
-  readonly store: DeliveryStore;
+  readonly body: MessageWriter;
   readonly enqueue: (item: QueueItem) => void;
   readonly logger: Logger;
-  readonly now: () => number;
 }
 
 /** One message on its way into the queue: write* then commit (durable, 250) or abort (nothing left). */
 class QueueSink implements MessageSink {
   readonly #p: SinkParts;
-  readonly #arrival: number;
   /** The first write error, reported by commit(): the core reads DATA to its end before it commits. */
   #failure: { readonly error: unknown } | null = null;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
 
   constructor(parts: SinkParts) {
     this.#p = parts;
-    this.#arrival = parts.now();
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -91,14 +88,14 @@ class QueueSink implements MessageSink {
   }
 
   async commit(): Promise<Reply> {
-    const { id, session, store, logger } = this.#p;
+    const { session, logger } = this.#p;
+    const { id } = this.#p.envelope;
     if (this.#state !== 'open') throw new Error(`queue sink ${id} is ${this.#state}`);
     this.#state = 'committing';
     try {
       if (this.#failure !== null) throw this.#failure.error;
-      const size = await this.#p.body.finish(); // <id>.eml, fsynced
-      const item = this.#item(size);
-      await store.save(item); // <id>.json atomically, directory fsynced: the commit point
+      const size = await this.#p.body.finish(); // <id>.msg, file and directory flushed: the commit point
+      const item: QueueItem = { ...this.#p.envelope, size };
       this.#state = 'committed';
       this.#p.enqueue(item);
       logger.info(
@@ -110,7 +107,6 @@ class QueueSink implements MessageSink {
       this.#state = 'aborted';
       logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot store the message in the queue');
       // Nothing of a refused message may stay: the client will send it again after our 451.
-      await store.remove(id).catch(() => undefined);
       await this.#p.body.discard().catch(() => undefined);
       throw new SmtpError(replies.storageFailure(), { cause: err });
     }
@@ -119,26 +115,26 @@ class QueueSink implements MessageSink {
   async abort(): Promise<void> {
     if (this.#state === 'committed' || this.#state === 'committing') return;
     this.#state = 'aborted';
-    await this.#p.body.discard().catch((err: unknown) => this.#p.logger.warn({ event: 'queue-cleanup-failed', id: this.#p.id, err }, 'cannot remove an aborted message'));
+    await this.#p.body.discard().catch((err: unknown) => this.#p.logger.warn({ event: 'queue-cleanup-failed', id: this.#p.envelope.id, err }, 'cannot remove an aborted message'));
   }
+}
 
-  #item(size: number): QueueItem {
-    const { id, envelope } = this.#p;
-    // The same mailbox twice would be tried twice and confuse the matching of outcomes: keep one.
-    const recipients = new Map<string, QueueRecipient>();
-    for (const to of envelope.recipients) {
-      const key = recipientKey(to);
-      if (!recipients.has(key)) recipients.set(key, newRecipient(formatAddress(to), to));
-    }
-    return {
-      id,
-      from: formatAddress(envelope.reversePath),
-      reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
-      created: new Date(this.#arrival).toISOString(),
-      size,
-      eightBit: envelope.eightBit,
-      smtputf8: envelope.smtputf8,
-      recipients: [...recipients.values()],
-    };
+/** The queue item for `envelope`, every recipient pending. */
+function queueItem(id: string, envelope: Envelope, arrival: number, size: number): QueueItem {
+  // The same mailbox twice would be tried twice and confuse the matching of outcomes: keep one.
+  const recipients = new Map<string, QueueRecipient>();
+  for (const to of envelope.recipients) {
+    const key = recipientKey(to);
+    if (!recipients.has(key)) recipients.set(key, newRecipient(formatAddress(to), to));
   }
+  return {
+    id,
+    from: formatAddress(envelope.reversePath),
+    reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
+    created: new Date(arrival).toISOString(),
+    size,
+    eightBit: envelope.eightBit,
+    smtputf8: envelope.smtputf8,
+    recipients: [...recipients.values()],
+  };
 }

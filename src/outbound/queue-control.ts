@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { isValidQueueId, type QueueEntry } from './queue-item.js';
-import { errorCode } from './queue-store.js';
+import { errorCode } from '../fs/error-code.js';
 
 export type ControlRequest = { readonly cmd: 'flush' } | { readonly cmd: 'list' } | { readonly cmd: 'delete'; readonly id: string };
 export type ControlResponse =

@@ -37,7 +37,7 @@ export interface QueueItem {
   readonly reverse_path: Address | null;
   /** Arrival time, ISO 8601 UTC. */
   readonly created: string;
-  /** Bytes of <id>.eml. */
+  /** Bytes of the message (after the envelope line of <id>.msg; the whole <id>.eml of a 0.1 queue). */
   readonly size: number;
   readonly eightBit: boolean;
   readonly smtputf8: boolean;

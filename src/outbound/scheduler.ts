@@ -302,6 +302,8 @@ export class Scheduler {
       eightBit: item.eightBit,
       smtputf8: item.smtputf8,
     });
+    // Kept in memory for the first attempt only: retries, hours apart, read the file.
+    this.#store.forgetBody(item.id);
     this.#release(t, domain, recipients);
     this.#pump();
     if (t.deleted || this.#stopped) return;

@@ -1,5 +1,4 @@
 // One delivery attempt of one message to one recipient domain: MX hosts in order, TLS policy, per-recipient outcomes.
-import type { Readable } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { type Address, formatAddress } from '../smtp/address.js';
 import {
@@ -15,6 +14,7 @@ import type { Capabilities } from '../smtp/client/ehlo-capabilities.js';
 import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
 import { isPermanent, isPositive, type Reply, replyText } from '../smtp/reply.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
+import type { MessageBody } from './queue-store.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';
 import { Outcomes } from './transfer-outcomes.js';
 
@@ -26,7 +26,7 @@ export interface TransferRequest {
   readonly reversePath: Address | null;
   readonly recipients: readonly Address[];
   /** Opens the stored message: lines end in LF, not dot-stuffed (transfer converts to CRLF and stuffs). */
-  readonly openBody: () => Readable;
+  readonly openBody: () => MessageBody;
   /** Size in bytes of the stored body (for SIZE=). */
   readonly size: number;
   readonly eightBit: boolean;

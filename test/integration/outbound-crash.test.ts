@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { newRecipient, serializeQueueItem, type QueueItem } from '../../src/outbound/queue-item.js';
 import { prepareFacteur, runCli, spawnFacteur } from './helpers/facteur.js';
 import { messageText, startRelayWorld } from './helpers/relay.js';
 import { sendTransaction, SmtpDialog } from './helpers/smtp-dialog.js';
@@ -48,11 +49,31 @@ test('SIGKILL with 50 messages queued: all listed while down, each delivered exa
   assert.deepEqual(listed.map((e) => e.id).sort(), [...acked].sort());
   assert.deepEqual(listed.map((e) => e.recipients.map((r) => r.address)).flat().sort(), acked.map((_, n) => `rcpt${n}@crash.test`).sort());
 
-  // Leftovers of writes interrupted by a crash: a body without its envelope, and temporary files.
+  // On disk: one <id>.msg per acknowledged message (and an <id>.json for those already tried), nothing else
+  // but the tmp file of a state write the kill may have interrupted.
   const queueDir = join(prepared.dataDir, 'queue');
+  const files = await readdir(queueDir);
+  for (const id of acked) assert.ok(files.includes(`${id}.msg`), `${id}.msg is on disk`);
+  for (const f of files) assert.match(f, /^[A-Za-z0-9]+\.(msg|json)(\.[0-9a-f]+\.tmp)?$/);
+  assert.ok(files.every((f) => !f.endsWith('.json') || acked.includes(f.slice(0, -'.json'.length))), files.join(' '));
+
+  // Leftovers of writes interrupted by a crash: a message never committed (tmp), a half-written state file, a body
+  // without its envelope (facteur 0.1), and the state file of an item whose removal was cut short (its .msg went
+  // first): none of them may be delivered, and none may stay.
   await writeFile(join(queueDir, '0zzzzzzzzstray1.eml'), 'Subject: never acknowledged\n\nhalf a message\n');
-  await writeFile(join(queueDir, '0zzzzzzzzstray2.eml.0123456789ab.tmp'), 'Subject: half written\n');
+  await writeFile(join(queueDir, '0zzzzzzzzstray2.msg.0123456789ab.tmp'), '{"v":1}\nSubject: half written\n');
   await writeFile(join(queueDir, `${acked[0]}.json.ba9876543210.tmp`), '{"id": "half a state fi');
+  const ghost: QueueItem = {
+    id: '0zzzzzzzzstray3',
+    from: 'sender@client.example',
+    reverse_path: { local: 'sender', domain: 'client.example' },
+    created: new Date().toISOString(),
+    size: 10,
+    eightBit: false,
+    smtputf8: false,
+    recipients: [newRecipient('ghost@crash.test', { local: 'ghost', domain: 'crash.test' })],
+  };
+  await writeFile(join(queueDir, `${ghost.id}.json`), serializeQueueItem(ghost));
 
   const peer = await world.peer('127.0.0.2');
   const second = await spawnFacteur(prepared.configPath);
@@ -72,5 +93,6 @@ test('SIGKILL with 50 messages queued: all listed while down, each delivered exa
   const up = await runCli(['queue', 'list', '--json', '-c', prepared.configPath]);
   assert.equal(up.code, 0, up.stderr);
   assert.deepEqual(JSON.parse(up.stdout), []);
-  assert.deepEqual(await readdir(queueDir), [], 'no message, no stray body, no temporary file left');
+  assert.ok(peer.messages.every((m) => !m.to.some((to) => to.startsWith('ghost@'))), 'the lone state file was not delivered');
+  assert.deepEqual(await readdir(queueDir), [], 'no message, no stray body or state file, no temporary file left');
 });

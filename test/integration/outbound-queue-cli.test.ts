@@ -1,6 +1,7 @@
 // `facteur queue list|flush|delete` as users run them, against a real `facteur start` process with messages in its queue.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { prepareFacteur, runCli, spawnFacteur, type PreparedFacteur, type SpawnedFacteur } from './helpers/facteur.js';
@@ -138,9 +139,10 @@ describe('facteur queue list / flush / delete', () => {
     const { id } = await submit(facteur.port('outbound'), { from: 'sender@client.example', to: ['g@gone.test'], raw: messageText('gone') });
     await deferredGone;
     const queueDir = join(prepared.dataDir, 'queue');
-    // (The state write after the attempt may still be in flight: its tmp file is not checked here.)
+    // The attempt is logged before its state is written: <id>.json (beside <id>.msg) may be a moment behind.
+    await waitForFile(queueDir, `${id}.json`);
     const before = await readdir(queueDir);
-    assert.ok(before.includes(`${id}.eml`) && before.includes(`${id}.json`), before.join(', '));
+    assert.ok(before.includes(`${id}.msg`) && before.includes(`${id}.json`), before.join(', '));
 
     const r = await cli('delete', id);
     assert.equal(r.code, 0, r.stderr);
@@ -159,3 +161,27 @@ describe('facteur queue list / flush / delete', () => {
     assert.match(path.stderr, /not in the queue/);
   });
 });
+
+/** Resolves once `dir/name` exists (made by another process): a directory watch, armed before the first look. */
+async function waitForFile(dir: string, name: string, timeoutMs = 5000): Promise<void> {
+  const watcher = watch(dir);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const appeared = new Promise<void>((resolve, reject) => {
+      watcher.on('change', (_event, file) => {
+        if (file === name) resolve();
+      });
+      watcher.on('error', reject);
+      timer = setTimeout(() => reject(new Error(`${name} did not appear in ${dir} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    appeared.catch(() => undefined);
+    const exists = await access(join(dir, name)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await appeared;
+  } finally {
+    clearTimeout(timer);
+    watcher.close();
+  }
+}

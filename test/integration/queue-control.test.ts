@@ -192,10 +192,19 @@ test('while the server is stopped: flush says so and exits 1, list and delete wo
 
   const del = capture();
   assert.equal(await queueDelete(config, drop, del), 0);
-  assert.deepEqual((await readdir(config.outbound.queueDir)).sort(), [`${keep}.eml`, `${keep}.json`]);
+  // Both were tried once: each has its message file and the state its attempt left.
+  assert.deepEqual((await readdir(config.outbound.queueDir)).sort(), [`${keep}.json`, `${keep}.msg`]);
   const missing = capture();
   assert.equal(await queueDelete(config, drop, missing), 1);
   assert.match(missing.stderr, /not in the queue/);
+
+  // An unreadable message file is reported by list, and left where it is (the server sets it aside at start).
+  await writeFile(join(config.outbound.queueDir, 'broken1.msg'), 'no envelope line');
+  const warned = capture();
+  assert.equal(await queueList(config, { json: true }, warned), 0);
+  assert.deepEqual((JSON.parse(warned.stdout) as { id: string }[]).map((e) => e.id), [keep]);
+  assert.match(warned.stderr, /^warning: broken1\.msg: /);
+  assert.deepEqual((await readdir(config.outbound.queueDir)).sort(), ['broken1.msg', `${keep}.json`, `${keep}.msg`].sort());
 });
 
 test('a queue that was never created lists as empty', async (t) => {

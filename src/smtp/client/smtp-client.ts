@@ -1,5 +1,4 @@
 // The SMTP client: greeting, EHLO (HELO fallback), STARTTLS, MAIL/RCPT/DATA (pipelined when offered), QUIT.
-import type { Readable } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import { isPositive, type Reply, replyText } from '../reply.js';
 import { DotStuffer } from '../wire/dot-stuff.js';
@@ -186,21 +185,26 @@ export class SmtpClient {
    * server never takes a truncated message; the body's own error is rethrown. A server that refuses and closes
    * before the end gives RemoteReplyError with stage "body".
    */
-  async sendBody(body: Readable): Promise<Reply> {
+  async sendBody(body: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<Reply> {
     const t = this.opts.timeouts;
     const stuffer = new DotStuffer();
     try {
-      for await (const chunk of body as AsyncIterable<Buffer | string>) {
-        const out = stuffer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-        if (out.length > 0) await this.conn.write(out, 'body', t.dataBlock);
+      // Each block is written once the next one is read, so that the last one leaves with the final dot: a small
+      // message is then a single write. Leaving the loop by an exception closes the body (for-await calls return()).
+      let held: Buffer | null = null;
+      for await (const chunk of body) {
+        const out = stuffer.push(chunk);
+        if (out.length === 0) continue;
+        if (held !== null) await this.conn.write(held, 'body', t.dataBlock);
+        held = out;
       }
-      await this.conn.write(Buffer.concat([stuffer.end(), DOT_CRLF]), 'body', t.dataBlock);
+      const tail = [stuffer.end(), DOT_CRLF];
+      await this.conn.write(Buffer.concat(held === null ? tail : [held, ...tail]), 'body', t.dataBlock);
     } catch (err) {
       // A server may refuse in the middle of the data and close (552 too big, 421): its reply says more than the
       // broken pipe. Only a refusal counts: a message cut short must never pass for delivered.
       const early = err instanceof ConnectionLostError ? this.conn.takeReply() : undefined;
       this.conn.destroy();
-      body.destroy();
       if (early !== undefined && !isPositive(early)) throw new RemoteReplyError('body', early);
       throw err;
     }

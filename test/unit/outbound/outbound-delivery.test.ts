@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import type { Envelope, SessionInfo } from '../../../src/delivery.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { OutboundDelivery, type DeliveryStore } from '../../../src/outbound/outbound-delivery.js';
-import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
-import type { BodyWriter } from '../../../src/outbound/queue-store.js';
+import { parseEnvelope } from '../../../src/outbound/queue-file.js';
+import type { QueueItem } from '../../../src/outbound/queue-item.js';
+import type { MessageWriter } from '../../../src/outbound/queue-store.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
 import { addr, ManualTime, openStore, T0, tempDir } from './queue-fixtures.js';
 
@@ -56,7 +57,7 @@ test('any domain and address literals are accepted; the bare <postmaster> is ref
   await assertSmtpError(delivery.acceptRecipient({ local: 'postmaster', domain: '' }, session), 550, '5.1.1');
 });
 
-test('commit writes <id>.eml and <id>.json, hands the item to the scheduler and answers 250 queued', async (t) => {
+test('commit writes <id>.msg (envelope line, then the message), hands the item to the scheduler and answers 250 queued', async (t) => {
   const { dir, queued, delivery } = await setup(t);
   const sink = await delivery.open(envelope({ recipients: [addr('bob@Dest.test'), addr('bob@dest.TEST'), addr('carol@[192.0.2.7]')] }), session);
   await sink.write(Buffer.from('Received: from client\n'));
@@ -65,9 +66,11 @@ test('commit writes <id>.eml and <id>.json, hands the item to the scheduler and 
   assert.equal(reply.code, 250);
   assert.equal(reply.enhanced, '2.0.0');
   const id = /queued as ([A-Za-z0-9]+)$/.exec(reply.lines[0] ?? '')?.[1] ?? '';
-  assert.deepEqual((await readdir(dir)).sort(), [`${id}.eml`, `${id}.json`]);
-  assert.equal(await readFile(join(dir, `${id}.eml`), 'utf8'), 'Received: from client\nSubject: hi\n\nbody line\n');
-  const item = parseQueueItem(await readFile(join(dir, `${id}.json`), 'utf8'));
+  assert.deepEqual(await readdir(dir), [`${id}.msg`], 'one file per message; no state file before an attempt');
+  const file = await readFile(join(dir, `${id}.msg`), 'utf8');
+  const lf = file.indexOf('\n');
+  assert.equal(file.slice(lf + 1), 'Received: from client\nSubject: hi\n\nbody line\n');
+  const item = parseEnvelope(file.slice(0, lf), file.length - lf - 1);
   assert.deepEqual(queued, [item]);
   assert.equal(item.from, 'alice@origin.test');
   assert.equal(item.created, new Date(T0).toISOString());
@@ -82,7 +85,7 @@ test('commit writes <id>.eml and <id>.json, hands the item to the scheduler and 
     'one copy per mailbox, domains lower-cased',
   );
   await sink.abort(); // after commit: a no-op
-  assert.equal((await readdir(dir)).length, 2);
+  assert.equal((await readdir(dir)).length, 1);
 });
 
 test('the null sender is stored as ""', async (t) => {
@@ -109,10 +112,8 @@ test('a write failure is remembered and reported by commit as 451 4.3.0, leaving
   let discarded = 0;
   const failing: DeliveryStore = {
     newId: () => store.newId(),
-    save: (item) => store.save(item),
-    remove: (id) => store.remove(id),
-    createBody: async (id): Promise<BodyWriter> => ({
-      id,
+    createMessage: async (item): Promise<MessageWriter> => ({
+      id: item.id,
       write: () => Promise.reject(Object.assign(new Error('no space left'), { code: 'ENOSPC' })),
       finish: () => Promise.reject(new Error('finish must not be called after a failed write')),
       discard: async () => {
@@ -132,13 +133,22 @@ test('a write failure is remembered and reported by commit as 451 4.3.0, leaving
   await sink.abort();
 });
 
-test('a failure while committing the envelope answers 451 4.3.0 and removes the body', async (t) => {
+test('a failure while committing (the fsync of the file or its directory) answers 451 4.3.0 and leaves nothing', async (t) => {
   const { dir, store } = await setup(t);
   const failing: DeliveryStore = {
     newId: () => store.newId(),
-    createBody: (id) => store.createBody(id),
-    remove: (id) => store.remove(id),
-    save: () => Promise.reject(new Error('EIO')),
+    createMessage: async (item) => {
+      const real = await store.createMessage(item);
+      return {
+        id: real.id,
+        write: (chunk) => real.write(chunk),
+        finish: async () => {
+          await real.finish(); // renamed and flushed: the failure comes after the rename, the worst moment
+          throw Object.assign(new Error('EIO: directory fsync'), { code: 'EIO' });
+        },
+        discard: () => real.discard(),
+      };
+    },
   };
   const delivery = new OutboundDelivery({ store: failing, enqueue: () => assert.fail('nothing to enqueue'), logger: silentLogger(), now: () => T0 });
   const sink = await delivery.open(envelope(), session);
@@ -147,8 +157,12 @@ test('a failure while committing the envelope answers 451 4.3.0 and removes the 
   assert.deepEqual(await readdir(dir), []);
 });
 
-test('open() on an unusable queue directory answers 451 4.3.0', async (t) => {
-  const { dir, delivery } = await setup(t);
+test('an unusable queue directory: the file is created while the text arrives, so commit answers 451 4.3.0', async (t) => {
+  const { dir, delivery, queued } = await setup(t);
   await rm(dir, { recursive: true });
-  await assertSmtpError(delivery.open(envelope(), session), 451, '4.3.0');
+  const sink = await delivery.open(envelope(), session);
+  await sink.write(Buffer.from('Subject: x\n\nbody\n'));
+  await assertSmtpError(sink.commit(), 451, '4.3.0');
+  assert.deepEqual(queued, []);
+  await sink.abort();
 });

@@ -1,5 +1,5 @@
 // Test helpers for the queue: temp dirs, a manual clock and timers, a scripted fake transfer, items made on disk.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -107,15 +107,34 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } 
   return { promise, resolve };
 }
 
-export async function openStore(dir: string, time: ManualTime): Promise<{ store: QueueStore; items: QueueItem[] }> {
-  return QueueStore.open({ dir, logger: silentLogger(), now: time.read });
+export async function openStore(
+  dir: string,
+  time: ManualTime,
+  opts: { bodyCacheBytes?: number } = {},
+): Promise<{ store: QueueStore; items: QueueItem[] }> {
+  return QueueStore.open({ dir, logger: silentLogger(), now: time.read, ...opts });
+}
+
+/** <id>.msg split at its first LF: the envelope line (without its LF) and the message that follows, byte for byte. */
+export async function readMsgFile(dir: string, id: string): Promise<{ line: string; body: Buffer }> {
+  const file = await readFile(join(dir, `${id}.msg`));
+  const lf = file.indexOf(0x0a);
+  if (lf < 0) throw new Error(`${id}.msg has no envelope line`);
+  return { line: file.toString('utf8', 0, lf), body: file.subarray(lf + 1) };
+}
+
+/** Everything a stored body gives when iterated (a kept Buffer or chunks read from the file), concatenated. */
+export async function collectBody(body: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 export interface ItemSpec {
   readonly from?: string;
   readonly to: readonly string[];
   readonly created?: number;
-  readonly body?: string;
+  readonly body?: string | Buffer;
 }
 
 export const SAMPLE_BODY =
@@ -142,3 +161,9 @@ export async function storeItem(store: QueueStore, spec: ItemSpec): Promise<Queu
 }
 
 export const logger = silentLogger;
+
+/** The message stored in <id>.msg: everything after the envelope line. */
+export async function storedMessage(dir: string, id: string): Promise<string> {
+  const file = await readFile(join(dir, `${id}.msg`), 'utf8');
+  return file.slice(file.indexOf('\n') + 1);
+}

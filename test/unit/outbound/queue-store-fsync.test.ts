@@ -34,8 +34,8 @@ test('concurrent commits and removals share directory fsyncs, each released by o
   const committed = await Promise.all(
     Array.from({ length: N }, async (_, i) => {
       const item = await storeItem(store, { to: [`r${i}@dest.test`] });
-      // Resolved: some fsync that started after the rename covers the .json (the 250 may now be sent).
-      assert.ok(covered.some((names) => names.has(`${item.id}.json`)), `${item.id}.json is covered by an fsync`);
+      // Resolved: some fsync that started after the rename covers the .msg (the 250 may now be sent).
+      assert.ok(covered.some((names) => names.has(`${item.id}.msg`)), `${item.id}.msg is covered by an fsync`);
       return item;
     }),
   );

@@ -7,10 +7,10 @@ import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../../src/observability/logger.js';
 import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
-import { readQueueDir } from '../../../src/outbound/queue-store.js';
+import { readQueueDir } from '../../../src/outbound/queue-recovery.js';
 import { Scheduler } from '../../../src/outbound/scheduler.js';
 import type { TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
-import { allWith, deferred, FakeTransfer, ManualTime, openStore, storeItem, T0, tempDir } from './queue-fixtures.js';
+import { allWith, collectBody, deferred, FakeTransfer, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0, tempDir } from './queue-fixtures.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -36,15 +36,23 @@ async function setup(t: TestContext, opts: { transfer?: FakeTransfer; config?: P
 }
 
 const readItem = async (dir: string, id: string): Promise<QueueItem> => parseQueueItem(await readFile(join(dir, `${id}.json`), 'utf8'));
-const onDisk = async (dir: string): Promise<QueueItem[]> => (await readQueueDir(dir)).items;
+const onDisk = async (dir: string): Promise<QueueItem[]> => readQueueDir(dir).items;
 
 test('a transient failure defers the recipient with backoff; the retry at the due time succeeds and the item leaves', async (t) => {
-  const transfer = new FakeTransfer((req, call) => allWith(req, call === 1 ? 'transient' : 'sent'));
+  /** What each attempt read of the message: whether it came from memory (one Buffer), and its text. */
+  const read: { kept: boolean; text: string }[] = [];
+  const transfer = new FakeTransfer(async (req, call) => {
+    const body = req.openBody();
+    read.push({ kept: Array.isArray(body), text: (await collectBody(body)).toString() });
+    return allWith(req, call === 1 ? 'transient' : 'sent');
+  });
   const { dir, time, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
+  assert.deepEqual(await readdir(dir), [`${item.id}.msg`], 'before any attempt: the message file only');
   scheduler.add(item);
   scheduler.start();
   await scheduler.whenIdle();
+  assert.deepEqual((await readdir(dir)).sort(), [`${item.id}.json`, `${item.id}.msg`], 'the attempt changed the state: <id>.json beside it');
 
   assert.equal(transfer.calls.length, 1);
   const first = transfer.calls[0] as TransferRequest;
@@ -73,6 +81,10 @@ test('a transient failure defers the recipient with backoff; the retry at the du
   await scheduler.whenIdle();
   assert.equal(transfer.calls.length, 2);
   assert.deepEqual(await readdir(dir), [], 'delivered: both files removed');
+  assert.deepEqual(read, [
+    { kept: true, text: SAMPLE_BODY },
+    { kept: false, text: SAMPLE_BODY },
+  ], 'the first attempt sends the copy kept from the arrival, the retry reads the same bytes from the file');
   assert.deepEqual(scheduler.list(), []);
   assert.equal(time.nextTimer(), null);
 });
@@ -205,7 +217,7 @@ test('the queue lifetime turns a transient failure into a bounce from <> to the 
   assert.equal(bounce.reverse_path, null);
   assert.deepEqual(bounce.recipients.map((r) => [r.address, r.domain]), [['alice@origin.test', 'origin.test']]);
   assert.equal(bounce.created, new Date(time.now).toISOString());
-  const body = await readFile(join(dir, `${bounce.id}.eml`), 'utf8');
+  const body = await storedMessage(dir, bounce.id);
   assert.equal(bounce.size, Buffer.byteLength(body));
   assert.match(body, /^To: alice@origin\.test$/m);
   assert.match(body, /^Final-Recipient: rfc822; bob@dest\.test$/m);
@@ -244,7 +256,7 @@ test('one bounce lists every failed recipient, whatever their domain and reason'
   await scheduler.whenIdle();
   const items = await onDisk(dir);
   assert.equal(items.length, 1);
-  const body = await readFile(join(dir, `${items[0]?.id}.eml`), 'utf8');
+  const body = await storedMessage(dir, items[0]?.id ?? '');
   assert.deepEqual(body.match(/^Final-Recipient: .*$/gm), ['Final-Recipient: rfc822; a@one.test', 'Final-Recipient: rfc822; b@two.test', 'Final-Recipient: rfc822; c@one.test']);
   assert.deepEqual(body.match(/^Status: .*$/gm), ['Status: 5.1.1', 'Status: 5.7.1', 'Status: 5.1.1']);
   assert.equal(transfer.calls.filter((c) => c.reversePath === null).length, 1, 'one bounce only');
@@ -267,7 +279,7 @@ test('mixed final outcomes: sent and failed recipients give a bounce for the fai
   scheduler.start();
   await transfer.waitForCall(3);
   await scheduler.whenIdle();
-  const body = await readFile(join(dir, `${(await onDisk(dir))[0]?.id}.eml`), 'utf8');
+  const body = await storedMessage(dir, (await onDisk(dir))[0]?.id ?? '');
   assert.deepEqual(body.match(/^Final-Recipient: .*$/gm), ['Final-Recipient: rfc822; b@bad.test']);
 });
 

@@ -18,7 +18,8 @@ export const data: Handler = async (ctx, args) => {
   // Whatever happens from here, this transaction is over (§4.1.1.4: the state is cleared after the final reply).
   resetTransaction(session);
 
-  // Open the delivery before 354, so that a storage fault is a plain 451 instead of a message read for nothing.
+  // Open the delivery before 354, so that a fault it can see at once (a mailbox directory that cannot be made) is a
+  // plain 451 instead of a message read for nothing. Faults found later (creating the file) are the commit's 451.
   let sink: MessageSink;
   try {
     sink = await server.delivery.open(envelopeOf(tx), sessionInfo(session));

@@ -1,0 +1,14 @@
+// unlink(2) that takes "already gone" for success.
+import { unlink } from 'node:fs/promises';
+import { errorCode } from './error-code.js';
+
+/** Removes `path`; resolves false if there was nothing to remove, throws any other error. */
+export async function unlinkIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
