@@ -87,8 +87,10 @@ export class QueueStore {
     const time = this.#now().toString(36).padStart(9, '0');
     this.#counter = (this.#counter + 1) % 36 ** 4;
     const counter = this.#counter.toString(36).padStart(4, '0');
-    // Not for secrecy: only a guard against a clock set back (O_EXCL refuses a name already taken anyway).
-    const random = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0');
+    // Time and counter are unique within the process; after a restart with the clock set back they may repeat,
+    // and the commit's rename would then replace another message. 41 random bits make that negligible (no
+    // secrecy is needed, so no CSPRNG call).
+    const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
     return `${time}${counter}${random}`;
   }
 
