@@ -100,6 +100,30 @@ describe('inbound limits', () => {
     assert.equal(splitMessage(file!.content).body, 'body\n');
   });
 
+  test('a file that cannot be created in tmp/ (tmp/ is not a directory): 354, then 451 4.3.0 after the text; nothing delivered', async (t) => {
+    const facteur = await startFacteur();
+    t.after(() => facteur.stop());
+    // The file is created while the client sends the text, so its failure comes after the text, not before 354.
+    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'new'), { recursive: true });
+    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'cur'), { recursive: true });
+    await writeFile(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'), 'not a directory\n');
+
+    const d = await facteur.connect();
+    await d.expect(220);
+    await d.command('EHLO client.example');
+    await d.expect(250);
+    const failed = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: lost?\r\n\r\nbody\r\n' });
+    assert.equal(failed.code, 451, failed.lines.join(' '));
+    assert.equal(failed.enhanced, '4.3.0');
+    assert.deepEqual(await listMail(facteur.maildirRoot, 'alice', 'new'), []);
+
+    await rm(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'));
+    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'));
+    const retried = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: retry\r\n\r\nbody\r\n' });
+    assert.equal(retried.code, 250, retried.lines.join(' '));
+    assert.equal((await readMail(facteur.maildirRoot, 'alice')).length, 1);
+  });
+
   test(
     'a message with more than 100 Received headers is refused as a mail loop (554 5.4.6)',
 
