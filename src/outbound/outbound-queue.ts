@@ -6,7 +6,8 @@ import { OutboundDelivery } from './outbound-delivery.js';
 import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
 import type { QueueEntry } from './queue-item.js';
 import { QueueStore } from './queue-store.js';
-import { Scheduler, type Timers, type TransferFn } from './scheduler.js';
+import { Scheduler, type TransferFn } from './scheduler.js';
+import type { Timers } from './timers.js';
 
 export type { QueueEntry } from './queue-item.js';
 export type { TransferFn } from './scheduler.js';

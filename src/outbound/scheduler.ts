@@ -10,6 +10,7 @@ import { logAttempt } from './attempt-log.js';
 import { bounceItem } from './bounce.js';
 import { JobHeap, type Job } from './job-heap.js';
 import { Serial } from '../fs/serial.js';
+import { systemTimers, type Timers } from './timers.js';
 import {
   afterOutcome,
   domainDueTime,
@@ -29,18 +30,6 @@ import type { RecipientOutcome, TransferRequest, TransferResult } from './transf
 
 /** One delivery attempt for one domain (transfer.ts); never rejects. Injected, so tests pass a fake. */
 export type TransferFn = (req: TransferRequest) => Promise<TransferResult>;
-
-/** setTimeout/clearTimeout, injectable for tests. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  // Unref'd: a retry hours away must not keep a process alive on its own (the listeners and the control socket do).
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 export interface SchedulerOptions {
   readonly store: QueueStore;

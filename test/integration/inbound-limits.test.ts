@@ -1,6 +1,7 @@
 // The inbound server's limits: connection cap, timeouts, overlong lines, and a storage failure answered 451.
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { startFacteur } from './helpers/facteur.js';
 import { listMail, mailboxPath, readMail, splitMessage } from './helpers/maildir.js';
@@ -73,56 +74,38 @@ describe('inbound limits', () => {
     await d.expect(250, '2.1.0');
   });
 
-  test('storage failure (new/ is not a directory): 451 4.3.0, nothing left in tmp/, and delivery works once repaired', async (t) => {
-    const facteur = await startFacteur();
-    t.after(() => facteur.stop());
-    // A regular file where new/ should be: rename(2) fails even for root.
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'), { recursive: true });
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'cur'), { recursive: true });
-    await writeFile(mailboxPath(facteur.maildirRoot, 'alice', 'new'), 'not a directory\n');
+  // new/ replaced by a file: the rename fails (even for root). tmp/ replaced by a file: the creation fails, which
+  // happens while the client sends the text, so the 451 comes after the text, not before 354.
+  for (const [broken, step] of [['new', 'the rename'], ['tmp', 'the file\'s creation']] as const) {
+    test(`storage failure (${broken}/ is not a directory, ${step} fails): 354, 451 4.3.0, nothing left, and delivery works once repaired`, async (t) => {
+      const facteur = await startFacteur();
+      t.after(() => facteur.stop());
+      await mkdir(join(facteur.maildirRoot, 'alice'), { recursive: true });
+      for (const sub of ['tmp', 'new', 'cur'] as const) {
+        if (sub === broken) await writeFile(mailboxPath(facteur.maildirRoot, 'alice', sub), 'not a directory\n');
+        else await mkdir(mailboxPath(facteur.maildirRoot, 'alice', sub), { recursive: true });
+      }
 
-    const d = await facteur.connect();
-    await d.expect(220);
-    await d.command('EHLO client.example');
-    await d.expect(250);
-    const failed = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: lost?\r\n\r\nbody\r\n' });
-    assert.equal(failed.code, 451, failed.lines.join(' '));
-    assert.equal(failed.enhanced, '4.3.0');
-    assert.deepEqual(await listMail(facteur.maildirRoot, 'alice', 'tmp'), [], 'nothing left in tmp/');
+      const d = await facteur.connect();
+      await d.expect(220);
+      await d.command('EHLO client.example');
+      await d.expect(250);
+      const failed = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: lost?\r\n\r\nbody\r\n' });
+      assert.equal(failed.code, 451, failed.lines.join(' '));
+      assert.equal(failed.enhanced, '4.3.0');
+      const intact = broken === 'new' ? 'tmp' : 'new';
+      assert.deepEqual(await listMail(facteur.maildirRoot, 'alice', intact), [], `nothing left in ${intact}/`);
 
-    // The same session, once the operator has repaired the mailbox: the client's retry succeeds.
-    await rm(mailboxPath(facteur.maildirRoot, 'alice', 'new'));
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'new'));
-    const retried = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: retry\r\n\r\nbody\r\n' });
-    assert.equal(retried.code, 250, retried.lines.join(' '));
-    const [file, ...others] = await readMail(facteur.maildirRoot, 'alice');
-    assert.equal(others.length, 0);
-    assert.equal(splitMessage(file!.content).body, 'body\n');
-  });
-
-  test('a file that cannot be created in tmp/ (tmp/ is not a directory): 354, then 451 4.3.0 after the text; nothing delivered', async (t) => {
-    const facteur = await startFacteur();
-    t.after(() => facteur.stop());
-    // The file is created while the client sends the text, so its failure comes after the text, not before 354.
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'new'), { recursive: true });
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'cur'), { recursive: true });
-    await writeFile(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'), 'not a directory\n');
-
-    const d = await facteur.connect();
-    await d.expect(220);
-    await d.command('EHLO client.example');
-    await d.expect(250);
-    const failed = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: lost?\r\n\r\nbody\r\n' });
-    assert.equal(failed.code, 451, failed.lines.join(' '));
-    assert.equal(failed.enhanced, '4.3.0');
-    assert.deepEqual(await listMail(facteur.maildirRoot, 'alice', 'new'), []);
-
-    await rm(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'));
-    await mkdir(mailboxPath(facteur.maildirRoot, 'alice', 'tmp'));
-    const retried = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: retry\r\n\r\nbody\r\n' });
-    assert.equal(retried.code, 250, retried.lines.join(' '));
-    assert.equal((await readMail(facteur.maildirRoot, 'alice')).length, 1);
-  });
+      // The same session, once the operator has repaired the mailbox: the client's retry succeeds.
+      await rm(mailboxPath(facteur.maildirRoot, 'alice', broken));
+      await mkdir(mailboxPath(facteur.maildirRoot, 'alice', broken));
+      const retried = await sendTransaction(d, { from: 'sender@client.example', to: ['alice@example.org'], text: 'Subject: retry\r\n\r\nbody\r\n' });
+      assert.equal(retried.code, 250, retried.lines.join(' '));
+      const [file, ...others] = await readMail(facteur.maildirRoot, 'alice');
+      assert.equal(others.length, 0);
+      assert.equal(splitMessage(file!.content).body, 'body\n');
+    });
+  }
 
   test(
     'a message with more than 100 Received headers is refused as a mail loop (554 5.4.6)',

@@ -7,7 +7,8 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import type { Address } from '../../../src/smtp/address.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import type { Timers, TransferFn } from '../../../src/outbound/scheduler.js';
+import type { TransferFn } from '../../../src/outbound/scheduler.js';
+import type { Timers } from '../../../src/outbound/timers.js';
 import type { RecipientStatus, TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
