@@ -119,7 +119,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   }
 
   const listeners = servers.flatMap(({ name, server }) => server.addresses().map((a) => ({ ...a, server: name })));
-  logger.info({ event: 'started', hostname: config.hostname, pid, listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`) }, 'facteur started');
+  // Every line already carries the process's pid (the logger's base); the one in Maildir names is said only if it differs.
+  logger.info({ event: 'started', hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`) }, 'facteur started');
 
   return {
     listeners: () => listeners,

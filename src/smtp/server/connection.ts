@@ -65,10 +65,10 @@ export class Connection {
     }
     this.close();
     const s = this.session;
+    // The server's name is a binding of its logger (app.ts), not repeated here: a JSON key appears once per line.
     this.opts.server.logger.info(
       {
         event: 'session',
-        server: this.opts.server.name,
         session: s.id,
         client: s.remoteAddress,
         port: s.remotePort,

@@ -104,7 +104,7 @@ export class SmtpServer {
           ? replies.shuttingDown(this.ctx.hostname)
           : null;
     if (refuse !== null) {
-      this.ctx.logger.warn({ event: 'refused', server: this.ctx.name, client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
+      this.ctx.logger.warn({ event: 'refused', client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
       if (implicitTls) socket.destroy();
       else {
