@@ -1,7 +1,9 @@
 // The bounce: an RFC 3464 delivery status notification inside an RFC 6522 multipart/report, LF line endings.
 import { randomBytes } from 'node:crypto';
 import { formatMessageDate } from '../smtp/server/trace-headers.js';
+import type { Logger } from '../observability/logger.js';
 import { newRecipient, type QueueItem, type QueueRecipient } from './queue-item.js';
+import type { QueueStore } from './queue-store.js';
 
 export interface BounceInput {
   /** Our host name: Reporting-MTA and the From address. */
@@ -135,4 +137,28 @@ export function bounceItem(opts: {
     recipients: [newRecipient(original.from, sender)],
   };
   return { item, body };
+}
+
+/** How much of the original message a bounce quotes: its header section, at most this many bytes. */
+export const BOUNCE_HEADERS_MAX = 64 * 1024;
+
+/**
+ * Queues the RFC 3464 report of `failed` from <> to the original sender, durably, through the store; resolves with
+ * the bounce's item (for the schedule), or null for a message from <>, which is never bounced.
+ */
+export async function queueBounce(
+  ctx: { readonly store: Pick<QueueStore, 'readHeaders' | 'newId' | 'add'>; readonly hostname: string; readonly logger: Logger; readonly now: number },
+  original: QueueItem,
+  failed: readonly QueueRecipient[],
+): Promise<QueueItem | null> {
+  if (original.reverse_path === null) return null;
+  const headers = await ctx.store.readHeaders(original.id, BOUNCE_HEADERS_MAX).catch((err: unknown) => {
+    ctx.logger.warn({ event: 'bounce-headers-unreadable', id: original.id, err }, 'bouncing without the original headers');
+    return Buffer.alloc(0);
+  });
+  const id = ctx.store.newId();
+  const { item, body } = bounceItem({ id, hostname: ctx.hostname, original, failed, headers, now: ctx.now });
+  await ctx.store.add(item, body);
+  ctx.logger.info({ event: 'bounce', id, original: original.id, to: original.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
+  return item;
 }

@@ -45,7 +45,7 @@ export class OutboundDelivery implements Delivery {
 
   async open(envelope: Envelope, session: SessionInfo): Promise<MessageSink> {
     if (envelope.recipients.some((r) => r.domain === '')) throw new SmtpError(noLocalPostmaster());
-    const envelopeItem = queueItem(this.#store.newId(), envelope, this.#now(), 0);
+    const envelopeItem = queueItem(this.#store.newId(), envelope, this.#now());
     const id = envelopeItem.id;
     let body: MessageWriter;
     try {
@@ -119,8 +119,8 @@ class QueueSink implements MessageSink {
   }
 }
 
-/** The queue item for `envelope`, every recipient pending. */
-function queueItem(id: string, envelope: Envelope, arrival: number, size: number): QueueItem {
+/** The queue item for `envelope`, every recipient pending; its size is the message's, known at commit. */
+function queueItem(id: string, envelope: Envelope, arrival: number): QueueItem {
   // The same mailbox twice would be tried twice and confuse the matching of outcomes: keep one.
   const recipients = new Map<string, QueueRecipient>();
   for (const to of envelope.recipients) {
@@ -132,7 +132,7 @@ function queueItem(id: string, envelope: Envelope, arrival: number, size: number
     from: formatAddress(envelope.reversePath),
     reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
     created: new Date(arrival).toISOString(),
-    size,
+    size: 0,
     eightBit: envelope.eightBit,
     smtputf8: envelope.smtputf8,
     recipients: [...recipients.values()],

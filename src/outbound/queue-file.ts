@@ -2,7 +2,7 @@
 //
 // Why one file: the envelope and the body become durable together, with one file created, one fdatasync and one
 // rename per message. Creating a file is the costliest step of a commit on ext4 (a fresh inode: 0.1 to 0.5 ms of
-// kernel CPU here), so a second file per message cost the relay a fifth of its throughput (README, Performance).
+// kernel CPU here), so a second file per message cost the relay about a third of its CPU (README, Performance).
 // The per-recipient state that changes after an attempt is written beside it, in <id>.json (queue-item.ts), and
 // wins over the first line when both exist.
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';

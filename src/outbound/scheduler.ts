@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Address } from '../smtp/address.js';
 import { retryDelay } from './backoff.js';
 import { logAttempt } from './attempt-log.js';
-import { bounceItem } from './bounce.js';
+import { queueBounce } from './bounce.js';
 import { JobHeap, type Job } from './job-heap.js';
 import { Serial } from '../fs/serial.js';
 import { systemTimers, type Timers } from './timers.js';
@@ -42,8 +42,6 @@ export interface SchedulerOptions {
   readonly random?: () => number;
 }
 
-/** How much of the original message a bounce quotes: its header section, at most this many bytes. */
-export const BOUNCE_HEADERS_MAX = 64 * 1024;
 /** setTimeout's longest delay; a later due time is reached by re-arming. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -387,16 +385,8 @@ export class Scheduler {
 
   /** Queues the RFC 3464 report from <> to the original sender, durably, through the same store. */
   async #bounce(item: QueueItem, failed: readonly QueueRecipient[]): Promise<void> {
-    if (item.reverse_path === null) return;
-    const headers = await this.#store.readHeaders(item.id, BOUNCE_HEADERS_MAX).catch((err: unknown) => {
-      this.#logger.warn({ event: 'bounce-headers-unreadable', id: item.id, err }, 'bouncing without the original headers');
-      return Buffer.alloc(0);
-    });
-    const id = this.#store.newId();
-    const { item: bounce, body } = bounceItem({ id, hostname: this.#hostname, original: item, failed, headers, now: this.#now() });
-    await this.#store.add(bounce, body);
-    this.#logger.info({ event: 'bounce', id, original: item.id, to: item.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
-    this.add(bounce);
+    const bounce = await queueBounce({ store: this.#store, hostname: this.#hostname, logger: this.#logger, now: this.#now() }, item, failed);
+    if (bounce !== null) this.add(bounce);
   }
 
   #run(task: Promise<void>): void {
