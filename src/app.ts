@@ -50,11 +50,20 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
 
   const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
   const cleanups: (() => Promise<void>)[] = [];
-  const context = (name: string, delivery: Delivery, limits: { maxMessageSize: number; maxRecipients: number; maxConnections: number }): ServerContext => ({
+  type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'>;
+  const context = (name: string, delivery: Delivery, side: SideLimits): ServerContext => ({
     name,
     hostname: config.hostname,
     delivery,
-    limits: { ...limits, maxLineLength: MAX_LINE, maxErrors: MAX_ERRORS },
+    limits: {
+      maxMessageSize: side.maxMessageSize,
+      maxRecipients: side.maxRecipients,
+      maxConnections: side.maxConnections,
+      maxIdleCommands: side.maxIdleCommands,
+      maxSessionTime: side.maxSessionTime,
+      maxLineLength: MAX_LINE,
+      maxErrors: MAX_ERRORS,
+    },
     timeouts: {
       command: config.timeouts.command,
       data: config.timeouts.data,

@@ -102,6 +102,8 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_message_size = ${size(inbound.maxMessageSize)}`,
     `max_recipients = ${inbound.maxRecipients}`,
     `max_connections = ${inbound.maxConnections}`,
+    `max_idle_commands = ${inbound.maxIdleCommands}`,
+    `max_session_time = ${duration(inbound.maxSessionTime)}`,
     '',
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),
@@ -120,6 +122,8 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_message_size = ${size(outbound.maxMessageSize)}`,
     `max_recipients = ${outbound.maxRecipients}`,
     `max_connections = ${outbound.maxConnections}`,
+    `max_idle_commands = ${outbound.maxIdleCommands}`,
+    `max_session_time = ${duration(outbound.maxSessionTime)}`,
     `concurrency = ${outbound.concurrency}`,
     `concurrency_per_domain = ${outbound.concurrencyPerDomain}`,
   ];

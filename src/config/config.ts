@@ -24,6 +24,10 @@ export interface InboundConfig {
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
   readonly maxConnections: number;
+  /** Command lines in a row without an accepted message before 421 (EHLO, MAIL, RCPT, RSET, NOOP… all count). */
+  readonly maxIdleCommands: number;
+  /** Longest session, in ms (checked before each command). */
+  readonly maxSessionTime: number;
   /** mailbox name → addresses delivered into it (from [inbound.users]). */
   readonly users: Readonly<Record<string, readonly string[]>>;
 }
@@ -44,6 +48,10 @@ export interface OutboundConfig {
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
   readonly maxConnections: number;
+  /** Command lines in a row without an accepted message before 421 (EHLO, MAIL, RCPT, RSET, NOOP… all count). */
+  readonly maxIdleCommands: number;
+  /** Longest session, in ms (checked before each command). */
+  readonly maxSessionTime: number;
   /** Deliveries in flight at once, in total and towards one domain. */
   readonly concurrency: number;
   readonly concurrencyPerDomain: number;

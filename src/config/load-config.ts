@@ -139,6 +139,8 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxMessageSize: p.inbound.max_message_size,
       maxRecipients: p.inbound.max_recipients,
       maxConnections: p.inbound.max_connections,
+      maxIdleCommands: p.inbound.max_idle_commands,
+      maxSessionTime: p.inbound.max_session_time,
       users,
     },
     outbound: {
@@ -154,6 +156,8 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxMessageSize: p.outbound.max_message_size,
       maxRecipients: p.outbound.max_recipients,
       maxConnections: p.outbound.max_connections,
+      maxIdleCommands: p.outbound.max_idle_commands,
+      maxSessionTime: p.outbound.max_session_time,
       concurrency: p.outbound.concurrency,
       concurrencyPerDomain: p.outbound.concurrency_per_domain,
     },

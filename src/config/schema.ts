@@ -5,6 +5,8 @@
 //              data = "10m"           server: waiting for the next chunk of message data
 //              connect = "5m"         client: connection + greeting (RFC 5321 §4.5.3.2.1)
 //              shutdown_grace = "10s" time given to sessions in flight on SIGTERM (INTERFACE.md: 10 s)
+//   [inbound], [outbound] max_idle_commands = 100   command lines in a row without an accepted message, then 421
+//              max_session_time = "1h"  longest session (checked before each command), then 421
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
@@ -276,6 +278,8 @@ const inboundShape = {
   max_message_size: size.prefault('25MB'),
   max_recipients: integer(1).prefault(100),
   max_connections: integer(1).prefault(1000),
+  max_idle_commands: integer(1).prefault(100),
+  max_session_time: duration(MAX_TIMER).prefault('1h'),
   users: users.prefault({}),
 };
 
@@ -292,6 +296,8 @@ const outboundShape = {
   max_message_size: size.prefault('25MB'),
   max_recipients: integer(1).prefault(100),
   max_connections: integer(1).prefault(100),
+  max_idle_commands: integer(1).prefault(100),
+  max_session_time: duration(MAX_TIMER).prefault('1h'),
   concurrency: integer(1).prefault(20),
   concurrency_per_domain: integer(1).prefault(4),
 };

@@ -1,4 +1,5 @@
 // The structured logger (pino): one JSON line per event, a child logger per session carrying its id.
+import { chmodSync, statSync } from 'node:fs';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { LogLevel } from '../config/config.js';
 
@@ -14,14 +15,21 @@ export interface LoggerOptions {
 const BUFFER_BYTES = 8 * 1024;
 const FLUSH_MS = 100;
 const WARN = 40;
+/**
+ * The log holds client addresses, envelope addresses and, at debug level, every command: it is as private as the
+ * Maildirs and the queue, so only facteur's own user may read it.
+ */
+export const LOG_FILE_MODE = 0o600;
 
 export function createLogger(opts: LoggerOptions): Logger {
   // Informational lines (several per message) are gathered and written every FLUSH_MS or every BUFFER_BYTES: one
   // write(2) per line cost the relay 5 % of its event loop. A warning or an error is written at once, with every
   // line before it, so a log line about a crash reaches the disk before the process dies; only a SIGKILL can
   // lose the last FLUSH_MS of informational lines. `start` flushes before it exits.
-  const destination = pino.destination({ dest: opts.file ?? 2, sync: true, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS, mkdir: true });
-  return pino(
+  const destination = pino.destination({ dest: opts.file ?? 2, sync: true, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS, mkdir: true, mode: LOG_FILE_MODE });
+  // The mode above applies to a file we create; one left by an earlier version or another tool is narrowed too.
+  const narrowed = opts.file === null ? null : restrictMode(opts.file);
+  const logger = pino(
     {
       level: opts.level,
       base: { pid: process.pid },
@@ -35,6 +43,18 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     destination,
   );
+  if (narrowed !== null) logger.warn({ event: 'log-file-mode', file: opts.file, err: narrowed }, 'could not make the log file private (chmod 600)');
+  return logger;
+}
+
+/** chmod 600 on a regular file (never on a device such as /dev/stdout); the error if that failed, else null. */
+function restrictMode(file: string): Error | null {
+  try {
+    if (statSync(file).isFile()) chmodSync(file, LOG_FILE_MODE);
+    return null;
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 /** A logger that drops everything, for unit tests. */

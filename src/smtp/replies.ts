@@ -9,7 +9,8 @@ export const replies = {
   shuttingDown: (host: string): Reply => reply(421, '4.3.2', `${host} shutting down, try again later`),
   timeout: (host: string): Reply => reply(421, '4.4.2', `${host} timeout, closing connection`),
   tooManyErrors: (): Reply => reply(421, '4.7.0', 'Too many errors, closing connection'),
-  tooManyJunkCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),
+  tooManyIdleCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),
+  sessionTooLong: (): Reply => reply(421, '4.7.0', 'Session lasted too long, closing connection'),
   notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
 
@@ -28,6 +29,7 @@ export const replies = {
   nulInCommand: (): Reply => reply(500, '5.5.2', 'NUL byte in command'),
   invalidUtf8: (): Reply => reply(500, '5.5.2', 'Command is not valid UTF-8'),
   syntax: (hint: string): Reply => reply(501, '5.5.4', `Syntax error: ${hint}`),
+  badClientName: (verb: string): Reply => reply(501, '5.5.2', `Syntax error: ${verb} argument is not a domain or address literal`),
   badSenderSyntax: (hint: string): Reply => reply(501, '5.1.7', `Bad sender address syntax: ${hint}`),
   badRecipientSyntax: (hint: string): Reply => reply(501, '5.1.3', `Bad recipient address syntax: ${hint}`),
   notImplemented: (what: string): Reply => reply(502, '5.5.1', `${what} not implemented`),

@@ -33,6 +33,8 @@ function makeConfig(dataDir: string): Config {
       maxMessageSize: 25 * 1024 * 1024,
       maxRecipients: 100,
       maxConnections: 1000,
+      maxIdleCommands: 100,
+      maxSessionTime: 3_600_000,
       users: {},
     },
     outbound: {
@@ -49,6 +51,8 @@ function makeConfig(dataDir: string): Config {
       maxMessageSize: 25 * 1024 * 1024,
       maxRecipients: 100,
       maxConnections: 100,
+      maxIdleCommands: 100,
+      maxSessionTime: 3_600_000,
       concurrency: 10,
       concurrencyPerDomain: 2,
     },

@@ -18,8 +18,6 @@ export interface CommandEntry {
   readonly phases: readonly Phase[];
   /** What the client should have done first, for the 503 text. */
   readonly hint: string;
-  /** Moves no mail: counted against the junk limit (a NOOP loop must not hold a connection forever). */
-  readonly junk?: boolean;
 }
 
 const ANY: readonly Phase[] = ['initial', 'ready', 'mail', 'rcpt'];
@@ -30,12 +28,12 @@ export const commandTable: ReadonlyMap<string, CommandEntry> = new Map<string, C
   ['MAIL', { handler: mail, phases: ['ready'], hint: 'send EHLO first, and only one MAIL per transaction' }],
   ['RCPT', { handler: rcpt, phases: ['mail', 'rcpt'], hint: 'need MAIL before RCPT' }],
   ['DATA', { handler: data, phases: ['rcpt'], hint: 'need RCPT before DATA' }],
-  ['RSET', { handler: rset, phases: ANY, hint: '', junk: true }],
-  ['NOOP', { handler: noop, phases: ANY, hint: '', junk: true }],
+  ['RSET', { handler: rset, phases: ANY, hint: ''}],
+  ['NOOP', { handler: noop, phases: ANY, hint: ''}],
   ['QUIT', { handler: quit, phases: ANY, hint: '' }],
-  ['HELP', { handler: help, phases: ANY, hint: '', junk: true }],
-  ['VRFY', { handler: vrfy, phases: ANY, hint: '', junk: true }],
-  ['EXPN', { handler: expn, phases: ANY, hint: '', junk: true }],
+  ['HELP', { handler: help, phases: ANY, hint: ''}],
+  ['VRFY', { handler: vrfy, phases: ANY, hint: ''}],
+  ['EXPN', { handler: expn, phases: ANY, hint: ''}],
   // RFC 3207 §4: STARTTLS after EHLO and outside a transaction.
   ['STARTTLS', { handler: starttls, phases: ['ready'], hint: 'send EHLO first, outside a mail transaction' }],
 ]);

@@ -5,6 +5,7 @@ import { formatReply, type Reply } from '../reply.js';
 import { replies } from '../replies.js';
 import { ByteReader } from '../wire/byte-reader.js';
 import { isConnectionError, isTimeout } from '../wire/connection-errors.js';
+import { hangUp } from '../wire/hang-up.js';
 import { CommandWait } from './command-wait.js';
 import { dispatch } from './dispatch.js';
 import { replyOf, type CommandContext } from './handler.js';
@@ -15,7 +16,17 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** A request line of HTTP: somebody is using us as a proxy or a web server (cross-protocol attack). */
 const HTTP_REQUEST = /^(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE) \S+ HTTP\/\d/i;
 
-export type ConnectionEnd = 'quit' | 'eof' | 'timeout' | 'shutdown' | 'errors' | 'http' | 'tls-failed' | 'error';
+export type ConnectionEnd =
+  | 'quit'
+  | 'eof'
+  | 'timeout'
+  | 'shutdown'
+  | 'errors'
+  | 'idle-commands'
+  | 'lifetime'
+  | 'http'
+  | 'tls-failed'
+  | 'error';
 
 export interface ConnectionOptions {
   readonly server: ServerContext;
@@ -28,14 +39,19 @@ export interface ConnectionOptions {
 }
 
 export class Connection {
+  /** The socket we talk through: the accepted TCP socket, or the TLSSocket wrapping it once TLS is on. */
   private socket: Socket;
+  /** The accepted TCP socket itself: a reset must go to it, never to the TLS layer above (see hang-up.ts). */
+  private readonly tcp: Socket;
   private reader: ByteReader;
   readonly session: Session;
   private corked = false;
   private closed = false;
+  private readonly started = Date.now();
 
   constructor(private readonly opts: ConnectionOptions) {
     this.socket = opts.socket;
+    this.tcp = opts.socket;
     this.reader = new ByteReader(this.socket);
     this.session = {
       id: opts.id,
@@ -48,13 +64,12 @@ export class Connection {
       transaction: null,
       errors: 0,
       messages: 0,
-      junk: 0,
+      idleCommands: 0,
     };
   }
 
   /** Runs the dialogue to its end; never rejects. */
   async run(): Promise<ConnectionEnd> {
-    const started = Date.now();
     let end: ConnectionEnd;
     try {
       end = await this.dialogue();
@@ -77,7 +92,7 @@ export class Connection {
         messages: s.messages,
         errors: s.errors,
         end,
-        duration_ms: Date.now() - started,
+        duration_ms: Date.now() - this.started,
       },
       'session closed',
     );
@@ -131,6 +146,8 @@ export class Connection {
       }
       wait.end();
       if (result.kind === 'eof') return 'eof';
+      const limit = this.limitReached();
+      if (limit !== null) return limit;
 
       let outcome;
       if (result.kind === 'too-long') outcome = replies.lineTooLong(server.limits.maxLineLength);
@@ -159,6 +176,23 @@ export class Connection {
         if (!(await this.startTls())) return 'tls-failed';
       }
     }
+  }
+
+  /**
+   * The session-wide limits, checked before each command: the command timeout alone cannot end a session whose
+   * client keeps talking without sending mail (an EHLO every few minutes would hold a slot forever), nor one that
+   * sends mail too slowly. Either ends with 421 4.7.0, and a warning naming the client.
+   */
+  private limitReached(): ConnectionEnd | null {
+    const { limits, logger } = this.opts.server;
+    const s = this.session;
+    s.idleCommands += 1;
+    const end: ConnectionEnd | null =
+      s.idleCommands > limits.maxIdleCommands ? 'idle-commands' : Date.now() - this.started > limits.maxSessionTime ? 'lifetime' : null;
+    if (end === null) return null;
+    this.writeNow(end === 'lifetime' ? replies.sessionTooLong() : replies.tooManyIdleCommands());
+    logger.warn({ event: 'session-limit', session: s.id, client: s.remoteAddress, limit: end, messages: s.messages }, 'session limit reached');
+    return end;
   }
 
   /** Replaces the reader and socket with TLS ones; false if the handshake failed (the connection is then dropped). */
@@ -215,12 +249,9 @@ export class Connection {
     this.uncork();
     this.closed = true;
     this.reader.detach();
-    const socket = this.socket;
-    socket.end();
-    // A peer that never reads would keep the socket half-open: give it a moment to take our last reply.
-    const timer = setTimeout(() => socket.resetAndDestroy(), 2000);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    hangUp(this.socket, this.tcp, {
+      onReset: () => this.opts.server.logger.debug({ event: 'connection-reset', session: this.session.id }, 'the client kept the connection open after ours closed: reset'),
+    });
   }
 }
 

@@ -6,9 +6,6 @@ import { commandTable } from './command-table.js';
 import type { CommandContext, Outcome } from './handler.js';
 import { phaseOf } from './session.js';
 
-/** Commands that move no mail allowed in one session. */
-export const MAX_JUNK_COMMANDS = 100;
-
 /** Verbs are letters only; the argument follows one space (RFC 5321 §4.1.1). */
 const COMMAND = /^([A-Za-z]{1,12})(?:[ \t]+(.*))?$/s;
 
@@ -18,8 +15,6 @@ export async function dispatch(ctx: CommandContext, line: string): Promise<Outco
   const entry = verb === undefined ? undefined : commandTable.get(verb);
   if (m === null || entry === undefined) return replies.unknownCommand();
   if (!entry.phases.includes(phaseOf(ctx.session))) return replies.badSequence(entry.hint);
-  // As Postfix's smtpd_junk_command_limit: the command timeout alone is refreshed by every NOOP.
-  if (entry.junk === true && ++ctx.session.junk > MAX_JUNK_COMMANDS) return { reply: replies.tooManyJunkCommands(), then: 'close' };
   try {
     return await entry.handler(ctx, m[2] ?? '');
   } catch (err) {

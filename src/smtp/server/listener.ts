@@ -4,6 +4,7 @@ import { createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { ListenAddress } from '../../config/config.js';
 import { formatReply } from '../reply.js';
 import { replies } from '../replies.js';
+import { hangUp } from '../wire/hang-up.js';
 import { Connection, normalizeIp } from './connection.js';
 import type { ServerContext } from './server-context.js';
 
@@ -51,7 +52,7 @@ export class SmtpServer {
   /** Binds every address; on the first failure closes what was bound and rejects with a BindError. */
   async listen(addresses: readonly ListenAddress[], implicitTls: boolean): Promise<void> {
     for (const a of addresses) {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, implicitTls));
+      const server = createServer({ noDelay: true }, (socket) => this.acceptSafely(socket, implicitTls));
       server.maxConnections = Number.MAX_SAFE_INTEGER; // our own cap answers 421 instead of a silent reset
       try {
         await bind(server, a);
@@ -61,7 +62,12 @@ export class SmtpServer {
       }
       const port = (server.address() as { port: number }).port;
       const host = a.host.includes(':') ? `[${a.host}]` : a.host;
-      this.servers.push({ server, bound: { text: `${host}:${port}`, host: a.host, port, implicitTls } });
+      const text = `${host}:${port}`;
+      // Once bound, an error on the listening socket is one the OS reports while accepting (EMFILE, ENFILE, ENOBUFS):
+      // without a handler it would be thrown into the process. The server keeps listening; the log says why
+      // clients are being turned away.
+      server.on('error', (err) => this.ctx.logger.error({ event: 'accept-error', listener: text, err }, 'error on listening socket'));
+      this.servers.push({ server, bound: { text, host: a.host, port, implicitTls } });
     }
   }
 
@@ -93,8 +99,18 @@ export class SmtpServer {
     await listenersClosed;
   }
 
-  private accept(socket: Socket, implicitTls: boolean): void {
+  /** A fault while setting up one connection ends that connection only, never the process. */
+  private acceptSafely(socket: Socket, implicitTls: boolean): void {
     socket.on('error', () => undefined); // a reset peer must not crash the process; the reader sees the end
+    try {
+      this.accept(socket, implicitTls);
+    } catch (err) {
+      this.ctx.logger.error({ event: 'accept-failed', client: socket.remoteAddress ?? null, err }, 'could not start a session');
+      socket.destroy();
+    }
+  }
+
+  private accept(socket: Socket, implicitTls: boolean): void {
     const ip = normalizeIp(socket.remoteAddress ?? '');
     const refuse = this.opts.acceptPeer !== undefined && !this.opts.acceptPeer(ip)
       ? replies.notLoopback()
@@ -107,13 +123,7 @@ export class SmtpServer {
       this.ctx.logger.warn({ event: 'refused', client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
       if (implicitTls) socket.destroy();
-      else {
-        socket.end(formatReply(refuse));
-        // A peer that keeps its half of the connection open must not keep our file descriptor.
-        const timer = setTimeout(() => socket.resetAndDestroy(), 2000); // RST: the peer learns it too
-        timer.unref();
-        socket.once('close', () => clearTimeout(timer));
-      }
+      else hangUp(socket, socket, { last: formatReply(refuse) });
       return;
     }
     const connection = new Connection({

@@ -11,6 +11,10 @@ export interface ServerLimits {
   readonly maxLineLength: number;
   /** 4xx/5xx replies after which the session is closed with 421. */
   readonly maxErrors: number;
+  /** Command lines in a row without an accepted message, after which the session is closed with 421. */
+  readonly maxIdleCommands: number;
+  /** Longest a session may last, in ms; checked before each command (421 after it). */
+  readonly maxSessionTime: number;
 }
 
 export interface ServerTimeouts {

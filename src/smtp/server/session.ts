@@ -36,8 +36,11 @@ export interface Session {
   errors: number;
   /** Messages accepted in this session, for the connection log line. */
   messages: number;
-  /** Commands that move no mail (NOOP, RSET, HELP, VRFY, EXPN): past a limit the client is only holding a slot. */
-  junk: number;
+  /**
+   * Command lines since the session began or since its last accepted message: past a limit the client is only
+   * holding a slot (every command counts, EHLO and MAIL included; a client that delivers mail is never cut off).
+   */
+  idleCommands: number;
 }
 
 /** Where the session stands: decides which commands are allowed (see command-table.ts). */

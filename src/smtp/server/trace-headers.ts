@@ -21,8 +21,13 @@ function protocolName(session: Session, tx: Transaction): string {
   return session.tls === null ? base : `${base}S`;
 }
 
-/** Keeps client-supplied text from breaking out of the comment it is placed in. */
-const sanitize = (s: string): string => s.replace(/[^\x21-\x7e\u0080-\uffff]/gu, '?').replace(/[()\\]/g, '?');
+/**
+ * Keeps text that is not ours from breaking out of the comment it is placed in, or out of the header: controls
+ * (C0, DEL, C1 such as U+0085), format characters (bidirectional overrides), separators (U+2028/U+2029, spaces) and
+ * unassigned code points become "?", as do the comment's own delimiters. HELO names are already refused with these
+ * (helo.ts); this is the second line, for everything else written here.
+ */
+const sanitize = (s: string): string => s.replace(/[\p{C}\p{Z}()\\]/gu, '?');
 
 export interface ReceivedOptions {
   readonly session: Session;

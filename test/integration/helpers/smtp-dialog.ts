@@ -19,6 +19,11 @@ export interface ConnectOptions {
   readonly tlsOptions?: ConnectionOptions;
   /** Upper bound on every wait of this dialog, in ms (default 10 s): a broken server fails the test instead of hanging it. */
   readonly timeoutMs?: number;
+  /**
+   * Keep our side of the connection open after the server closes its own (TCP half-open), as a stalled or hostile
+   * peer does (after STARTTLS too: the TLS layer runs over that same TCP socket).
+   */
+  readonly linger?: boolean;
 }
 
 const REPLY_LINE = /^(\d{3})([ -])(.*)$/s;
@@ -45,9 +50,12 @@ export class SmtpDialog {
   /** Opens a connection to host:port (127.0.0.1 by default); resolves once connected (the greeting is not read). */
   static async connect(port: number, host = '127.0.0.1', opts: ConnectOptions = {}): Promise<SmtpDialog> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    const tlsOptions = { rejectUnauthorized: false, servername: 'mx.test', ...opts.tlsOptions };
+    // A TLS client that lingers must own the TCP socket beneath: a TLSSocket of its own closes when the server does.
+    const raw = opts.linger === true ? netConnect({ host, port, allowHalfOpen: true }) : null;
     const socket = opts.tls
-      ? tlsConnect({ host, port, rejectUnauthorized: false, servername: 'mx.test', ...opts.tlsOptions })
-      : netConnect({ host, port });
+      ? tlsConnect(raw === null ? { host, port, ...tlsOptions } : { socket: raw, ...tlsOptions })
+      : (raw ?? netConnect({ host, port }));
     await onceWithin(socket, opts.tls ? 'secureConnect' : 'connect', timeoutMs, `connect to ${host}:${port}`);
     return new SmtpDialog(socket, timeoutMs);
   }

@@ -66,6 +66,8 @@ test('built-in defaults (no file)', async () => {
     maxMessageSize: 25 * 1024 * 1024,
     maxRecipients: 100,
     maxConnections: 1000,
+    maxIdleCommands: 100,
+    maxSessionTime: 3_600_000,
     users: {},
   });
   assert.deepEqual(c.outbound, {
@@ -84,6 +86,8 @@ test('built-in defaults (no file)', async () => {
     maxMessageSize: 25 * 1024 * 1024,
     maxRecipients: 100,
     maxConnections: 100,
+    maxIdleCommands: 100,
+    maxSessionTime: 3_600_000,
     concurrency: 20,
     concurrencyPerDomain: 4,
   });

@@ -24,6 +24,8 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxMessageSize: 1024 * 1024,
     maxRecipients: 100,
     maxConnections: 10,
+    maxIdleCommands: 100,
+    maxSessionTime: 3_600_000,
     users: {},
     ...overrides,
   };

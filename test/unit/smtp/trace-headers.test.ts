@@ -5,7 +5,7 @@ import type { Session } from '../../../src/smtp/server/session.js';
 
 const session = (over: Partial<Session> = {}): Session => ({
   id: 'abc', remoteAddress: '192.0.2.7', remotePort: 4000, localAddress: '192.0.2.1', localPort: 25,
-  greeting: { name: 'client.example', esmtp: true }, tls: null, transaction: null, errors: 0, messages: 0, junk: 0, ...over,
+  greeting: { name: 'client.example', esmtp: true }, tls: null, transaction: null, errors: 0, messages: 0, idleCommands: 0, ...over,
 });
 const tx = (n: number) => ({
   reversePath: { local: 'a', domain: 'b.example' },
@@ -32,4 +32,19 @@ test('TLS sessions say ESMTPS and the TLS version; several recipients are not di
 test('HELO text cannot break out of the header', () => {
   const h = receivedHeader({ session: session({ greeting: { name: 'x(evil)\\', esmtp: false } }), transaction: tx(1), hostname: 'mx.test', date });
   assert.match(h, /^Received: from x\?evil\?\? \(\[192\.0\.2\.7\]\)\n\tby mx\.test \(facteur\) with SMTP id/);
+});
+
+test('controls, format and separator characters are escaped wherever they come from (HELO, TLS facts)', () => {
+  const h = receivedHeader({
+    session: session({
+      greeting: { name: 'a\u0085Bcc: x\u2028y\u202Ez', esmtp: true },
+      tls: { protocol: 'TLSv1.3', cipher: 'AES\u2029\u0090\u200B' },
+    }),
+    transaction: tx(1),
+    hostname: 'mx.test',
+    date,
+  });
+  assert.match(h, /^Received: from a\?Bcc:\?x\?y\?z \(/);
+  assert.match(h, /cipher=AES\?\?\?\)/);
+  assert.doesNotMatch(h.replace(/[ \t\n]/g, ''), /[\p{C}\p{Z}]/u);
 });

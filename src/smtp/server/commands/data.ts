@@ -59,7 +59,7 @@ export const data: Handler = async (ctx, args) => {
     const final = await sink.commit(); // resolves only once every copy is flushed to disk
     stored = true;
     session.messages += 1;
-    session.junk = 0; // a client that delivers mail is not just holding the connection
+    session.idleCommands = 0; // a client that delivers mail is not just holding the connection
     return final;
   } catch (err) {
     // Data errors (552 too big, 550 bare line ending) carry their reply; a lost connection or a timeout propagates.
