@@ -45,12 +45,16 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     key: config.tls.key,
     dataDir: config.dataDir,
     hostname: config.hostname,
+    ciphers: config.tls.ciphers,
+    minVersion: config.tls.minVersion,
     logger,
   });
 
   const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
   const cleanups: (() => Promise<void>)[] = [];
-  type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'>;
+  type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
+    readonly greetPause: number;
+  };
   const context = (name: string, delivery: Delivery, side: SideLimits): ServerContext => ({
     name,
     hostname: config.hostname,
@@ -68,6 +72,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       command: config.timeouts.command,
       data: config.timeouts.data,
       tlsHandshake: Math.min(config.timeouts.command, 60_000),
+      greetPause: side.greetPause,
       shutdownGrace: config.timeouts.shutdownGrace,
     },
     tls,
@@ -116,7 +121,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       queue = q;
       cleanups.push(() => q.close());
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
-      const server = new SmtpServer(context('outbound', q.delivery, config.outbound), { acceptPeer: isLoopback });
+      // Local programs are not screened: no pause before the greeting.
+      const server = new SmtpServer(context('outbound', q.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopback });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await q.start();

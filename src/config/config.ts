@@ -28,6 +28,8 @@ export interface InboundConfig {
   readonly maxIdleCommands: number;
   /** Longest session, in ms (checked before each command). */
   readonly maxSessionTime: number;
+  /** Silence asked of a new client before it is greeted, in ms (0: none); one that talks first gets 554 5.5.0. */
+  readonly greetPause: number;
   /** mailbox name → addresses delivered into it (from [inbound.users]). */
   readonly users: Readonly<Record<string, readonly string[]>>;
 }
@@ -75,7 +77,13 @@ export interface Config {
   readonly hostname: string;
   readonly dataDir: string;
   readonly log: { readonly level: LogLevel; readonly file: string | null };
-  readonly tls: { readonly cert: string | null; readonly key: string | null };
+  readonly tls: {
+    readonly cert: string | null;
+    readonly key: string | null;
+    /** OpenSSL cipher list (TLS 1.2 suites, and TLS 1.3 TLS_* names). */
+    readonly ciphers: string;
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  };
   readonly timeouts: TimeoutsConfig;
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;

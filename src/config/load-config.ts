@@ -127,7 +127,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
     hostname: at.hostname,
     dataDir,
     log: { level: p.log.level, file: fromBase(p.log.file) },
-    tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key) },
+    tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key), ciphers: p.tls.ciphers, minVersion: p.tls.min_version },
     timeouts: { command: p.timeouts.command, data: p.timeouts.data, connect: p.timeouts.connect, shutdownGrace: p.timeouts.shutdown_grace },
     inbound: {
       enabled: p.inbound.enabled,
@@ -141,6 +141,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxConnections: p.inbound.max_connections,
       maxIdleCommands: p.inbound.max_idle_commands,
       maxSessionTime: p.inbound.max_session_time,
+      greetPause: p.inbound.greet_pause,
       users,
     },
     outbound: {

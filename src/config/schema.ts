@@ -12,6 +12,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { ListenAddress, LogLevel } from './config.js';
+import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { describeValue, parseDuration, parseSize, UnitError } from './units.js';
 
 type Path = readonly (string | number)[];
@@ -69,10 +70,26 @@ const duration = (max: number) =>
     if (ms > max) throw Invalid.of(`"${String(v)}" is too long (at most ${Math.floor(max / 86_400_000)}d)`);
     return ms;
   });
+/** A duration that may be zero ("0s": off). */
+const durationOrZero = (max: number) =>
+  field((v) => {
+    const ms = parseDuration(v);
+    if (ms > max) throw Invalid.of(`"${String(v)}" is too long (at most ${Math.floor(max / 86_400_000)}d)`);
+    return ms;
+  });
 const size = field((v) => {
   const bytes = parseSize(v);
   if (bytes <= 0) throw Invalid.of(`${JSON.stringify(v)} must be more than zero bytes`);
   return bytes;
+});
+const cipherList = field((v) => {
+  const s = str(v);
+  try {
+    checkCipherList(s);
+  } catch (err) {
+    throw Invalid.of(`not a usable OpenSSL cipher list: ${(err as Error).message}`);
+  }
+  return s;
 });
 const oneOf = <T extends string>(values: readonly T[]) =>
   field((v) => {
@@ -259,6 +276,8 @@ const logShape = {
 const tlsShape = {
   cert: path.optional(),
   key: path.optional(),
+  ciphers: cipherList.prefault(DEFAULT_CIPHERS),
+  min_version: oneOf(['TLSv1.2', 'TLSv1.3'] as const).prefault(DEFAULT_MIN_VERSION),
 };
 
 const timeoutsShape = {
@@ -280,6 +299,7 @@ const inboundShape = {
   max_connections: integer(1).prefault(1000),
   max_idle_commands: integer(1).prefault(100),
   max_session_time: duration(MAX_TIMER).prefault('1h'),
+  greet_pause: durationOrZero(60_000).prefault('0s'),
   users: users.prefault({}),
 };
 

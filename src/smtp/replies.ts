@@ -13,6 +13,8 @@ export const replies = {
   sessionTooLong: (): Reply => reply(421, '4.7.0', 'Session lasted too long, closing connection'),
   notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
+  /** RFC 5321 §4.1.4, RFC 2920 §3.1: the client did not wait for a reply it had to wait for. */
+  synchronisation: (reason: string): Reply => reply(554, '5.5.0', `SMTP protocol synchronization error: ${reason}`),
 
   // Generic
   ok: (enhanced = '2.0.0', text = 'OK'): Reply => reply(250, enhanced, text),
@@ -59,7 +61,7 @@ export const replies = {
   messageTooBig: (max: number): Reply => reply(552, '5.3.4', `Message exceeds the size limit of ${max} bytes`),
   bareLineEndingInData: (): Reply =>
     reply(550, '5.6.0', 'Message refused: bare CR or LF in data (lines must end with CRLF)'),
-  nulInData: (): Reply => reply(550, '5.6.0', 'Message refused: NUL byte in data'),
+  nulInData: (): Reply => reply(554, '5.6.0', 'Message refused: NUL byte in data (RFC 5322 forbids it)'),
   tooManyHops: (): Reply => reply(554, '5.4.6', 'Too many Received headers: mail loop?'),
   storageFailure: (): Reply => reply(451, '4.3.0', 'Temporary storage failure, try again later'),
   localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),

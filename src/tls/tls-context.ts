@@ -1,11 +1,12 @@
 // Certificate and key for the servers: from the config, or a self-signed pair made once under <data_dir>/tls/.
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
 import { writeFileAtomic } from '../fs/safe-write.js';
 import type { Logger } from '../observability/logger.js';
+import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION, type TlsMinVersion } from './tls-profile.js';
 
 /** Hands out the current SecureContext; reload() swaps it without touching open connections. */
 export interface TlsProvider {
@@ -19,12 +20,14 @@ export interface TlsOptions {
   readonly dataDir: string;
   /** The certificate's name when it is self-signed. */
   readonly hostname: string;
+  /** OpenSSL cipher list (TLS 1.2 suites and TLS 1.3 TLS_* names), from tls.ciphers. */
+  readonly ciphers?: string;
+  readonly minVersion?: TlsMinVersion;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
 
-// TLS 1.0 and 1.1 are deprecated (RFC 8996); senders that only speak them still have plain SMTP.
-const MIN_VERSION = 'TLSv1.2';
+
 const SELF_SIGNED_DAYS = 730;
 
 export class TlsContextProvider implements TlsProvider {
@@ -86,15 +89,24 @@ async function loadContext(opts: TlsOptions): Promise<SecureContext> {
   if (opts.cert !== null && opts.key !== null) {
     const pair = await readPair(opts.cert, opts.key);
     warnAboutCertificate(pair.x509, opts, now);
-    return contextOf(pair.cert, pair.key);
+    return contextOf(pair.cert, pair.key, opts);
   }
   if (opts.cert !== null || opts.key !== null) throw new Error('tls.cert and tls.key must be given together');
   const { cert, key } = await selfSigned(opts, now);
-  return contextOf(cert, key);
+  return contextOf(cert, key, opts);
 }
 
-function contextOf(cert: string, key: string): SecureContext {
-  return createSecureContext({ cert, key, minVersion: MIN_VERSION });
+function contextOf(cert: string, key: string, opts: TlsOptions): SecureContext {
+  return createSecureContext({
+    cert,
+    key,
+    minVersion: opts.minVersion ?? DEFAULT_MIN_VERSION,
+    ciphers: opts.ciphers ?? DEFAULT_CIPHERS,
+    honorCipherOrder: true,
+    // A client may not renegotiate (TLS 1.2): each renegotiation costs the server a handshake, a cheap way to burn
+    // its CPU, and SMTP never needs one. TLS 1.3 has no renegotiation at all.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+  });
 }
 
 /** Reads and checks a PEM pair; every error names the file at fault. */

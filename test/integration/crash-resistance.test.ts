@@ -75,6 +75,7 @@ describe('a lingering client never crashes the server (one process, every trigge
       const d = await SmtpDialog.connect(facteur.port('tls'), '127.0.0.1', { tls: true, linger: true });
       t.after(() => d.close());
       await d.expect(220);
+      await d.ask('EHLO client.example');
       const reset = resetLogged(facteur);
       await d.send('BOGUS\r\n'.repeat(20));
       for (let i = 0; i < 19; i++) await d.expect(500);

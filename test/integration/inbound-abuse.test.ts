@@ -12,8 +12,10 @@ describe('inbound abuse', () => {
     t.after(() => facteur.stop());
     const d = await facteur.connect();
     await d.expect(220);
-    await d.send('NOOP\r\n'.repeat(101));
-    for (let i = 0; i < 100; i++) await d.expect(250);
+    await d.command('EHLO client.example');
+    await d.expect(250);
+    await d.send('NOOP\r\n'.repeat(100));
+    for (let i = 0; i < 99; i++) await d.expect(250);
     await d.expect(421, '4.7.0');
     await d.expectClosed();
   });
@@ -23,8 +25,9 @@ describe('inbound abuse', () => {
     t.after(() => facteur.stop());
     const d = await facteur.connect();
     await d.expect(220);
-    await d.send('EHLO client.example\r\nMAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
+    await d.command('EHLO client.example'); // alone: pipelining starts once the client has seen our EHLO reply
     await d.expect(250);
+    await d.send('MAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
     await d.expect(250);
     await d.expect(250);
     await d.expect(354);
@@ -60,8 +63,10 @@ describe('inbound abuse', () => {
     t.after(() => facteur.stop());
     const d = await facteur.connect();
     await d.expect(220);
-    await d.send('EHLO client.example\r\nMAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
-    for (const code of [250, 250, 250, 354]) await d.expect(code);
+    await d.command('EHLO client.example');
+    await d.expect(250);
+    await d.send('MAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n');
+    for (const code of [250, 250, 354]) await d.expect(code);
     const from = facteur.logs().length;
     await d.send('Subject: cut\r\n\r\nhalf');
     d.socket.resetAndDestroy();

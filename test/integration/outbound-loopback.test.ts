@@ -54,7 +54,7 @@ describe('the relay refuses a peer that is not on loopback', () => {
     hostname: 'relay.test',
     delivery,
     limits: { maxMessageSize: 1024 * 1024, maxRecipients: 100, maxConnections: 10, maxIdleCommands: 100, maxSessionTime: 3_600_000, maxLineLength: 2048, maxErrors: 20 },
-    timeouts: { command: 5000, data: 5000, tlsHandshake: 5000, shutdownGrace: 1000 },
+    timeouts: { command: 5000, data: 5000, tlsHandshake: 5000, greetPause: 0, shutdownGrace: 1000 },
     tls: null,
     logger: silentLogger(),
     now: () => new Date(),

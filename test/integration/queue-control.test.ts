@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { queueDelete, queueFlush, queueList, type CommandOutput } from '../../src/cli/queue-commands.js';
+import { DEFAULT_CIPHERS } from '../../src/tls/tls-profile.js';
 import type { Config } from '../../src/config/config.js';
 import type { SessionInfo } from '../../src/delivery.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -21,7 +22,7 @@ function makeConfig(dataDir: string): Config {
     hostname: 'relay.test',
     dataDir,
     log: { level: 'error', file: null },
-    tls: { cert: null, key: null },
+    tls: { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' },
     timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
     inbound: {
       enabled: false,
@@ -35,6 +36,7 @@ function makeConfig(dataDir: string): Config {
       maxConnections: 1000,
       maxIdleCommands: 100,
       maxSessionTime: 3_600_000,
+      greetPause: 0,
       users: {},
     },
     outbound: {

@@ -11,16 +11,22 @@ describe('session limits', () => {
     t.after(() => facteur.stop());
     const d = await facteur.connect();
     await d.expect(220);
-    const cycle = 'EHLO client.example\r\nMAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nRSET\r\n';
-    await d.send(cycle.repeat(25)); // 100 commands, each answered
-    for (let i = 0; i < 25; i++) {
-      await d.expect(250);
+    // The first EHLO alone: a client may pipeline only once it has seen PIPELINING in the reply.
+    await d.command('EHLO client.example');
+    await d.expect(250);
+    const cycle = 'MAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nRSET\r\nEHLO client.example\r\n';
+    await d.send(cycle.repeat(24) + 'MAIL FROM:<s@client.example>\r\nRCPT TO:<alice@example.org>\r\nRSET\r\n'); // 1 + 99 commands
+    for (let i = 0; i < 24; i++) {
       await d.expect(250, '2.1.0');
       await d.expect(250, '2.1.5');
       await d.expect(250, '2.0.0');
+      await d.expect(250);
     }
+    await d.expect(250, '2.1.0');
+    await d.expect(250, '2.1.5');
+    await d.expect(250, '2.0.0');
     const from = facteur.logs().length;
-    await d.command('EHLO client.example');
+    await d.command('EHLO client.example'); // the 101st
     await d.expect(421, '4.7.0');
     await d.expectClosed();
     const line = await facteur.waitForLog((e) => e.event === 'session-limit', 5000, from);

@@ -24,6 +24,8 @@ export type ConnectionEnd =
   | 'errors'
   | 'idle-commands'
   | 'lifetime'
+  | 'sync'
+  | 'refused'
   | 'http'
   | 'tls-failed'
   | 'error';
@@ -108,6 +110,8 @@ export class Connection {
   private async dialogue(): Promise<ConnectionEnd> {
     const { server } = this.opts;
     if (this.opts.implicitTls && !(await this.startTls())) return 'tls-failed';
+    const early = await this.greetPause();
+    if (early !== null) return early;
     this.writeNow(replies.greeting(server.hostname));
     const connection = this; // the reader is replaced after STARTTLS: handlers always see the current one
     const ctx: CommandContext = {
@@ -148,6 +152,11 @@ export class Connection {
       if (result.kind === 'eof') return 'eof';
       const limit = this.limitReached();
       if (limit !== null) return limit;
+      // RFC 2920 §3.1: only a client that saw PIPELINING in our EHLO reply may send a command before the reply to
+      // the previous one. More bytes already here means it did not wait: spamware does this, honest clients never.
+      if (result.kind === 'line' && this.session.greeting?.esmtp !== true && this.reader.buffered > 0) {
+        return this.outOfSync('command pipelined before EHLO');
+      }
 
       let outcome;
       if (result.kind === 'too-long') outcome = replies.lineTooLong(server.limits.maxLineLength);
@@ -172,7 +181,8 @@ export class Connection {
         return 'errors';
       }
       if ('then' in outcome) {
-        if (outcome.then === 'close') return 'quit';
+        // QUIT, or a handler that sent the client away (its reply and its log line say why).
+        if (outcome.then === 'close') return reply.code === 221 ? 'quit' : 'refused';
         if (!(await this.startTls())) return 'tls-failed';
       }
     }
@@ -193,6 +203,35 @@ export class Connection {
     this.writeNow(end === 'lifetime' ? replies.sessionTooLong() : replies.tooManyIdleCommands());
     logger.warn({ event: 'session-limit', session: s.id, client: s.remoteAddress, limit: end, messages: s.messages }, 'session limit reached');
     return end;
+  }
+
+  /**
+   * The pause before the greeting (inbound.greet_pause, as Postfix's postscreen): a client that talks before it is
+   * greeted did not wait for us (RFC 5321 §4.1.4) and is sent away. Without a pause only bytes already there count.
+   */
+  private async greetPause(): Promise<ConnectionEnd | null> {
+    const { server, shutdown } = this.opts;
+    const pause = server.timeouts.greetPause;
+    if (pause > 0) {
+      let chunk: Buffer | null;
+      try {
+        chunk = await this.reader.read(AbortSignal.any([AbortSignal.timeout(pause), shutdown]));
+      } catch (err) {
+        if (isTimeout(err)) return null; // silent all along: the greeting it is
+        throw err;
+      }
+      if (chunk === null) return 'eof';
+      this.reader.unshift(chunk);
+    }
+    return this.reader.buffered > 0 ? this.outOfSync('talked before the greeting') : null;
+  }
+
+  /** 554 5.5.0 and the end of the session, with the reason in the log. */
+  private outOfSync(reason: string): ConnectionEnd {
+    const s = this.session;
+    this.writeNow(replies.synchronisation(reason));
+    this.opts.server.logger.warn({ event: 'sync-error', session: s.id, client: s.remoteAddress, reason }, `protocol synchronization error: ${reason}`);
+    return 'sync';
   }
 
   /** Replaces the reader and socket with TLS ones; false if the handshake failed (the connection is then dropped). */

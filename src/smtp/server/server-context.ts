@@ -24,6 +24,8 @@ export interface ServerTimeouts {
   readonly data: number;
   /** TLS handshake, implicit or after STARTTLS. */
   readonly tlsHandshake: number;
+  /** Silence asked of a new client before we greet it; 0: none (only bytes already received count). */
+  readonly greetPause: number;
   /** Shutdown: how long transactions in flight may take before 421. */
   readonly shutdownGrace: number;
 }

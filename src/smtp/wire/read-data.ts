@@ -1,6 +1,5 @@
 // readData: the message text after 354, un-stuffed, CRLF turned into LF, ended only by CRLF "." CRLF (RFC 5321 §4.1.1.4).
 import { replies } from '../replies.js';
-import type { Reply } from '../reply.js';
 import { SmtpError } from '../smtp-error.js';
 import { type ByteReader, ConnectionClosedError } from './byte-reader.js';
 
@@ -24,8 +23,9 @@ const DOT_LINE = 3;
  * Yields the message in chunks (at most one per chunk received), then leaves any bytes after the end marker in the
  * reader for the next command (PIPELINING, RFC 2920).
  *
- * A bare CR or LF refuses the message (550 5.6.0) and a message over maxBytes is refused with 552 5.3.4, but in
- * both cases only after reading on to the real CRLF.CRLF: the client sends nothing else before that, and stopping
+ * A bare CR or LF refuses the message (550 5.6.0), a NUL byte too (554 5.6.0: RFC 5322 §2.3 forbids it in a
+ * message, and a NUL is a classic way to make two parsers disagree), and a message over maxBytes is refused with
+ * 552 5.3.4 (in that order when there are several faults), but always only after reading on to the real CRLF.CRLF: the client sends nothing else before that, and stopping
  * early would let message text run as commands. Only CRLF.CRLF ends the data, never "\n.\n" or "\r\n.\n", so one
  * DATA can never be split into two transactions (SMTP smuggling, CVE-2023-51764..51766).
  *
@@ -35,7 +35,10 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
   const end = new EndFinder();
   const unstuffer = new Unstuffer();
   let size = 0;
-  let refused: Reply | null = null;
+  // The faults seen so far; the reply names the gravest (bare line ending, then NUL, then size), whatever their order.
+  let bare = false;
+  let nul = false;
+  let tooBig = false;
   let yielding = false;
   try {
     for (;;) {
@@ -43,23 +46,25 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
       const stop = end.find(chunk);
       if (stop >= 0) reader.unshift(chunk.subarray(stop));
       let out: Buffer | null = null;
-      if (refused === null) {
-        // When the end marker started in an earlier chunk, its dot (and CR) already went through the un-stuffer,
-        // which produced nothing for them: a dot at a line start is dropped and a CR waits for its LF.
-        const body = stop >= 0 ? chunk.subarray(0, Math.max(0, stop - DOT_LINE)) : chunk;
+      // When the end marker started in an earlier chunk, its dot (and CR) already went through the un-stuffer,
+      // which produced nothing for them: a dot at a line start is dropped and a CR waits for its LF.
+      const body = stop >= 0 ? chunk.subarray(0, Math.max(0, stop - DOT_LINE)) : chunk;
+      nul ||= body.includes(0);
+      if (!bare) {
         out = unstuffer.push(body);
-        if (out === null) {
-          refused = replies.bareLineEndingInData();
-        } else {
+        if (out === null) bare = true;
+        else {
           size += out.length + unstuffer.takeLineCount(); // each LF stands for a CRLF: 2 octets
-          if (size > opts.maxBytes) refused = replies.messageTooBig(opts.maxBytes);
+          tooBig ||= size > opts.maxBytes;
         }
       }
+      const refused = bare ? replies.bareLineEndingInData() : nul ? replies.nulInData() : tooBig ? replies.messageTooBig(opts.maxBytes) : null;
       if (stop >= 0) {
         if (refused !== null) throw new SmtpError(refused);
         if (out !== null && out.length > 0) yield out;
         return;
       }
+      // Nothing more reaches the sink once the message is known to be refused.
       if (refused === null && out !== null && out.length > 0) {
         yielding = true;
         yield out;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError } from '../../../src/config/config-error.js';
+import { DEFAULT_CIPHERS } from '../../../src/tls/tls-profile.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 
 let dir: string;
@@ -54,7 +55,7 @@ test('built-in defaults (no file)', async () => {
   assert.equal(c.hostname, 'mx.test');
   assert.equal(c.dataDir, '/srv/x/data');
   assert.deepEqual(c.log, { level: 'info', file: null });
-  assert.deepEqual(c.tls, { cert: null, key: null });
+  assert.deepEqual(c.tls, { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' });
   assert.deepEqual(c.timeouts, { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 });
   assert.deepEqual(c.inbound, {
     enabled: true,
@@ -68,6 +69,7 @@ test('built-in defaults (no file)', async () => {
     maxConnections: 1000,
     maxIdleCommands: 100,
     maxSessionTime: 3_600_000,
+    greetPause: 0,
     users: {},
   });
   assert.deepEqual(c.outbound, {

@@ -26,6 +26,7 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxConnections: 10,
     maxIdleCommands: 100,
     maxSessionTime: 3_600_000,
+    greetPause: 0,
     users: {},
     ...overrides,
   };

@@ -45,6 +45,7 @@ function reference(input: string, maxBytes: number): Outcome {
   const rest = input.slice(at + 3);
   const lines = body === '' ? [] : body.slice(0, -2).split('\r\n');
   if (lines.some((l) => l.includes('\r') || l.includes('\n'))) return { out: '', error: '550 5.6.0', rest };
+  if (lines.some((l) => l.includes('\0'))) return { out: '', error: '554 5.6.0', rest };
   const unstuffed = lines.map((l) => (l.startsWith('.') ? l.slice(1) : l));
   const size = unstuffed.reduce((n, l) => n + l.length + 2, 0);
   if (size > maxBytes) return { out: '', error: '552 5.3.4', rest };
@@ -117,7 +118,7 @@ describe('readData properties', () => {
   it('a well-formed message round-trips exactly, with pipelined bytes left over', async () => {
     const line = fc
       .uint8Array({ maxLength: 40 })
-      .map((b) => Buffer.from(b.filter((x) => x !== 0x0d && x !== 0x0a)).toString('latin1'));
+      .map((b) => Buffer.from(b.filter((x) => x !== 0x0d && x !== 0x0a && x !== 0)).toString('latin1'));
     const dotty = fc.oneof(line, line.map((l) => `.${l}`), fc.constantFrom('.', '..', ''));
     await fc.assert(
       fc.asyncProperty(fc.array(dotty, { maxLength: 30 }), cuts, async (lines, at) => {

@@ -6,7 +6,7 @@ import { isSmtpError } from '../../../src/smtp/smtp-error.js';
 import { ByteReader, ConnectionClosedError } from '../../../src/smtp/wire/byte-reader.js';
 import { type ReadDataOptions, readData } from '../../../src/smtp/wire/read-data.js';
 
-type Outcome = { out: string; error: 'bare' | 'size' | 'closed' | null; rest: string };
+type Outcome = { out: string; error: 'bare' | 'nul' | 'size' | 'closed' | null; rest: string };
 
 const roomy: ReadDataOptions = { maxBytes: 1 << 20, timeoutMs: 5_000 };
 
@@ -32,6 +32,7 @@ function classify(err: unknown): Outcome['error'] {
   if (err instanceof ConnectionClosedError) return 'closed';
   if (isSmtpError(err) && err.reply.code === 550 && err.reply.enhanced === '5.6.0') return 'bare';
   if (isSmtpError(err) && err.reply.code === 552 && err.reply.enhanced === '5.3.4') return 'size';
+  if (isSmtpError(err) && err.reply.code === 554 && err.reply.enhanced === '5.6.0') return 'nul';
   throw err;
 }
 
@@ -56,7 +57,10 @@ const cases: { name: string; input: string; want: Outcome }[] = [
   { name: 'three dots', input: 'a\r\n...\r\n.\r\n', want: ok('a\n..\n') },
   { name: 'dots inside a line are content', input: 'a.b.\r\n.\r\n', want: ok('a.b.\n') },
   { name: 'dot line in the middle', input: 'a\r\n..\r\nb\r\n.\r\n', want: ok('a\n.\nb\n') },
-  { name: 'NUL and 8-bit bytes pass', input: 'a\0\xff\r\n.\r\n', want: ok('a\0\xff\n') },
+  { name: '8-bit bytes pass', input: 'a\xff\x80\r\n.\r\n', want: ok('a\xff\x80\n') },
+  { name: 'a NUL refuses the message, after the end of data', input: 'a\0b\r\n.\r\nQUIT\r\n', want: { out: '', error: 'nul', rest: 'QUIT\r\n' } },
+  { name: 'a NUL at the very start', input: '\0\r\n.\r\n', want: { out: '', error: 'nul', rest: '' } },
+  { name: 'a bare LF wins over a NUL', input: '\0\nb\r\n.\r\n', want: bare() },
   { name: 'pipelined command after the dot', input: 'a\r\n.\r\nQUIT\r\n', want: ok('a\n', 'QUIT\r\n') },
   { name: 'pipelined data-looking bytes', input: '.\r\n.\r\n', want: ok('', '.\r\n') },
   { name: 'pipelined partial', input: 'x\r\n.\r\nMAIL FR', want: ok('x\n', 'MAIL FR') },

@@ -29,6 +29,13 @@ export const data: Handler = async (ctx, args) => {
 
   let stored = false;
   try {
+    // RFC 2920 §3.1: DATA ends a pipelined group; the text may only follow our 354. Text already here means the
+    // client did not wait (spamware, or a smuggling attempt): refuse it all and hang up rather than guess.
+    if (ctx.reader.buffered > 0) {
+      const reason = 'message text sent before the 354 reply';
+      server.logger.warn({ event: 'sync-error', session: session.id, client: session.remoteAddress, reason }, `protocol synchronization error: ${reason}`);
+      return { reply: replies.synchronisation(reason), then: 'close' };
+    }
     await ctx.send(replies.startData());
     // A failed write is remembered, not thrown: the text must still be read to its final dot, or its
     // remaining lines would be taken as commands (and a message could smuggle a second transaction).
