@@ -11,6 +11,7 @@ import { localTransfer } from './outbound/local-transfer.js';
 import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
+import { ClientLimits } from './smtp/server/client-limits.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
@@ -55,7 +56,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
     readonly greetPause: number;
   };
-  const context = (name: string, delivery: Delivery, side: SideLimits): ServerContext => ({
+  const context = (name: string, delivery: Delivery, side: SideLimits, clientLimits: ClientLimits | null = null): ServerContext => ({
     name,
     hostname: config.hostname,
     delivery,
@@ -78,6 +79,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     tls,
     logger: logger.child({ server: name }),
     now,
+    clientLimits,
   });
 
   let inbound: { delivery: InboundDelivery } | null = null;
@@ -88,7 +90,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const delivery = new InboundDelivery({ config: config.inbound, hostname: config.hostname, pid, now, logger, mailboxes });
       inbound = { delivery };
       cleanups.push(() => delivery.close());
-      const server = new SmtpServer(context('inbound', delivery, config.inbound));
+      const clientLimits = new ClientLimits({
+        maxConnections: config.inbound.maxConnectionsPerClient,
+        maxConnectionRate: config.inbound.maxConnectionRate,
+        maxMessageRate: config.inbound.maxMessageRate,
+        maxRecipientRate: config.inbound.maxRecipientRate,
+        exempt: config.inbound.limitsExempt,
+      });
+      const server = new SmtpServer(context('inbound', delivery, config.inbound, clientLimits));
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);

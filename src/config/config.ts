@@ -30,6 +30,13 @@ export interface InboundConfig {
   readonly maxSessionTime: number;
   /** Silence asked of a new client before it is greeted, in ms (0: none); one that talks first gets 554 5.5.0. */
   readonly greetPause: number;
+  /** Per client (an IPv4 address, or an IPv6 /64): connections at once; connections, MAIL and RCPT per minute. */
+  readonly maxConnectionsPerClient: number;
+  readonly maxConnectionRate: number;
+  readonly maxMessageRate: number;
+  readonly maxRecipientRate: number;
+  /** Networks the per-client limits never apply to (CIDR or single addresses). */
+  readonly limitsExempt: readonly string[];
   /** mailbox name → addresses delivered into it (from [inbound.users]). */
   readonly users: Readonly<Record<string, readonly string[]>>;
 }

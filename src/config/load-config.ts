@@ -142,6 +142,11 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxIdleCommands: p.inbound.max_idle_commands,
       maxSessionTime: p.inbound.max_session_time,
       greetPause: p.inbound.greet_pause,
+      maxConnectionsPerClient: p.inbound.max_connections_per_client,
+      maxConnectionRate: p.inbound.max_connection_rate,
+      maxMessageRate: p.inbound.max_message_rate,
+      maxRecipientRate: p.inbound.max_recipient_rate,
+      limitsExempt: p.inbound.limits_exempt,
       users,
     },
     outbound: {

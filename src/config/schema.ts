@@ -12,6 +12,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { ListenAddress, LogLevel } from './config.js';
+import { addNetwork } from '../net/networks.js';
 import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { describeValue, parseDuration, parseSize, UnitError } from './units.js';
 
@@ -170,6 +171,16 @@ export function isMailboxName(name: string): boolean {
   return MAILBOX_NAME.test(name) && name !== '.' && name !== '..';
 }
 
+/** "192.0.2.0/24", "2001:db8::/32" or a single address. */
+const network = (s: string): string => {
+  try {
+    addNetwork(new BlockList(), s);
+  } catch (err) {
+    throw Invalid.of((err as Error).message);
+  }
+  return s.trim();
+};
+
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
@@ -300,6 +311,11 @@ const inboundShape = {
   max_idle_commands: integer(1).prefault(100),
   max_session_time: duration(MAX_TIMER).prefault('1h'),
   greet_pause: durationOrZero(60_000).prefault('0s'),
+  max_connections_per_client: integer(1).prefault(20),
+  max_connection_rate: integer(1).prefault(60),
+  max_message_rate: integer(1).prefault(300),
+  max_recipient_rate: integer(1).prefault(1000),
+  limits_exempt: listOf(network).prefault(['127.0.0.0/8', '::1']),
   users: users.prefault({}),
 };
 

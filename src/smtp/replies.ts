@@ -12,6 +12,13 @@ export const replies = {
   tooManyIdleCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),
   sessionTooLong: (): Reply => reply(421, '4.7.0', 'Session lasted too long, closing connection'),
   notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
+  clientLimit: (which: 'connections' | 'connection rate' | 'message rate' | 'recipient rate'): Reply =>
+    reply(421, '4.7.0', {
+      connections: 'Too many connections from your address, try again later',
+      'connection rate': 'Too many new connections from your address in the last minute, try again later',
+      'message rate': 'Too many messages from your address in the last minute, try again later',
+      'recipient rate': 'Too many recipients from your address in the last minute, try again later',
+    }[which]),
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
   /** RFC 5321 §4.1.4, RFC 2920 §3.1: the client did not wait for a reply it had to wait for. */
   synchronisation: (reason: string): Reply => reply(554, '5.5.0', `SMTP protocol synchronization error: ${reason}`),

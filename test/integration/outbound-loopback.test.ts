@@ -58,6 +58,7 @@ describe('the relay refuses a peer that is not on loopback', () => {
     tls: null,
     logger: silentLogger(),
     now: () => new Date(),
+    clientLimits: null,
   };
   let server: SmtpServer;
   const peers: string[] = [];

@@ -37,6 +37,11 @@ function makeConfig(dataDir: string): Config {
       maxIdleCommands: 100,
       maxSessionTime: 3_600_000,
       greetPause: 0,
+      maxConnectionsPerClient: 20,
+      maxConnectionRate: 60,
+      maxMessageRate: 300,
+      maxRecipientRate: 1000,
+      limitsExempt: [],
       users: {},
     },
     outbound: {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { ListenAddress } from '../../config/config.js';
-import { formatReply } from '../reply.js';
+import { formatReply, type Reply } from '../reply.js';
 import { replies } from '../replies.js';
 import { hangUp } from '../wire/hang-up.js';
 import { Connection, normalizeIp } from './connection.js';
@@ -112,13 +112,21 @@ export class SmtpServer {
 
   private accept(socket: Socket, implicitTls: boolean): void {
     const ip = normalizeIp(socket.remoteAddress ?? '');
+    let release = (): void => undefined;
+    const admit = (): Reply | null => {
+      const limited = this.ctx.clientLimits?.admit(ip);
+      if (limited === undefined) return null;
+      if ('refused' in limited) return replies.clientLimit(limited.refused);
+      release = limited.release;
+      return null;
+    };
     const refuse = this.opts.acceptPeer !== undefined && !this.opts.acceptPeer(ip)
       ? replies.notLoopback()
       : this.connections.size >= this.ctx.limits.maxConnections
         ? replies.tooManyConnections()
         : this.shutdown.signal.aborted
           ? replies.shuttingDown(this.ctx.hostname)
-          : null;
+          : admit();
     if (refuse !== null) {
       this.ctx.logger.warn({ event: 'refused', client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
@@ -126,15 +134,22 @@ export class SmtpServer {
       else hangUp(socket, socket, { last: formatReply(refuse) });
       return;
     }
-    const connection = new Connection({
-      server: this.ctx,
-      socket,
-      id: `${this.idPrefix}${(++this.sessions).toString(36)}`,
-      implicitTls,
-      shutdown: this.shutdown.signal,
-    });
+    let connection: Connection;
+    try {
+      connection = new Connection({
+        server: this.ctx,
+        socket,
+        id: `${this.idPrefix}${(++this.sessions).toString(36)}`,
+        implicitTls,
+        shutdown: this.shutdown.signal,
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
     this.connections.add(connection);
     const run = connection.run().finally(() => {
+      release();
       this.connections.delete(connection);
       this.running.delete(run);
     });

@@ -2,6 +2,7 @@
 import type { Delivery } from '../../delivery.js';
 import type { Logger } from '../../observability/logger.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
+import type { ClientLimits } from './client-limits.js';
 
 export interface ServerLimits {
   readonly maxMessageSize: number;
@@ -41,4 +42,6 @@ export interface ServerContext {
   readonly tls: TlsProvider | null;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** Per-client connection and rate limits; null: none (the loopback relay). */
+  readonly clientLimits: ClientLimits | null;
 }

@@ -70,6 +70,11 @@ test('built-in defaults (no file)', async () => {
     maxIdleCommands: 100,
     maxSessionTime: 3_600_000,
     greetPause: 0,
+    maxConnectionsPerClient: 20,
+    maxConnectionRate: 60,
+    maxMessageRate: 300,
+    maxRecipientRate: 1000,
+    limitsExempt: ['127.0.0.0/8', '::1'],
     users: {},
   });
   assert.deepEqual(c.outbound, {

@@ -27,6 +27,11 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxIdleCommands: 100,
     maxSessionTime: 3_600_000,
     greetPause: 0,
+    maxConnectionsPerClient: 20,
+    maxConnectionRate: 60,
+    maxMessageRate: 300,
+    maxRecipientRate: 1000,
+    limitsExempt: [],
     users: {},
     ...overrides,
   };

@@ -3,8 +3,11 @@ import { parseReversePath } from '../../address.js';
 import { parseMailParams } from '../../mail-params.js';
 import { replies } from '../../replies.js';
 import type { Handler } from '../handler.js';
+import { overClientLimit } from './client-limit.js';
 
 export const mail: Handler = (ctx, args) => {
+  const over = overClientLimit(ctx, 'message');
+  if (over !== null) return over;
   const { path, params } = parseReversePath(args, { utf8: true });
   // Parameters are an ESMTP feature: a client that said HELO may not use them (RFC 5321 §4.1.1.2, §2.2.1).
   if (params.size > 0 && ctx.session.greeting?.esmtp !== true) {

@@ -4,10 +4,13 @@ import { parseRcptParams } from '../../mail-params.js';
 import { replies } from '../../replies.js';
 import type { Handler } from '../handler.js';
 import { sessionInfo } from '../session.js';
+import { overClientLimit } from './client-limit.js';
 
 export const rcpt: Handler = async (ctx, args) => {
   const tx = ctx.session.transaction;
   if (tx === null) return replies.badSequence('need MAIL before RCPT');
+  const over = overClientLimit(ctx, 'recipient');
+  if (over !== null) return over;
   const { path, params } = parseForwardPath(args, { utf8: tx.params.smtputf8 });
   parseRcptParams(params);
   // RFC 5321 §4.5.3.1.8: past our limit the client must send the rest in another transaction.
