@@ -1,0 +1,45 @@
+// The contract of a check run on each incoming message at the end of DATA, before its 250: mail authentication
+// (SPF, DKIM, DMARC, ARC), a spam filter (rspamd). Each sees the message as it streams in and ends with a verdict.
+import type { Envelope, SessionInfo } from '../delivery.js';
+import type { Reply } from '../smtp/reply.js';
+
+/** What a check decides about one message. */
+export interface CheckVerdict {
+  /**
+   * accept: store it; junk: store it in the mailbox's Junk folder (Maildir++ `.Junk/`); reject: refuse it with a
+   * 5xx reply; defer: refuse it with a 4xx reply (the sender retries).
+   */
+  readonly action: 'accept' | 'junk' | 'reject' | 'defer';
+  /** The reply for reject and defer (5xx, 4xx, with enhanced codes). */
+  readonly reply?: Reply;
+  /**
+   * Header fields to add at the top of the stored message, each one whole ("Name: value", folded lines joined by
+   * "\n\t"), without its final line ending; they go above our Received header.
+   */
+  readonly headers: readonly string[];
+}
+
+/** One message being checked. */
+export interface CheckRun {
+  /** A chunk of the message as stored (un-stuffed, LF line endings), in order; never the whole message at once. */
+  write(chunk: Buffer): void | Promise<void>;
+  /** The message is complete: the verdict. Must not throw: a check that fails says so in its verdict or log. */
+  finish(): Promise<CheckVerdict>;
+  /** The message will not be stored after all (refused, connection lost): free what the run holds. */
+  abort(): void;
+}
+
+export interface MessageCheck {
+  /** A short name for logs and the config ("mailauth", "rspamd"). */
+  readonly name: string;
+  start(envelope: Envelope, session: SessionInfo): CheckRun;
+}
+
+/** The verdict of several checks: the strongest action wins (reject > defer > junk > accept), headers add up. */
+export function combineVerdicts(verdicts: readonly CheckVerdict[]): CheckVerdict {
+  const rank = { accept: 0, junk: 1, defer: 2, reject: 3 } as const;
+  let strongest: CheckVerdict = { action: 'accept', headers: [] };
+  for (const v of verdicts) if (rank[v.action] > rank[strongest.action]) strongest = v;
+  const headers = verdicts.flatMap((v) => v.headers);
+  return strongest.reply === undefined ? { action: strongest.action, headers } : { action: strongest.action, reply: strongest.reply, headers };
+}
