@@ -1,7 +1,7 @@
 // `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
 import { startApp, type RunningApp } from '../app.js';
 import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { createLogger, reopenLog, type Logger } from '../observability/logger.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -92,7 +92,16 @@ function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
     void done.then(() => clearTimeout(timer));
     if (app !== null) stopApp(app);
   };
+  const reopen = (signal: NodeJS.Signals): void => {
+    try {
+      reopenLog(logger);
+      logger.info({ event: 'log-reopened', signal }, `${signal}: log file reopened`);
+    } catch (err) {
+      logger.error({ event: 'log-reopen-failed', err }, `could not reopen the log file: ${(err as Error).message}`);
+    }
+  };
   const reload = (): void => {
+    reopen('SIGHUP');
     if (stopping) return;
     if (app === null) {
       logger.info({ event: 'reload-skipped', signal: 'SIGHUP' }, 'SIGHUP while starting: the settings being loaded are already fresh');
@@ -104,6 +113,7 @@ function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', reload);
+  process.on('SIGUSR1', reopen);
 
   return {
     done,

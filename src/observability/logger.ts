@@ -27,6 +27,9 @@ export function createLogger(opts: LoggerOptions): Logger {
   // line before it, so a log line about a crash reaches the disk before the process dies; only a SIGKILL can
   // lose the last FLUSH_MS of informational lines. `start` flushes before it exits.
   const destination = pino.destination({ dest: opts.file ?? 2, sync: true, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS, mkdir: true, mode: LOG_FILE_MODE });
+  // A log file that cannot be written (disk full) or reopened (its folder gone) must not take the server down with
+  // an unhandled 'error' event: say so on stderr, where systemd's journal still reads it.
+  destination.on('error', (err: Error) => process.stderr.write(`facteur: log file ${opts.file ?? 'stderr'}: ${err.message}\n`));
   // The mode above applies to a file we create; one left by an earlier version or another tool is narrowed too.
   const narrowed = opts.file === null ? null : restrictMode(opts.file);
   const logger = pino(
@@ -55,6 +58,18 @@ function restrictMode(file: string): Error | null {
   } catch (err) {
     return err as Error;
   }
+}
+
+/**
+ * Reopens the log file under its configured name (SIGHUP, SIGUSR1), after logrotate has moved it away: lines
+ * logged before the call are written to the old file first, so none is lost or split, and every line after goes
+ * to the new file, created private. Logging to stderr: nothing to do.
+ */
+export function reopenLog(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { file?: unknown; flushSync(): void; reopen(): void } | undefined;
+  if (stream === undefined || typeof stream.file !== 'string') return;
+  stream.flushSync();
+  stream.reopen();
 }
 
 /** A logger that drops everything, for unit tests. */
