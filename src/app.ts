@@ -12,6 +12,7 @@ import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
+import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
@@ -29,6 +30,8 @@ export interface RunningApp {
 export interface AppDeps {
   readonly now?: () => Date;
   readonly pid?: number;
+  /** Listening sockets handed over by systemd; each configured address found there is used instead of bound. */
+  readonly inherited?: InheritedSocket[];
 }
 
 /** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
@@ -52,6 +55,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   });
 
   const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
+  const inherited = deps.inherited ?? [];
+  const adopt = (host: string, port: number) => takeInherited(inherited, host, port);
   const cleanups: (() => Promise<void>)[] = [];
   type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
     readonly greetPause: number;
@@ -97,7 +102,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         maxRecipientRate: config.inbound.maxRecipientRate,
         exempt: config.inbound.limitsExempt,
       });
-      const server = new SmtpServer(context('inbound', delivery, config.inbound, clientLimits));
+      const server = new SmtpServer(context('inbound', delivery, config.inbound, clientLimits), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -131,7 +136,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       cleanups.push(() => q.close());
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
       // Local programs are not screened: no pause before the greeting.
-      const server = new SmtpServer(context('outbound', q.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopback });
+      const server = new SmtpServer(context('outbound', q.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopback, adopt });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await q.start();
@@ -142,6 +147,11 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     throw err;
   }
 
+  // A socket systemd passed for an address the config does not list would accept connections nobody serves.
+  for (const s of inherited.splice(0)) {
+    logger.warn({ event: 'inherited-socket-unused', address: `${s.host}:${s.port}` }, 'systemd passed a listening socket for an address the config does not list: closed');
+    s.server.close();
+  }
   const listeners = servers.flatMap(({ name, server }) => server.addresses().map((a) => ({ ...a, server: name })));
   // Every line already carries the process's pid (the logger's base); the one in Maildir names is said only if it differs.
   logger.info({ event: 'started', hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`) }, 'facteur started');

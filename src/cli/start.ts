@@ -2,6 +2,8 @@
 import { startApp, type RunningApp } from '../app.js';
 import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
 import { createLogger, reopenLog, type Logger } from '../observability/logger.js';
+import { inheritedSockets } from '../systemd/inherited-sockets.js';
+import { reloadingState, systemdNotifier, type Notify } from '../systemd/notify.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -30,10 +32,12 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
     process.exit(EXIT_FAILURE);
   });
 
+  const notify = systemdNotifier(process.env, logger);
   // Signals are handled from now on: a SIGHUP or SIGTERM arriving while the servers start must not kill the process.
-  const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS);
-  const running = startApp(config, logger).then(
+  const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS, notify);
+  const running = inheritedSockets(process.env).then((inherited) => startApp(config, logger, { inherited })).then(
     (app) => {
+      notify('READY=1'); // every listener is bound (or adopted) and accepting
       control.started(app);
       return control.done;
     },
@@ -62,7 +66,7 @@ interface SignalControl {
  * SIGTERM/SIGINT: stop gracefully (exit 0), or at once on a second signal or past `stopLimitMs` (exit 1). SIGHUP:
  * reload certificate and users; a failed reload is logged and the server keeps running with what it had.
  */
-function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
+function controlBySignals(logger: Logger, stopLimitMs: number, notify: Notify): SignalControl {
   let app: RunningApp | null = null;
   let stopping = false;
   let finish: (code: number) => void = () => undefined;
@@ -84,6 +88,7 @@ function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
       return;
     }
     stopping = true;
+    notify('STOPPING=1');
     logger.info({ event: 'stopping', signal }, `${signal}: stopping`);
     const timer = setTimeout(() => {
       logger.error({ event: 'stop-timeout' }, `still stopping after ${stopLimitMs} ms: exiting now`);
@@ -108,7 +113,11 @@ function controlBySignals(logger: Logger, stopLimitMs: number): SignalControl {
       return;
     }
     logger.info({ event: 'reloading', signal: 'SIGHUP' }, 'SIGHUP: reloading certificate and users');
-    app.reload().catch((err: unknown) => logger.error({ event: 'reload-failed', err }, `reload failed, keeping the previous settings: ${(err as Error).message}`));
+    notify(reloadingState());
+    app
+      .reload()
+      .catch((err: unknown) => logger.error({ event: 'reload-failed', err }, `reload failed, keeping the previous settings: ${(err as Error).message}`))
+      .finally(() => notify('READY=1'));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

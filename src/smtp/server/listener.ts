@@ -23,6 +23,11 @@ export class BindError extends Error {
 export interface SmtpServerOptions {
   /** Refuses a peer before the greeting (the relay serves loopback only). */
   readonly acceptPeer?: (ip: string) => boolean;
+  /**
+   * A socket already listening on host:port to use instead of binding one (socket activation: systemd opened it),
+   * or null to bind as usual.
+   */
+  readonly adopt?: (host: string, port: number) => Server | null;
 }
 
 export interface BoundAddress {
@@ -52,13 +57,20 @@ export class SmtpServer {
   /** Binds every address; on the first failure closes what was bound and rejects with a BindError. */
   async listen(addresses: readonly ListenAddress[], implicitTls: boolean): Promise<void> {
     for (const a of addresses) {
-      const server = createServer({ noDelay: true }, (socket) => this.acceptSafely(socket, implicitTls));
+      const inherited = this.opts.adopt?.(a.host, a.port) ?? null;
+      const server = inherited ?? createServer({ noDelay: true });
+      server.on('connection', (socket: Socket) => {
+        if (inherited !== null) socket.setNoDelay(true); // what createServer's noDelay does for the sockets we bind
+        this.acceptSafely(socket, implicitTls);
+      });
       server.maxConnections = Number.MAX_SAFE_INTEGER; // our own cap answers 421 instead of a silent reset
-      try {
-        await bind(server, a);
-      } catch (err) {
-        await this.closeListeners();
-        throw toBindError(a.text, err as NodeJS.ErrnoException);
+      if (inherited === null) {
+        try {
+          await bind(server, a);
+        } catch (err) {
+          await this.closeListeners();
+          throw toBindError(a.text, err as NodeJS.ErrnoException);
+        }
       }
       const port = (server.address() as { port: number }).port;
       const host = a.host.includes(':') ? `[${a.host}]` : a.host;
