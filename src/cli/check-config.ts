@@ -5,6 +5,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../config/config
 import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-config.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
+import { inspectCertificate } from '../tls/tls-context.js';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -37,6 +38,14 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
       output.err(`${formatProblem({ file: shown, key: 'inbound.users_file', problem: (err as Error).message })}\n`);
       return 2;
     }
+  }
+  if (config.tls.cert !== null && config.tls.key !== null) {
+    const { error, warnings: doubts } = await inspectCertificate(config.tls.cert, config.tls.key, config.hostname);
+    if (error !== null) {
+      output.err(`${formatProblem({ file: shown, key: 'tls.cert', problem: error })}\n`);
+      return 2;
+    }
+    for (const d of doubts) output.err(`${formatProblem({ file: shown, key: 'tls.cert', problem: `warning: ${d}` })}\n`);
   }
   for (const w of warnings(config, mailboxes, shown)) output.err(`${formatProblem(w)}\n`);
   output.out(formatSettings(config, mailboxes));

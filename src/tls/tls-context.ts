@@ -150,12 +150,30 @@ async function readPem(file: string, what: string): Promise<string> {
 }
 
 function warnAboutCertificate(x509: X509Certificate, opts: TlsOptions, now: Date): void {
-  if (new Date(x509.validTo) < now) {
-    opts.logger.warn({ event: 'tls-expired', cert: opts.cert, validTo: x509.validTo }, 'the TLS certificate has expired');
+  for (const doubt of certificateDoubts(x509, opts.hostname, now)) opts.logger.warn({ event: doubt.event, cert: opts.cert, validTo: x509.validTo, hostname: opts.hostname }, doubt.text);
+}
+
+/** What is wrong with a certificate that still lets the server start: expired, or not naming our host. */
+function certificateDoubts(x509: X509Certificate, hostname: string, now: Date): { event: string; text: string }[] {
+  const doubts: { event: string; text: string }[] = [];
+  if (new Date(x509.validTo) < now) doubts.push({ event: 'tls-expired', text: `the TLS certificate has expired (${x509.validTo})` });
+  else if (new Date(x509.validFrom) > now) doubts.push({ event: 'tls-not-yet-valid', text: `the TLS certificate is not valid before ${x509.validFrom}` });
+  if (x509.checkHost(hostname) === undefined) doubts.push({ event: 'tls-name-mismatch', text: `the TLS certificate does not name ${hostname}` });
+  return doubts;
+}
+
+/**
+ * `check-config`'s look at the configured pair: an error when the server could not start with it (unreadable, not
+ * PEM, a key of another certificate), warnings for an expired certificate or one that does not name the host.
+ */
+export async function inspectCertificate(cert: string, key: string, hostname: string, now = new Date()): Promise<{ error: string | null; warnings: string[] }> {
+  let pair: Awaited<ReturnType<typeof readPair>>;
+  try {
+    pair = await readPair(cert, key);
+  } catch (err) {
+    return { error: (err as Error).message, warnings: [] };
   }
-  if (x509.checkHost(opts.hostname) === undefined) {
-    opts.logger.warn({ event: 'tls-name-mismatch', cert: opts.cert, hostname: opts.hostname }, `the TLS certificate does not name ${opts.hostname}`);
-  }
+  return { error: null, warnings: certificateDoubts(pair.x509, hostname, now).map((d) => d.text) };
 }
 
 /**
