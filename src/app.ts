@@ -10,7 +10,9 @@ import { OutboundQueue } from './outbound/outbound-queue.js';
 import { localTransfer } from './outbound/local-transfer.js';
 import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
-import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
+import { isLoopback, SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
+import { Metrics, type QueueGaugeSource } from './observability/metrics.js';
+import { startMetricsServer } from './observability/metrics-server.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
@@ -25,6 +27,8 @@ export interface RunningApp {
   listeners(): readonly (BoundAddress & { readonly server: 'inbound' | 'outbound' })[];
   /** Retry every queued message now (also reachable through `facteur queue flush`). */
   flushQueue(): void;
+  /** "127.0.0.1:9187" where /metrics is served, or null. */
+  metricsAddress(): string | null;
 }
 
 export interface AppDeps {
@@ -32,6 +36,8 @@ export interface AppDeps {
   readonly pid?: number;
   /** Listening sockets handed over by systemd; each configured address found there is used instead of bound. */
   readonly inherited?: InheritedSocket[];
+  /** Where everything is counted (a fresh registry by default). */
+  readonly metrics?: Metrics;
 }
 
 /** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
@@ -43,6 +49,7 @@ const MAX_ERRORS = 20;
 export async function startApp(config: Config, logger: Logger, deps: AppDeps = {}): Promise<RunningApp> {
   const now = deps.now ?? (() => new Date());
   const pid = deps.pid ?? process.pid;
+  const metrics = deps.metrics ?? new Metrics();
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await TlsContextProvider.create({
     cert: config.tls.cert,
@@ -84,10 +91,12 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     tls,
     logger: logger.child({ server: name }),
     now,
+    metrics,
     clientLimits,
   });
 
   let inbound: { delivery: InboundDelivery } | null = null;
+  let metricsAddress: string | null = null;
   let queue: OutboundQueue | null = null;
   try {
     if (config.inbound.enabled) {
@@ -134,12 +143,20 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       });
       queue = q;
       cleanups.push(() => q.close());
+      metrics.watchQueue(queueGauges(q));
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
       // Local programs are not screened: no pause before the greeting.
       const server = new SmtpServer(context('outbound', q.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopback, adopt });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await q.start();
+    }
+    if (config.metrics.listen !== null) {
+      const endpoint = await startMetricsServer(config.metrics.listen, metrics, logger).catch((err: NodeJS.ErrnoException) => {
+        throw toBindError(`${config.metrics.listen!.text} (metrics)`, err);
+      });
+      metricsAddress = endpoint.address;
+      cleanups.push(() => endpoint.close());
     }
   } catch (err) {
     await Promise.allSettled(servers.map((s) => s.server.close()));
@@ -154,10 +171,11 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   }
   const listeners = servers.flatMap(({ name, server }) => server.addresses().map((a) => ({ ...a, server: name })));
   // Every line already carries the process's pid (the logger's base); the one in Maildir names is said only if it differs.
-  logger.info({ event: 'started', hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`) }, 'facteur started');
+  logger.info({ event: 'started', hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`), metrics: metricsAddress }, 'facteur started');
 
   return {
     listeners: () => listeners,
+    metricsAddress: () => metricsAddress,
     flushQueue: () => queue?.flush(),
     async stop() {
       await Promise.allSettled(servers.map((s) => s.server.close()));
@@ -168,6 +186,22 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       await tls.reload();
       if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
       logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
+    },
+  };
+}
+
+/** The queue's size for the gauges, read when scraped: a message is pending while any recipient is. */
+function queueGauges(q: OutboundQueue): QueueGaugeSource {
+  return {
+    countByState() {
+      const counts = { pending: 0, deferred: 0 };
+      for (const e of q.list()) counts[e.recipients.some((r) => r.status === 'pending') ? 'pending' : 'deferred'] += 1;
+      return counts;
+    },
+    oldestArrival() {
+      let oldest: number | null = null;
+      for (const e of q.list()) oldest = Math.min(oldest ?? Infinity, Date.parse(e.created));
+      return oldest;
     },
   };
 }

@@ -92,6 +92,8 @@ export interface Config {
     readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
   };
   readonly timeouts: TimeoutsConfig;
+  /** The Prometheus endpoint's address, or null: no endpoint. */
+  readonly metrics: { readonly listen: ListenAddress | null };
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;
 }

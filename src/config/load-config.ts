@@ -128,6 +128,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
     dataDir,
     log: { level: p.log.level, file: fromBase(p.log.file) },
     tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key), ciphers: p.tls.ciphers, minVersion: p.tls.min_version },
+    metrics: { listen: p.metrics.listen ?? null },
     timeouts: { command: p.timeouts.command, data: p.timeouts.data, connect: p.timeouts.connect, shutdownGrace: p.timeouts.shutdown_grace },
     inbound: {
       enabled: p.inbound.enabled,

@@ -347,6 +347,10 @@ const keysUsable =
     !Array.isArray(payload.value) &&
     !payload.issues.some((i) => keys.includes(String(i.path?.[0])));
 
+const metricsShape = {
+  listen: field((v) => listenAddress(str(v))).optional(),
+};
+
 const rootShape = {
   hostname: field((v) => {
     const s = str(v);
@@ -365,6 +369,7 @@ const rootShape = {
     }, { when: keysUsable('cert', 'key') })
     .prefault({}),
   timeouts: z.strictObject(timeoutsShape).prefault({}),
+  metrics: z.strictObject(metricsShape).prefault({}),
   inbound: z
     .strictObject(inboundShape)
     .superRefine((inbound, ctx) => checkUsers(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('users') })
@@ -390,6 +395,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   log: Object.keys(logShape),
   tls: Object.keys(tlsShape),
   timeouts: Object.keys(timeoutsShape),
+  metrics: Object.keys(metricsShape),
   inbound: Object.keys(inboundShape),
   outbound: Object.keys(outboundShape),
 };

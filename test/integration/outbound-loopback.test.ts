@@ -5,6 +5,7 @@ import type { Delivery } from '../../src/delivery.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { normalizeIp } from '../../src/smtp/server/connection.js';
 import { isLoopback, SmtpServer } from '../../src/smtp/server/listener.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import type { ServerContext } from '../../src/smtp/server/server-context.js';
 import { prepareFacteur, runCli, type PreparedFacteur } from './helpers/facteur.js';
 import { SmtpDialog } from './helpers/smtp-dialog.js';
@@ -59,6 +60,7 @@ describe('the relay refuses a peer that is not on loopback', () => {
     logger: silentLogger(),
     now: () => new Date(),
     clientLimits: null,
+    metrics: new Metrics(),
   };
   let server: SmtpServer;
   const peers: string[] = [];

@@ -23,6 +23,7 @@ function makeConfig(dataDir: string): Config {
     dataDir,
     log: { level: 'error', file: null },
     tls: { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' },
+    metrics: { listen: null },
     timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
     inbound: {
       enabled: false,

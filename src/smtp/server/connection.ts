@@ -72,6 +72,8 @@ export class Connection {
 
   /** Runs the dialogue to its end; never rejects. */
   async run(): Promise<ConnectionEnd> {
+    const { metrics, name } = this.opts.server;
+    metrics.sessionsOpen.inc({ server: name });
     let end: ConnectionEnd;
     try {
       end = await this.dialogue();
@@ -81,6 +83,8 @@ export class Connection {
       if (end === 'error') this.opts.server.logger.error({ err, session: this.session.id }, 'session failed');
     }
     this.close();
+    metrics.sessionsOpen.dec({ server: name });
+    metrics.sessions.inc({ server: name, end });
     const s = this.session;
     // The server's name is a binding of its logger (app.ts), not repeated here: a JSON key appears once per line.
     this.opts.server.logger.info(
@@ -255,6 +259,7 @@ export class Connection {
     }
     this.reader = new ByteReader(tlsSocket);
     this.session.tls = { protocol: tlsSocket.getProtocol() ?? 'unknown', cipher: tlsSocket.getCipher()?.name ?? 'unknown' };
+    server.metrics.tlsSessions.inc({ server: server.name, version: this.session.tls.protocol });
     // The session starts over: the greeting and any transaction are forgotten (RFC 3207 §4.2).
     this.session.greeting = null;
     this.session.transaction = null;

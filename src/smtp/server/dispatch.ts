@@ -2,8 +2,9 @@
 import { replies } from '../replies.js';
 import { isSmtpError } from '../smtp-error.js';
 import { isConnectionError } from '../wire/connection-errors.js';
-import { commandTable } from './command-table.js';
-import type { CommandContext, Outcome } from './handler.js';
+import { replyClass } from '../../observability/metrics.js';
+import { commandTable, type CommandEntry } from './command-table.js';
+import { replyOf, type CommandContext, type Outcome } from './handler.js';
 import { phaseOf } from './session.js';
 
 /** Verbs are letters only; the argument follows one space (RFC 5321 §4.1.1). */
@@ -13,10 +14,16 @@ export async function dispatch(ctx: CommandContext, line: string): Promise<Outco
   const m = COMMAND.exec(line);
   const verb = m?.[1]?.toUpperCase();
   const entry = verb === undefined ? undefined : commandTable.get(verb);
-  if (m === null || entry === undefined) return replies.unknownCommand();
+  const outcome = m === null || entry === undefined ? replies.unknownCommand() : await run(ctx, verb!, entry, m[2] ?? '');
+  // Known verbs only as labels: what a client types must not create new time series.
+  ctx.server.metrics.commands.inc({ server: ctx.server.name, verb: entry === undefined ? 'unknown' : verb!, reply: replyClass(replyOf(outcome).code) });
+  return outcome;
+}
+
+async function run(ctx: CommandContext, verb: string, entry: CommandEntry, args: string): Promise<Outcome> {
   if (!entry.phases.includes(phaseOf(ctx.session))) return replies.badSequence(entry.hint);
   try {
-    return await entry.handler(ctx, m[2] ?? '');
+    return await entry.handler(ctx, args);
   } catch (err) {
     if (isSmtpError(err)) return err.reply;
     if (isConnectionError(err)) throw err;

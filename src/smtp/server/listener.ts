@@ -141,6 +141,7 @@ export class SmtpServer {
           : admit();
     if (refuse !== null) {
       this.ctx.logger.warn({ event: 'refused', client: ip, reply: refuse.code, reason: refuse.lines[0] }, 'connection refused');
+      this.ctx.metrics.connectionsRefused.inc({ server: this.ctx.name, code: String(refuse.code) });
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
       if (implicitTls) socket.destroy();
       else hangUp(socket, socket, { last: formatReply(refuse) });
@@ -185,7 +186,7 @@ function bind(server: Server, a: ListenAddress): Promise<void> {
   });
 }
 
-function toBindError(address: string, err: NodeJS.ErrnoException): BindError {
+export function toBindError(address: string, err: NodeJS.ErrnoException): BindError {
   const code = err.code ?? 'UNKNOWN';
   const reasons: Record<string, string> = {
     EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',

@@ -1,6 +1,7 @@
 // What every command handler may use besides the session: the server's settings and its final step.
 import type { Delivery } from '../../delivery.js';
 import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
 import type { ClientLimits } from './client-limits.js';
 
@@ -42,6 +43,8 @@ export interface ServerContext {
   readonly tls: TlsProvider | null;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** Where sessions, messages and recipients are counted. */
+  readonly metrics: Metrics;
   /** Per-client connection and rate limits; null: none (the loopback relay). */
   readonly clientLimits: ClientLimits | null;
 }

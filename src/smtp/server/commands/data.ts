@@ -5,8 +5,9 @@ import type { Reply } from '../../reply.js';
 import { readData } from '../../wire/read-data.js';
 import { isConnectionError } from '../../wire/connection-errors.js';
 import type { MessageSink } from '../../../delivery.js';
-import type { Handler } from '../handler.js';
-import { envelopeOf, resetTransaction, sessionInfo } from '../session.js';
+import { replyClass } from '../../../observability/metrics.js';
+import { replyOf, type CommandContext, type Handler, type Outcome } from '../handler.js';
+import { envelopeOf, resetTransaction, sessionInfo, type Transaction } from '../session.js';
 import { HopCounter } from '../hop-counter.js';
 import { receivedHeader } from '../trace-headers.js';
 
@@ -17,7 +18,14 @@ export const data: Handler = async (ctx, args) => {
   if (tx === null || tx.recipients.length === 0) return replies.badSequence('need RCPT before DATA');
   // Whatever happens from here, this transaction is over (§4.1.1.4: the state is cleared after the final reply).
   resetTransaction(session);
+  const outcome = await transfer(ctx, tx);
+  server.metrics.messages.inc({ server: server.name, reply: replyClass(replyOf(outcome).code) });
+  return outcome;
+};
 
+/** The message transfer proper, from opening the delivery to its durable commit; the final reply. */
+async function transfer(ctx: CommandContext, tx: Transaction): Promise<Outcome> {
+  const { session, server } = ctx;
   // Open the delivery before 354, so that a fault it can see at once (a mailbox directory that cannot be made) is a
   // plain 451 instead of a message read for nothing. Faults found later (creating the file) are the commit's 451.
   let sink: MessageSink;
@@ -42,8 +50,10 @@ export const data: Handler = async (ctx, args) => {
     let writeError: unknown = null;
     let looping = false;
     const hops = new HopCounter();
+    let bytes = 0;
     const write = async (chunk: Buffer): Promise<void> => {
       if (writeError !== null || looping) return;
+      bytes += chunk.length;
       hops.feed(chunk);
       if (hops.looping) {
         looping = true;
@@ -63,8 +73,11 @@ export const data: Handler = async (ctx, args) => {
     }
     if (looping) return replies.tooManyHops();
     if (writeError !== null) return failureReply(server.logger, writeError);
+    const committing = performance.now();
     const final = await sink.commit(); // resolves only once every copy is flushed to disk
     stored = true;
+    server.metrics.commitSeconds.observe({ server: server.name }, (performance.now() - committing) / 1000);
+    server.metrics.messageBytes.inc({ server: server.name }, bytes);
     session.messages += 1;
     session.idleCommands = 0; // a client that delivers mail is not just holding the connection
     return final;
@@ -76,7 +89,7 @@ export const data: Handler = async (ctx, args) => {
   } finally {
     if (!stored) await sink.abort().catch(() => undefined);
   }
-};
+}
 
 function failureReply(logger: { error: (o: object, m: string) => void }, err: unknown): Reply {
   if (err instanceof SmtpError) return err.reply;
