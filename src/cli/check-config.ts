@@ -71,7 +71,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
   const duration = (ms: number) => `${str(formatDuration(ms))}  # ${ms} ms`;
   const key = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : str(k));
   const optional = (name: string, value: string | null, otherwise: string) => (value === null ? `# ${name}: not set, ${otherwise}` : `${name} = ${str(value)}`);
-  const { inbound, outbound, timeouts } = config;
+  const { inbound, outbound, submission, timeouts } = config;
 
   const lines = [
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
@@ -122,6 +122,18 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_connections = ${outbound.maxConnections}`,
     `concurrency = ${outbound.concurrency}`,
     `concurrency_per_domain = ${outbound.concurrencyPerDomain}`,
+    '',
+    '[submission]',
+    `enabled = ${submission.enabled}`,
+    `listen = ${addresses(submission.listen)}`,
+    `listen_tls = ${addresses(submission.listenTls)}`,
+    `passwords_file = ${str(submission.passwordsFile)}`,
+    `max_auth_failures = ${submission.maxAuthFailures}`,
+    `auth_failure_window = ${duration(submission.authFailureWindow)}`,
+    `auth_ban = ${duration(submission.authBan)}`,
+    `max_messages_per_hour = ${submission.maxMessagesPerHour}`,
+    `received_shows_user = ${submission.receivedShowsUser}`,
+    `max_connections = ${submission.maxConnections}`,
   ];
   return `${lines.join('\n')}\n`;
 }
