@@ -2,6 +2,7 @@
 import type { Delivery } from '../../delivery.js';
 import type { Logger } from '../../observability/logger.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
+import type { AuthService } from './auth-service.js';
 
 export interface ServerLimits {
   readonly maxMessageSize: number;
@@ -35,4 +36,6 @@ export interface ServerContext {
   readonly tls: TlsProvider | null;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** SMTP AUTH (RFC 4954), offered under TLS; absent: the AUTH command is not implemented (502). */
+  readonly auth?: AuthService;
 }
