@@ -12,18 +12,21 @@ import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import type { ServerContext } from './smtp/server/server-context.js';
+import { SubmissionService } from './submission/submission-server.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
 export interface RunningApp {
   /** Stop accepting at once, give sessions up to the grace period, then close them with 421. */
   stop(): Promise<void>;
-  /** SIGHUP: re-read certificate and users. */
+  /** SIGHUP: re-read certificate, users and submission passwords. */
   reload(): Promise<void>;
   /** What was bound (port 0 resolved), per server. */
-  listeners(): readonly (BoundAddress & { readonly server: 'inbound' | 'outbound' })[];
+  listeners(): readonly (BoundAddress & { readonly server: ServerName })[];
   /** Retry every queued message now (also reachable through `facteur queue flush`). */
   flushQueue(): void;
 }
+
+export type ServerName = 'inbound' | 'outbound' | 'submission';
 
 export interface AppDeps {
   readonly now?: () => Date;
@@ -48,7 +51,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     logger,
   });
 
-  const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
+  const servers: { name: ServerName; server: SmtpServer }[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const context = (name: string, delivery: Delivery, limits: { maxMessageSize: number; maxRecipients: number; maxConnections: number }): ServerContext => ({
     name,
@@ -68,6 +71,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
 
   let inbound: { delivery: InboundDelivery } | null = null;
   let queue: OutboundQueue | null = null;
+  let submission: SubmissionService | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
@@ -112,6 +116,22 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       await server.listen(config.outbound.listen, false);
       await q.start();
     }
+    if (config.submission.enabled) {
+      // The config refuses submission without the relay: an authenticated session's mail goes into its queue.
+      if (queue === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
+      const limits = { maxMessageSize: config.outbound.maxMessageSize, maxRecipients: config.outbound.maxRecipients, maxConnections: config.submission.maxConnections };
+      const started = await SubmissionService.start({
+        config: config.submission,
+        relay: queue.delivery,
+        mailboxes: await Mailboxes.load(config.inbound),
+        context: (delivery) => context('submission', delivery, limits),
+        hostname: config.hostname,
+        logger: logger.child({ server: 'submission' }),
+        now,
+      });
+      submission = started;
+      servers.push({ name: 'submission', server: started.server });
+    }
   } catch (err) {
     await Promise.allSettled(servers.map((s) => s.server.close()));
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -133,7 +153,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     async reload() {
       await tls.reload();
       if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
-      logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
+      if (submission !== null) await submission.reload(await Mailboxes.load(config.inbound));
+      logger.info({ event: 'reloaded' }, `certificate${submission === null ? ' and users' : ', users and passwords'} reloaded; listen addresses and other settings need a restart`);
     },
   };
 }

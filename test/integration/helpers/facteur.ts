@@ -9,13 +9,13 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse, stringify, type TomlTable } from 'smol-toml';
-import { startApp, type RunningApp } from '../../../src/app.js';
+import { startApp, type RunningApp, type ServerName } from '../../../src/app.js';
 import type { Config } from '../../../src/config/config.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger.js';
 import { SmtpDialog, type ConnectOptions } from './smtp-dialog.js';
 
-export type ListenerKind = 'plain' | 'tls' | 'outbound';
+export type ListenerKind = 'plain' | 'tls' | 'outbound' | 'submission' | 'submission-tls';
 
 export interface FacteurOptions {
   /** mailbox → addresses ([inbound.users]); default alice = [alice@example.org], postmaster = [postmaster@example.org]. */
@@ -119,7 +119,7 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     maildirRoot: config.inbound.maildirRoot,
     port,
     async connect(kind = 'plain', opts = {}) {
-      const d = await SmtpDialog.connect(port(kind), '127.0.0.1', { tls: kind === 'tls', ...opts });
+      const d = await SmtpDialog.connect(port(kind), '127.0.0.1', { tls: kind === 'tls' || kind === 'submission-tls', ...opts });
       dialogs.push(d);
       return d;
     },
@@ -201,7 +201,7 @@ export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<Cli
 
 /** What the "started" log line says about one listener. */
 export interface LoggedListener {
-  readonly server: 'inbound' | 'outbound';
+  readonly server: ServerName;
   readonly host: string;
   readonly port: number;
   readonly implicitTls: boolean;
@@ -297,18 +297,18 @@ export async function spawnFacteur(configPath: string, timeoutMs = 15_000): Prom
 
 /** "inbound 127.0.0.1:41234 tls" → its parts. */
 export function parseLoggedListener(text: string): LoggedListener {
-  const m = /^(inbound|outbound) \[?([^\]]*?)\]?:(\d+)( tls)?$/.exec(text);
+  const m = /^(inbound|outbound|submission) \[?([^\]]*?)\]?:(\d+)( tls)?$/.exec(text);
   if (m === null) throw new Error(`unexpected listener in the "started" log line: ${text}`);
-  return { server: m[1] as 'inbound' | 'outbound', host: m[2]!, port: Number(m[3]), implicitTls: m[4] !== undefined };
+  return { server: m[1] as ServerName, host: m[2]!, port: Number(m[3]), implicitTls: m[4] !== undefined };
 }
 
 function portOf(
-  listeners: readonly { server: 'inbound' | 'outbound'; host: string; port: number; implicitTls: boolean }[],
+  listeners: readonly { server: ServerName; host: string; port: number; implicitTls: boolean }[],
   kind: ListenerKind,
   host: string,
 ): number {
-  const server = kind === 'outbound' ? 'outbound' : 'inbound';
-  const found = listeners.find((l) => l.server === server && l.implicitTls === (kind === 'tls') && l.host === host);
+  const server = kind === 'outbound' ? 'outbound' : kind.startsWith('submission') ? 'submission' : 'inbound';
+  const found = listeners.find((l) => l.server === server && l.implicitTls === (kind === 'tls' || kind === 'submission-tls') && l.host === host);
   if (found === undefined) throw new Error(`no ${kind} listener on ${host}: ${JSON.stringify(listeners)}`);
   return found.port;
 }
