@@ -68,8 +68,8 @@ export class HeaderEditor {
       switch (this.#state) {
         case State.LineStart:
           if (b === SP || b === HT) {
-            this.#state = State.Value; // a folded line: the same field goes on
-            break;
+            this.#state = State.Value; // a folded line: the same field goes on, this byte with it
+            continue;
           }
           this.#endField();
           if (b === LF) {

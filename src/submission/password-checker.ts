@@ -12,6 +12,8 @@ export interface PasswordCheckerOptions {
   readonly maxConcurrent?: number;
   /** How long a successful login is remembered (default 1 hour; 0 turns the cache off). */
   readonly cacheTtlMs?: number;
+  /** The scrypt check (tests count its calls). */
+  readonly verify?: (password: string, hash: PasswordHash) => Promise<boolean>;
 }
 
 /** Logins remembered at most (the oldest are forgotten first). */
@@ -40,11 +42,13 @@ export class PasswordChecker {
   readonly #cacheKey = randomBytes(32);
   readonly #cache = new Map<string, Remembered>();
   readonly #slots: Semaphore;
+  readonly #verify: (password: string, hash: PasswordHash) => Promise<boolean>;
 
   constructor(opts: PasswordCheckerOptions) {
     this.#now = opts.now;
     this.#ttl = opts.cacheTtlMs ?? 3_600_000;
     this.#slots = new Semaphore(opts.maxConcurrent ?? Math.max(1, availableParallelism()));
+    this.#verify = opts.verify ?? verifyPassword;
     this.#passwords = opts.passwords;
     this.#decoy = unmatchableHash(commonParams(opts.passwords));
   }
@@ -59,13 +63,13 @@ export class PasswordChecker {
   async check(key: string, password: string): Promise<boolean> {
     const entry = this.#passwords.get(key);
     if (entry === undefined) {
-      await this.#slots.run(() => verifyPassword(password, this.#decoy));
+      await this.#slots.run(() => this.#verify(password, this.#decoy));
       return false;
     }
     const mac = createHmac('sha256', this.#cacheKey).update(password.normalize('NFKC'), 'utf8').digest();
     const remembered = this.#cache.get(key);
     if (remembered !== undefined && remembered.hash === entry.hash.text && remembered.expires > this.#now() && timingSafeEqual(remembered.mac, mac)) return true;
-    const ok = await this.#slots.run(() => verifyPassword(password, entry.hash));
+    const ok = await this.#slots.run(() => this.#verify(password, entry.hash));
     if (ok && this.#ttl > 0) this.#remember(key, { hash: entry.hash.text, mac, expires: this.#now() + this.#ttl });
     return ok;
   }

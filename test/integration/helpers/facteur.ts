@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse, stringify, type TomlTable } from 'smol-toml';
-import { startApp, type RunningApp, type ServerName } from '../../../src/app.js';
+import { startApp, type AppDeps, type RunningApp, type ServerName } from '../../../src/app.js';
 import type { Config } from '../../../src/config/config.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger.js';
@@ -28,6 +28,8 @@ export interface FacteurOptions {
   readonly ipv6?: boolean;
   /** Enable the outbound relay on 127.0.0.1:0; default false. */
   readonly outbound?: boolean;
+  /** startFacteur only: what startApp gets besides the config (a clock, say). */
+  readonly deps?: AppDeps;
   /** startFacteur only: keep the log (info level) in memory for logs() and waitForLog(); default false (silent). */
   readonly captureLog?: boolean;
 }
@@ -104,7 +106,7 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     const level = process.env.FACTEUR_TEST_LOG;
     const logger =
       captured !== null ? captured.logger : level === 'debug' || level === 'info' ? createLogger({ level, file: null }) : silentLogger();
-    app = await startApp(config, logger);
+    app = await startApp(config, logger, opts.deps);
   } catch (err) {
     await prepared.cleanup();
     throw err;
@@ -185,14 +187,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `node <build>/src/cli/main.js ...args` to its end (killed after timeoutMs, default 15 s). */
-export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+/** Runs `node <build>/src/cli/main.js ...args` to its end (killed after timeoutMs, default 15 s), with `input` as its stdin. */
+export function runCli(args: readonly string[], timeoutMs = 15_000, input?: string): Promise<CliResult> {
   const main = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const child = spawn(process.execPath, [main, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
@@ -214,6 +217,8 @@ export interface SpawnedFacteur {
   port(kind: ListenerKind, host?: string): number;
   /** Resolves with the first log line (parsed pino JSON) from now on that satisfies the predicate. */
   waitForLog(predicate: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Every line it wrote on stderr so far (its log). */
+  output(): readonly string[];
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILLs the process if still running and waits for its exit. */
@@ -290,6 +295,7 @@ export async function spawnFacteur(configPath: string, timeoutMs = 15_000): Prom
     listeners,
     port: (kind, host = '127.0.0.1') => portOf(listeners, kind, host),
     waitForLog,
+    output: () => output,
     exited,
     kill,
   };

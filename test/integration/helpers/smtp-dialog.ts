@@ -17,6 +17,8 @@ export interface ConnectOptions {
   readonly tls?: boolean;
   /** Extra options for the TLS client (implicit TLS), e.g. { maxVersion: 'TLSv1.2' }. */
   readonly tlsOptions?: ConnectionOptions;
+  /** The local address to connect from (any of 127.0.0.0/8 works on Linux): a client address of its own. */
+  readonly localAddress?: string;
   /** Upper bound on every wait of this dialog, in ms (default 10 s): a broken server fails the test instead of hanging it. */
   readonly timeoutMs?: number;
 }
@@ -45,9 +47,10 @@ export class SmtpDialog {
   /** Opens a connection to host:port (127.0.0.1 by default); resolves once connected (the greeting is not read). */
   static async connect(port: number, host = '127.0.0.1', opts: ConnectOptions = {}): Promise<SmtpDialog> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    const local = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
     const socket = opts.tls
-      ? tlsConnect({ host, port, rejectUnauthorized: false, servername: 'mx.test', ...opts.tlsOptions })
-      : netConnect({ host, port });
+      ? tlsConnect({ host, port, rejectUnauthorized: false, servername: 'mx.test', ...local, ...opts.tlsOptions })
+      : netConnect({ host, port, ...local });
     await onceWithin(socket, opts.tls ? 'secureConnect' : 'connect', timeoutMs, `connect to ${host}:${port}`);
     return new SmtpDialog(socket, timeoutMs);
   }
