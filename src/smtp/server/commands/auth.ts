@@ -10,7 +10,7 @@ import { sessionInfo } from '../session.js';
 const MAX_RESPONSE_LINE = 12288 + 2;
 
 /** "AUTH mechanism [initial-response]": mechanism names are RFC 4422 §3.1's 1-20 characters. */
-const AUTH_ARGS = /^([A-Za-z0-9_-]{1,20})(?: ([A-Za-z0-9+/=]+))?$/;
+const AUTH_ARGS = /^([A-Za-z0-9_-]{1,20})(?: +(\S+))?$/;
 /** RFC 4648 base64; the padding may be left out (a few clients do). "=" alone is the empty initial response. */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 
