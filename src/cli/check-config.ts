@@ -5,6 +5,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../config/config
 import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-config.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
+import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.js';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -30,7 +31,7 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
   }
 
   let mailboxes: Mailboxes | null = null;
-  if (config.inbound.enabled) {
+  if (config.inbound.enabled || config.submission.enabled) {
     try {
       mailboxes = await Mailboxes.load(config.inbound);
     } catch (err) {
@@ -38,7 +39,17 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
       return 2;
     }
   }
-  for (const w of warnings(config, mailboxes, shown)) output.err(`${formatProblem(w)}\n`);
+  const found = warnings(config, mailboxes, shown);
+  if (config.submission.enabled) {
+    try {
+      found.push(...(await passwordWarnings(config, mailboxes, shown)));
+    } catch (err) {
+      if (!(err instanceof PasswordsFileError)) throw err;
+      output.err(`${formatProblem({ file: shown, key: 'submission.passwords_file', problem: err.message })}\n`);
+      return 2;
+    }
+  }
+  for (const w of found) output.err(`${formatProblem(w)}\n`);
   output.out(formatSettings(config, mailboxes));
   return 0;
 }
@@ -59,6 +70,20 @@ export function warnings(config: Config, mailboxes: Mailboxes | null, file: stri
   // RFC 5321 §4.5.3.1.8: at least 100 recipients MUST be buffered.
   if (config.inbound.maxRecipients < 100) warn('inbound.max_recipients', 'RFC 5321 §4.5.3.1.8 requires accepting at least 100 recipients');
   if (config.outbound.maxRecipients < 100) warn('outbound.max_recipients', 'RFC 5321 §4.5.3.1.8 requires accepting at least 100 recipients');
+  return found;
+}
+
+/** The passwords file as the server would read it: its problems throw PasswordsFileError; doubtful entries are warnings. */
+async function passwordWarnings(config: Config, mailboxes: Mailboxes | null, file: string): Promise<ConfigProblem[]> {
+  const { passwords, warning } = await loadPasswords(config.submission.passwordsFile);
+  const problem = (text: string): ConfigProblem => ({ file, key: 'submission.passwords_file', problem: `warning: ${text}` });
+  const found = warning === null ? [] : [problem(warning)];
+  for (const { address } of passwords.values()) {
+    const at = address.lastIndexOf('@');
+    if (mailboxes?.lookup({ local: address.slice(0, at), domain: address.slice(at + 1) }) == null) {
+      found.push(problem(`${address} has a password but is not an address of any mailbox: it cannot log in`));
+    }
+  }
   return found;
 }
 

@@ -1,6 +1,6 @@
 // `facteur passwd` round trip with a real `facteur start`: set, log in, change, SIGHUP, the old password refused; no plain text on disk or in the log.
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { appendFile, chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareFacteur, runCli, spawnFacteur } from './helpers/facteur.js';
@@ -96,3 +96,43 @@ test('facteur passwd: set, change, SIGHUP; mode 0600; no plain text anywhere in 
     for (const secret of secrets) assert.equal(content.includes(secret), false, `${file} holds ${secret}`);
   }
 });
+
+test('check-config reads the passwords file: a bad line exits 2, a login of no mailbox and a readable file are warnings', async (t) => {
+  const prepared = await prepareFacteur({
+    outbound: true,
+    users: USERS,
+    toml: ['[submission]', 'enabled = true', 'listen = ["127.0.0.1:0"]'].join('\n'),
+  });
+  t.after(() => prepared.cleanup());
+  const passwords = join(prepared.dir, 'passwords');
+  const check = () => runCli(['check-config', '-c', prepared.configPath]);
+
+  const missing = await check();
+  assert.equal(missing.code, 0, missing.stderr);
+  assert.equal(missing.stderr, `${prepared.configPath}: submission.passwords_file: warning: ${passwords} does not exist yet: nobody can log in (set a password with \`facteur passwd ADDRESS\`)\n`);
+  assert.match(missing.stdout, /^\[submission\]\nenabled = true\n/m);
+
+  await writeFile(passwords, 'alice@example.org:plain-text\n', { mode: 0o600 });
+  const bad = await check();
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, new RegExp(`^${prepared.configPath}: submission\\.passwords_file: ${passwords}:1: alice@example\\.org: not a scrypt hash`));
+
+  // passwd will not rewrite a file it cannot read back: the other lines would be lost.
+  const refused = await passwd(prepared.configPath, 'alice@example.org', 'pw\n');
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /not a scrypt hash/);
+  await writeFile(passwords, '');
+  assert.equal((await passwd(prepared.configPath, 'alice@example.org', 'pw\n')).code, 0);
+  await appendFile(passwords, 'gone@example.org:$scrypt$ln=4,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n');
+  await chmod(passwords, 0o640);
+  const warned = await check();
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.deepEqual(warned.stderr.trimEnd().split('\n'), [
+    `${prepared.configPath}: submission.passwords_file: warning: ${passwords} can be read by other users (mode 640): chmod 600 it`,
+    `${prepared.configPath}: submission.passwords_file: warning: gone@example.org has a password but is not an address of any mailbox: it cannot log in`,
+  ]);
+});
+
+function passwd(config: string, address: string, input: string) {
+  return runCli(['passwd', '-c', config, address], 30_000, input);
+}
