@@ -1,4 +1,5 @@
 // `facteur check-config`: validate the config (and the users file), warn about doubtful settings, print the effective settings.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config, ListenAddress } from '../config/config.js';
 import { ConfigError, formatProblem, type ConfigProblem } from '../config/config-error.js';
@@ -75,9 +76,10 @@ export function warnings(config: Config, mailboxes: Mailboxes | null, file: stri
 
 /** The passwords file as the server would read it: its problems throw PasswordsFileError; doubtful entries are warnings. */
 async function passwordWarnings(config: Config, mailboxes: Mailboxes | null, file: string): Promise<ConfigProblem[]> {
-  const { passwords, warning } = await loadPasswords(config.submission.passwordsFile);
+  const { passwords, exists, warning } = await loadPasswords(config.submission.passwordsFile);
   const problem = (text: string): ConfigProblem => ({ file, key: 'submission.passwords_file', problem: `warning: ${text}` });
-  const found = warning === null ? [] : [problem(warning)];
+  // No file yet is how every installation starts (`facteur passwd` creates it): the settings say so, not a warning.
+  const found = warning === null || !exists ? [] : [problem(warning)];
   for (const { address } of passwords.values()) {
     const at = address.lastIndexOf('@');
     if (mailboxes?.lookup({ local: address.slice(0, at), domain: address.slice(at + 1) }) == null) {
@@ -152,7 +154,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `enabled = ${submission.enabled}`,
     `listen = ${addresses(submission.listen)}`,
     `listen_tls = ${addresses(submission.listenTls)}`,
-    `passwords_file = ${str(submission.passwordsFile)}`,
+    `passwords_file = ${str(submission.passwordsFile)}${existsSync(submission.passwordsFile) ? '' : '  # no such file yet: `facteur passwd ADDRESS` makes it'}`,
     `max_auth_failures = ${submission.maxAuthFailures}`,
     `auth_failure_window = ${duration(submission.authFailureWindow)}`,
     `auth_ban = ${duration(submission.authBan)}`,

@@ -44,6 +44,8 @@ export function parsePasswords(text: string, file: string): Passwords {
 
 export interface LoadedPasswords {
   readonly passwords: Passwords;
+  /** False when there is no file yet (then there are no passwords). */
+  readonly exists: boolean;
   /** Why the file is a risk as it stands (readable by others), or null. */
   readonly warning: string | null;
 }
@@ -56,11 +58,11 @@ export async function loadPasswords(file: string): Promise<LoadedPasswords> {
     [text, mode] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mode)]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { passwords: new Map(), warning: `${file} does not exist yet: nobody can log in (set a password with \`facteur passwd ADDRESS\`)` };
+    if (code === 'ENOENT') return { passwords: new Map(), exists: false, warning: `${file} does not exist yet: nobody can log in (set a password with \`facteur passwd ADDRESS\`)` };
     throw new PasswordsFileError(`${file}: cannot read the passwords file (${code ?? String(err)})`, { cause: err });
   }
   const warning = (mode & 0o077) !== 0 ? `${file} can be read by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 it` : null;
-  return { passwords: parsePasswords(text, file), warning };
+  return { passwords: parsePasswords(text, file), exists: true, warning };
 }
 
 /**
