@@ -2,7 +2,7 @@
 import { reply, type Reply } from '../../reply.js';
 import { replies } from '../../replies.js';
 import { ConnectionClosedError } from '../../wire/byte-reader.js';
-import type { SaslExchange } from '../auth-service.js';
+import type { AuthIdentity, SaslExchange } from '../auth-service.js';
 import type { CommandContext, Handler, Outcome } from '../handler.js';
 import { sessionInfo } from '../session.js';
 
@@ -48,7 +48,7 @@ export const auth: Handler = async (ctx, args) => {
 };
 
 /** Runs the exchange to its end: challenges out as 334, responses in, until it succeeds or fails. */
-async function run(ctx: CommandContext, exchange: SaslExchange, first: Buffer | null): Promise<Failed | { identity: NonNullable<CommandContext['session']['auth']> }> {
+async function run(ctx: CommandContext, exchange: SaslExchange, first: Buffer | null): Promise<Failed | { identity: AuthIdentity }> {
   let response = first;
   for (;;) {
     const step = await exchange.next(response);
