@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openFilesLimit } from './proc-stats.js';
@@ -35,6 +36,8 @@ export interface FacteurSetup {
   readonly cpuProfileDir: string | null;
   /** Outbound retry_min: long, so a refused delivery waits instead of looping during a measure. */
   readonly retryMin: string;
+  /** Submission on implicit TLS (needs outbound), with this passwords file; null: off. */
+  readonly submission: { readonly port: number; readonly passwordsFile: string } | null;
 }
 
 /** The TOML the server reads: only keys of INTERFACE.md and the documented extras of src/config/schema.ts. */
@@ -80,6 +83,19 @@ max_connections = ${s.maxConnections}
 # as Postfix's default_destination_concurrency_limit, so the relay comparison is like for like
 concurrency = 20
 concurrency_per_domain = 20
+${s.submission === null ? '' : submissionText(s.submission, s.maxConnections)}`;
+}
+
+/** [submission] on implicit TLS only; no hourly limit that a measure could reach. */
+function submissionText(sub: NonNullable<FacteurSetup['submission']>, maxConnections: number): string {
+  return `
+[submission]
+enabled = true
+listen = []
+listen_tls = ["127.0.0.1:${sub.port}"]
+passwords_file = ${JSON.stringify(sub.passwordsFile)}
+max_messages_per_hour = 100000000
+max_connections = ${maxConnections}
 `;
 }
 
@@ -137,6 +153,7 @@ export class FacteurProcess {
     try {
       const deadline = Date.now() + timeoutMs;
       for (const port of ports) await waitForGreeting(port, deadline, server);
+      if (setup.submission !== null) await waitForGreeting(setup.submission.port, deadline, server, true);
     } catch (err) {
       await server.stop();
       throw err;
@@ -176,18 +193,18 @@ function withOpenFiles(argv: string[], needed: number): string[] {
 }
 
 /** Polls the port until a 220 greeting arrives (the server is listening and serving), the deadline, or the exit. */
-async function waitForGreeting(port: number, deadline: number, server: FacteurProcess): Promise<void> {
+async function waitForGreeting(port: number, deadline: number, server: FacteurProcess, implicitTls = false): Promise<void> {
   for (;;) {
     if (!server.running) throw new Error(`facteur exited before listening on 127.0.0.1:${port}:\n${server.lastOutput}`);
-    if (await greets(port)) return;
+    if (await greets(port, implicitTls)) return;
     if (Date.now() > deadline) throw new Error(`facteur did not greet on 127.0.0.1:${port} in time:\n${server.lastOutput}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
 
-function greets(port: number): Promise<boolean> {
+function greets(port: number, implicitTls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = implicitTls ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect({ host: '127.0.0.1', port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

@@ -1,5 +1,6 @@
 // The load generator: many parallel SMTP sessions over raw sockets, each a small state machine on precomputed bytes.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { MessageBytes } from './message.js';
 import { ReplyScanner } from './reply-scanner.js';
 
@@ -20,6 +21,12 @@ export interface LoadOptions {
   readonly heloName: string;
   /** No byte from the server for this long fails the connection. */
   readonly idleTimeoutMs: number;
+  /** Implicit TLS from the first byte (RFC 8314, port 465 style); the certificate is not verified. */
+  readonly tls?: boolean;
+  /** Offer each new connection the TLS session of an earlier one (RFC 8446 §2.2 resumption), as mail clients that keep running do. */
+  readonly tlsResume?: boolean;
+  /** Log in with AUTH PLAIN (initial response) after EHLO. */
+  readonly auth?: { readonly user: string; readonly password: string } | null;
 }
 
 export interface LoadResult {
@@ -40,6 +47,7 @@ export interface LoadResult {
 const enum Step {
   Greeting,
   Ehlo,
+  Auth,
   Mail,
   Rcpt,
   Data,
@@ -64,6 +72,10 @@ class Run {
   readonly rcpts: Buffer[];
   readonly data = Buffer.from('DATA\r\n', 'latin1');
   readonly quit = Buffer.from('QUIT\r\n', 'latin1');
+  /** AUTH PLAIN with its initial response, or null without a login. */
+  readonly auth: Buffer | null;
+  /** The last TLS session ticket received, offered by the next connection when resuming. */
+  tlsSession: Buffer | undefined = undefined;
   /** MAIL, every RCPT and DATA: the pipelined envelope. */
   readonly envelope: Buffer;
   readonly startMs = performance.now();
@@ -80,6 +92,8 @@ class Run {
     this.mail = Buffer.from(`MAIL FROM:<${opts.from}> SIZE=${opts.message.size}\r\n`, 'latin1');
     this.rcpts = opts.recipients.map((r) => Buffer.from(`RCPT TO:<${r}>\r\n`, 'latin1'));
     this.envelope = Buffer.concat([this.mail, ...this.rcpts, this.data]);
+    const a = opts.auth ?? null;
+    this.auth = a === null ? null : Buffer.from(`AUTH PLAIN ${Buffer.from(`\0${a.user}\0${a.password}`).toString('base64')}\r\n`, 'latin1');
   }
 
   take(): boolean {
@@ -135,12 +149,22 @@ class Session {
   start(): void {
     const { opts } = this.run;
     this.run.connections++;
-    const socket = connect({ host: opts.host, port: opts.port, noDelay: true });
+    const socket = opts.tls === true
+      ? this.tlsSocket()
+      : connect({ host: opts.host, port: opts.port, noDelay: true });
     this.socket = socket;
     socket.setTimeout(opts.idleTimeoutMs, () => this.abort('timeout'));
     socket.on('data', (chunk: Buffer) => this.scanner.feed(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => this.abort(err.code ?? 'socket error'));
     socket.on('close', () => this.abort('closed by server'));
+  }
+
+  private tlsSocket(): Socket {
+    const run = this.run;
+    const { host, port, tlsResume } = run.opts;
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: 'bench.test', ...(tlsResume === true ? { session: run.tlsSession } : {}) });
+    if (tlsResume === true) socket.on('session', (s: Buffer) => (run.tlsSession = s));
+    return socket.setNoDelay(true);
   }
 
   private line(code: number, last: boolean, buf: Buffer, start: number, end: number): void {
@@ -161,6 +185,14 @@ class Session {
         return;
       case Step.Ehlo:
         if (code !== 250) return this.abort(String(code));
+        if (run.auth !== null) {
+          this.step = Step.Auth;
+          socket.write(run.auth);
+          return;
+        }
+        return this.beginTransaction();
+      case Step.Auth:
+        if (code !== 235) return this.abort(String(code));
         return this.beginTransaction();
       case Step.Mail:
         if (this.pipelining && run.opts.pipelining) return this.envelopeReply(code);
@@ -305,6 +337,9 @@ export function cellLoad(opts: {
   readonly message: MessageBytes;
   readonly from: string;
   readonly to: string;
+  readonly tls?: boolean;
+  readonly tlsResume?: boolean;
+  readonly auth?: { readonly user: string; readonly password: string } | null;
 }): (n: number, sessions: number) => Promise<LoadResult> {
   return (n, sessions) =>
     runLoad({
@@ -319,5 +354,8 @@ export function cellLoad(opts: {
       recipients: [opts.to],
       heloName: 'client.bench.test',
       idleTimeoutMs: 120_000,
+      tls: opts.tls ?? false,
+      tlsResume: opts.tlsResume ?? false,
+      auth: opts.auth ?? null,
     });
 }

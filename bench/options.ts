@@ -15,6 +15,8 @@ export interface BenchOptions {
   /** The servers measured, in the order they run within each scenario. */
   readonly targets: readonly TargetName[];
   readonly pipelining: boolean;
+  /** Submission scenarios: each new connection resumes an earlier TLS session (default: a full handshake each time). */
+  readonly tlsResume: boolean;
   readonly cpuProfile: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder for the JSON (and profiles); null: bench/results of the checkout. */
@@ -36,6 +38,8 @@ export const USAGE = `usage: npm run bench -- [options]
                        /work/shared/bench/setup-postfix.sh; inbound and outbound scenarios only)
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios
   --no-pipelining      one command per round trip, even when the server offers PIPELINING
+  --tls-resume         submission: each connection resumes an earlier TLS session, as running mail clients do
+                       (default: a full TLS handshake per connection)
   --cpu-prof           profile the facteur server (node --cpu-prof); top functions in the report
   --log-level LEVEL    facteur's log level (default info: one line per message, like Postfix's maillog)
   --out DIR            where the JSON goes (default bench/results/)
@@ -60,6 +64,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       target: { type: 'string', default: 'facteur' },
       'compare-postfix': { type: 'boolean', default: false },
       'no-pipelining': { type: 'boolean', default: false },
+      'tls-resume': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       out: { type: 'string' },
@@ -83,6 +88,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     jsonOnly: values['json-only'],
     targets: values['compare-postfix'] ? ['postfix', 'facteur'] : [target],
     pipelining: !values['no-pipelining'],
+    tlsResume: values['tls-resume'],
     cpuProfile: values['cpu-prof'],
     logLevel,
     out: values.out ?? null,

@@ -16,20 +16,23 @@ import { startMetricsServer } from './observability/metrics-server.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
+import { SubmissionService } from './submission/submission-server.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
 export interface RunningApp {
   /** Stop accepting at once, give sessions up to the grace period, then close them with 421. */
   stop(): Promise<void>;
-  /** SIGHUP: re-read certificate and users. */
+  /** SIGHUP: re-read certificate, users and submission passwords. */
   reload(): Promise<void>;
   /** What was bound (port 0 resolved), per server. */
-  listeners(): readonly (BoundAddress & { readonly server: 'inbound' | 'outbound' })[];
+  listeners(): readonly (BoundAddress & { readonly server: ServerName })[];
   /** Retry every queued message now (also reachable through `facteur queue flush`). */
   flushQueue(): void;
   /** "127.0.0.1:9187" where /metrics is served, or null. */
   metricsAddress(): string | null;
 }
+
+export type ServerName = 'inbound' | 'outbound' | 'submission';
 
 export interface AppDeps {
   readonly now?: () => Date;
@@ -61,7 +64,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     logger,
   });
 
-  const servers: { name: 'inbound' | 'outbound'; server: SmtpServer }[] = [];
+  const servers: { name: ServerName; server: SmtpServer }[] = [];
   const inherited = deps.inherited ?? [];
   const adopt = (host: string, port: number) => takeInherited(inherited, host, port);
   const cleanups: (() => Promise<void>)[] = [];
@@ -98,6 +101,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   let inbound: { delivery: InboundDelivery } | null = null;
   let metricsAddress: string | null = null;
   let queue: OutboundQueue | null = null;
+  let submission: SubmissionService | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
@@ -151,6 +155,24 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       await server.listen(config.outbound.listen, false);
       await q.start();
     }
+    if (config.submission.enabled) {
+      // The config refuses submission without the relay: an authenticated session's mail goes into its queue.
+      if (queue === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
+      // The relay's limits, but for the number of connections: the submission port is open to the network.
+      const limits = { ...config.outbound, maxConnections: config.submission.maxConnections, greetPause: 0 };
+      const started = await SubmissionService.start({
+        config: config.submission,
+        relay: queue.delivery,
+        mailboxes: await Mailboxes.load(config.inbound),
+        context: (delivery) => context('submission', delivery, limits),
+        hostname: config.hostname,
+        logger: logger.child({ server: 'submission' }),
+        now,
+        serverOptions: { adopt },
+      });
+      submission = started;
+      servers.push({ name: 'submission', server: started.server });
+    }
     if (config.metrics.listen !== null) {
       const endpoint = await startMetricsServer(config.metrics.listen, metrics, logger).catch((err: NodeJS.ErrnoException) => {
         throw toBindError(`${config.metrics.listen!.text} (metrics)`, err);
@@ -185,7 +207,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     async reload() {
       await tls.reload();
       if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
-      logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
+      if (submission !== null) await submission.reload(await Mailboxes.load(config.inbound));
+      logger.info({ event: 'reloaded' }, `certificate${submission === null ? ' and users' : ', users and passwords'} reloaded; listen addresses and other settings need a restart`);
     },
   };
 }

@@ -3,6 +3,14 @@
 import type { Address } from './smtp/address.js';
 import type { Reply } from './smtp/reply.js';
 
+/** The user a session authenticated as (SMTP AUTH, RFC 4954). */
+export interface AuthenticatedUser {
+  /** The address the client logged in with, as it appears in the passwords file. */
+  readonly login: string;
+  /** The mailbox that address belongs to: its addresses are the ones this user may send as. */
+  readonly mailbox: string;
+}
+
 /** What a delivery may know about the connection. */
 export interface SessionInfo {
   readonly id: string;
@@ -15,6 +23,8 @@ export interface SessionInfo {
   readonly esmtp: boolean;
   /** Negotiated TLS, null in plain text. */
   readonly tls: { readonly protocol: string; readonly cipher: string } | null;
+  /** The authenticated user; null or absent when the client did not log in. */
+  readonly auth?: AuthenticatedUser | null;
 }
 
 /** The envelope of the transaction being delivered. */
@@ -31,6 +41,11 @@ export interface Envelope {
 }
 
 export interface Delivery {
+  /**
+   * Accepts or refuses the reverse-path at MAIL time (null for <>); throws SmtpError to refuse (530 5.7.0 before a
+   * login, 553 5.7.1 for someone else's address, …). Optional: without it every sender is accepted.
+   */
+  acceptSender?(from: Address | null, session: SessionInfo): Promise<void>;
   /** Accepts or refuses one recipient at RCPT time; throws SmtpError to refuse (550 5.1.1, 550 5.7.1, …). */
   acceptRecipient(to: Address, session: SessionInfo): Promise<void>;
   /** Starts storing a message for the envelope; the first chunk written is the Received header. */

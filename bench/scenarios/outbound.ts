@@ -1,21 +1,26 @@
-// Outbound: messages submitted on the loopback relay, queued, and delivered through a loopback DNS to a sink at 127.0.0.2.
-import { readdir } from 'node:fs/promises';
+// Outbound: messages submitted on the loopback relay (or on submission, with a login over TLS), queued, and delivered
+// through a loopback DNS to a sink at 127.0.0.2.
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEFAULT_PARAMS, hashPassword, parseHash, verifyPassword } from '../../src/submission/password-hash.js';
 import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
-import type { FacteurProcess } from '../facteur-process.js';
+import { BENCH_DOMAIN, BENCH_MAILBOX, freePort, type FacteurProcess } from '../facteur-process.js';
 import { cellLoad } from '../load-generator.js';
 import { flushDisk } from '../maildir.js';
 import { buildMessage } from '../message.js';
 import type { TargetName } from '../options.js';
 import { ensurePostfixRelay, POSTFIX, postfixMasterPid, postfixProblem } from '../postfix.js';
 import type { ProfileSummary } from '../profile-summary.js';
-import type { ScenarioResult } from '../result.js';
+import { round, type ScenarioResult } from '../result.js';
 import { ServerMeter } from '../server-meter.js';
 import { SinkProcess } from '../sink-process.js';
 import { clientCpu, deliveryFigures, MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 export interface OutboundCell {
+  /** Where the messages are submitted: the loopback relay (default), or submission with a login over implicit TLS. */
+  readonly via?: 'relay' | 'submission';
   readonly size: number;
   readonly sessions: number;
   readonly perConnection: 'one' | 'many';
@@ -24,11 +29,16 @@ export interface OutboundCell {
 }
 
 const FROM = 'sender@bench.test';
+/** The submission login: an address of the bench's mailbox, with a password hashed at the default cost. */
+const USER = `${BENCH_MAILBOX}@${BENCH_DOMAIN}`;
+const PASSWORD = 'bench: a password of some length';
 const TO = `r@${POSTFIX.relayDomain}`;
 const MX_NAME = `mx.${POSTFIX.relayDomain}`;
 
 interface Relay {
   readonly port: number;
+  /** The port takes implicit TLS and a login (submission). */
+  readonly submission: boolean;
   readonly pid: number;
   readonly singleProcess: boolean;
   readonly queueDir: string | null;
@@ -39,7 +49,7 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
   const scenario: Scenario = {
     id,
     kind: 'outbound',
-    postfix: true,
+    postfix: cell.via !== 'submission',
     async run(ctx, target) {
       if (target === 'postfix') {
         const problem = postfixProblem() ?? ensurePostfixRelay();
@@ -52,7 +62,7 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
       });
       let relay: Relay | null = null;
       try {
-        relay = await openRelay(ctx, id, target, sink.port, dns.address);
+        relay = await openRelay(ctx, id, target, sink.port, dns.address, cell.via === 'submission');
         const result = await measure(ctx, id, cell, target, relay, sink);
         const r = relay;
         relay = null;
@@ -69,15 +79,21 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
   return scenario;
 }
 
-async function openRelay(ctx: BenchContext, id: string, target: TargetName, sinkPort: number, dns: string): Promise<Relay> {
+async function openRelay(ctx: BenchContext, id: string, target: TargetName, sinkPort: number, dns: string, viaSubmission: boolean): Promise<Relay> {
   if (target === 'postfix') {
     const pid = postfixMasterPid();
     if (pid === null) throw new Error('Postfix is not running');
-    return { port: POSTFIX.port, pid, singleProcess: false, queueDir: null, close: async () => null };
+    return { port: POSTFIX.port, pid, singleProcess: false, queueDir: null, submission: false, close: async () => null };
   }
-  const f: FacteurProcess = await ctx.startFacteur(id, { inbound: false, outbound: true, smtpPort: sinkPort, dnsServers: [dns] });
+  let submission: { port: number; passwordsFile: string } | null = null;
+  if (viaSubmission) {
+    submission = { port: await freePort(), passwordsFile: join(ctx.workDir, `${id}.passwords`) };
+    await writeFile(submission.passwordsFile, `${USER}:${await hashPassword(PASSWORD)}\n`, { mode: 0o600 });
+  }
+  const f: FacteurProcess = await ctx.startFacteur(id, { inbound: false, outbound: true, smtpPort: sinkPort, dnsServers: [dns], submission });
   return {
-    port: f.setup.outboundPort,
+    port: submission?.port ?? f.setup.outboundPort,
+    submission: submission !== null,
     pid: f.pid,
     singleProcess: true,
     queueDir: f.queueDir,
@@ -94,9 +110,11 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
   const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
   // A fresh server per measure: a longer warm-up than inbound's, which runs on a server kept warm across measures.
   const warmup = options.warmup ?? (options.quick ? 0 : Math.min(500, messages));
-  const message = buildMessage(cell.size, FROM, TO);
+  const from = relay.submission ? USER : FROM;
+  const message = buildMessage(cell.size, from, TO);
   const deadline = ctx.deadline();
-  const submit = cellLoad({ port: relay.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
+  const login = relay.submission ? { tls: true, tlsResume: options.tlsResume, auth: { user: USER, password: PASSWORD } } : {};
+  const submit = cellLoad({ port: relay.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from, to: TO, ...login });
   const untilDeadline = () => Math.max(1, deadline - Date.now());
   const before = (await sink.counts()).messages;
   if (warmup > 0) {
@@ -138,13 +156,21 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
     ok: problems.length === 0,
     problems,
     method:
-      `${messages} messages of ${message.size} octets submitted on the loopback relay over ${cell.sessions} parallel sessions ` +
+      `${messages} messages of ${message.size} octets submitted ${relay.submission ? `on the submission port (implicit TLS, ${options.tlsResume ? 'each connection resuming an earlier TLS session' : 'a full TLS handshake per connection'}, AUTH PLAIN with a password hashed at the default scrypt cost; facteur remembers a successful check, so only the first login of the run pays the hash)` : 'on the loopback relay'} over ${cell.sessions} parallel sessions ` +
       `(${cell.perConnection === 'one' ? 'a connection per message' : 'one connection per session'}), each for one recipient at ` +
       `${POSTFIX.relayDomain}, whose MX ${target === 'postfix' ? '(a transport map for Postfix, no DNS)' : 'comes from a DNS server on loopback'} ` +
       `is an SMTP sink on ${POSTFIX.sinkHost} in another process; after ${warmup} unmeasured warm-up messages; ` +
       `wall time = first connection → the sink accepted the last message (end to end); latency is that of the submission; ${MEASURE_NOTE}`,
-    params: { messages, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, warmup },
-    figures: { messages, delivered, ...deliveryFigures(result, message.size, wallSeconds, usage), clientCpuMsPerMsg: clientCpu(client, result.accepted), remoteConnections, queueLeft },
+    params: { messages, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, warmup, ...(relay.submission ? { tlsResume: options.tlsResume } : {}) },
+    figures: {
+      messages,
+      delivered,
+      ...deliveryFigures(result, message.size, wallSeconds, usage),
+      clientCpuMsPerMsg: clientCpu(client, result.accepted),
+      remoteConnections,
+      queueLeft,
+      ...(relay.submission ? { hashCheckMs: await hashCheckMs() } : {}),
+    },
     errors: result.errors,
   };
 }
@@ -156,4 +182,16 @@ async function drainedQueue(dir: string, deadline: number): Promise<number> {
     if (left === 0 || Date.now() > deadline) return left;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What one password check costs at the default scrypt parameters: the median of 5, in this process. */
+async function hashCheckMs(): Promise<number> {
+  const hash = parseHash(await hashPassword(PASSWORD, DEFAULT_PARAMS));
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await verifyPassword(PASSWORD, hash);
+    times.push(performance.now() - t0);
+  }
+  return round(times.sort((a, b) => a - b)[2] as number);
 }

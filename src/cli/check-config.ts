@@ -1,4 +1,5 @@
 // `facteur check-config`: validate the config (and the users file), warn about doubtful settings, print the effective settings.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config, ListenAddress } from '../config/config.js';
 import { ConfigError, formatProblem, type ConfigProblem } from '../config/config-error.js';
@@ -6,6 +7,7 @@ import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-con
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
 import { inspectCertificate } from '../tls/tls-context.js';
+import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.js';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -31,7 +33,7 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
   }
 
   let mailboxes: Mailboxes | null = null;
-  if (config.inbound.enabled) {
+  if (config.inbound.enabled || config.submission.enabled) {
     try {
       mailboxes = await Mailboxes.load(config.inbound);
     } catch (err) {
@@ -47,7 +49,17 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
     }
     for (const d of doubts) output.err(`${formatProblem({ file: shown, key: 'tls.cert', problem: `warning: ${d}` })}\n`);
   }
-  for (const w of warnings(config, mailboxes, shown)) output.err(`${formatProblem(w)}\n`);
+  const found = warnings(config, mailboxes, shown);
+  if (config.submission.enabled) {
+    try {
+      found.push(...(await passwordWarnings(config, mailboxes, shown)));
+    } catch (err) {
+      if (!(err instanceof PasswordsFileError)) throw err;
+      output.err(`${formatProblem({ file: shown, key: 'submission.passwords_file', problem: err.message })}\n`);
+      return 2;
+    }
+  }
+  for (const w of found) output.err(`${formatProblem(w)}\n`);
   output.out(formatSettings(config, mailboxes));
   return 0;
 }
@@ -71,6 +83,21 @@ export function warnings(config: Config, mailboxes: Mailboxes | null, file: stri
   return found;
 }
 
+/** The passwords file as the server would read it: its problems throw PasswordsFileError; doubtful entries are warnings. */
+async function passwordWarnings(config: Config, mailboxes: Mailboxes | null, file: string): Promise<ConfigProblem[]> {
+  const { passwords, exists, warning } = await loadPasswords(config.submission.passwordsFile);
+  const problem = (text: string): ConfigProblem => ({ file, key: 'submission.passwords_file', problem: `warning: ${text}` });
+  // No file yet is how every installation starts (`facteur passwd` creates it): the settings say so, not a warning.
+  const found = warning === null || !exists ? [] : [problem(warning)];
+  for (const { address } of passwords.values()) {
+    const at = address.lastIndexOf('@');
+    if (mailboxes?.lookup({ local: address.slice(0, at), domain: address.slice(at + 1) }) == null) {
+      found.push(problem(`${address} has a password but is not an address of any mailbox: it cannot log in`));
+    }
+  }
+  return found;
+}
+
 /** The effective settings as TOML (paths absolute, units in the largest exact unit); loading it gives the same Config. */
 export function formatSettings(config: Config, mailboxes: Mailboxes | null): string {
   const str = (s: string) => JSON.stringify(s); // a JSON string is a valid TOML basic string
@@ -80,7 +107,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
   const duration = (ms: number) => `${str(formatDuration(ms))}  # ${ms} ms`;
   const key = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : str(k));
   const optional = (name: string, value: string | null, otherwise: string) => (value === null ? `# ${name}: not set, ${otherwise}` : `${name} = ${str(value)}`);
-  const { inbound, outbound, timeouts } = config;
+  const { inbound, outbound, submission, timeouts } = config;
 
   const lines = [
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
@@ -146,6 +173,18 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_session_time = ${duration(outbound.maxSessionTime)}`,
     `concurrency = ${outbound.concurrency}`,
     `concurrency_per_domain = ${outbound.concurrencyPerDomain}`,
+    '',
+    '[submission]',
+    `enabled = ${submission.enabled}`,
+    `listen = ${addresses(submission.listen)}`,
+    `listen_tls = ${addresses(submission.listenTls)}`,
+    `passwords_file = ${str(submission.passwordsFile)}${existsSync(submission.passwordsFile) ? '' : '  # no such file yet: `facteur passwd ADDRESS` makes it'}`,
+    `max_auth_failures = ${submission.maxAuthFailures}`,
+    `auth_failure_window = ${duration(submission.authFailureWindow)}`,
+    `auth_ban = ${duration(submission.authBan)}`,
+    `max_messages_per_hour = ${submission.maxMessagesPerHour}`,
+    `received_shows_user = ${submission.receivedShowsUser}`,
+    `max_connections = ${submission.maxConnections}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -21,7 +21,7 @@ async function run(argv: readonly string[]): Promise<number> {
   // The modules are loaded on demand: `--help` and `check-config` must work without starting anything.
   program
     .command('start')
-    .description('run the servers enabled in the config, in the foreground, until SIGTERM/SIGINT (SIGHUP reloads certificate and users)')
+    .description('run the servers enabled in the config, in the foreground, until SIGTERM/SIGINT (SIGHUP reloads certificate, users and passwords)')
     .option('-c, --config <file>', CONFIG_HELP)
     .action(async (opts: { config?: string }) => {
       code = await (await import('./start.js')).runStart(opts.config);
@@ -33,6 +33,15 @@ async function run(argv: readonly string[]): Promise<number> {
     .option('-c, --config <file>', CONFIG_HELP)
     .action(async (opts: { config?: string }) => {
       code = await (await import('./check-config.js')).runCheckConfig(opts.config);
+    });
+
+  program
+    .command('passwd')
+    .description('set the submission password of ADDRESS (an address of a mailbox): one line from stdin, asked without echo on a terminal')
+    .argument('<address>', 'the login, an address of a mailbox')
+    .option('-c, --config <file>', CONFIG_HELP)
+    .action(async (address: string, opts: { config?: string }) => {
+      code = await (await import('./passwd.js')).runPasswd(opts.config, address);
     });
 
   const queue = program.command('queue').description('inspect and act on the outbound queue');

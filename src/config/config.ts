@@ -66,6 +66,26 @@ export interface OutboundConfig {
   readonly concurrencyPerDomain: number;
 }
 
+/** [submission]: mail clients sending with a password (RFC 6409 on 587 with STARTTLS, RFC 8314 implicit TLS). */
+export interface SubmissionConfig {
+  readonly enabled: boolean;
+  /** STARTTLS, then AUTH. */
+  readonly listen: readonly ListenAddress[];
+  /** Implicit TLS. */
+  readonly listenTls: readonly ListenAddress[];
+  /** Absolute path of the file `facteur passwd` writes (relative to the config's folder in the file). */
+  readonly passwordsFile: string;
+  /** Failed logins from one IP within authFailureWindow (ms) after which it is refused for authBan (ms). */
+  readonly maxAuthFailures: number;
+  readonly authFailureWindow: number;
+  readonly authBan: number;
+  /** Messages one authenticated user may send in any hour. */
+  readonly maxMessagesPerHour: number;
+  /** Name the authenticated user in the Received header. */
+  readonly receivedShowsUser: boolean;
+  readonly maxConnections: number;
+}
+
 /** Timeouts of the SMTP dialogue (RFC 5321 §4.5.3.2), in ms. */
 export interface TimeoutsConfig {
   /** Server: waiting for the next command (§4.5.3.2.7: at least 5 minutes). */
@@ -96,4 +116,5 @@ export interface Config {
   readonly metrics: { readonly listen: ListenAddress | null };
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;
+  readonly submission: SubmissionConfig;
 }

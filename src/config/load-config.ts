@@ -168,6 +168,18 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       concurrency: p.outbound.concurrency,
       concurrencyPerDomain: p.outbound.concurrency_per_domain,
     },
+    submission: {
+      enabled: p.submission.enabled,
+      listen: p.submission.listen,
+      listenTls: p.submission.listen_tls,
+      passwordsFile: resolve(at.base, p.submission.passwords_file),
+      maxAuthFailures: p.submission.max_auth_failures,
+      authFailureWindow: p.submission.auth_failure_window,
+      authBan: p.submission.auth_ban,
+      maxMessagesPerHour: p.submission.max_messages_per_hour,
+      receivedShowsUser: p.submission.received_shows_user,
+      maxConnections: p.submission.max_connections,
+    },
   };
 }
 

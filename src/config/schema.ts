@@ -9,11 +9,13 @@
 //              max_session_time = "1h"  longest session (checked before each command), then 421
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
+//   [submission] received_shows_user = false (name the authenticated user in Received), max_connections = 100
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { ListenAddress, LogLevel } from './config.js';
 import { addNetwork } from '../net/networks.js';
 import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
+import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
 import { describeValue, parseDuration, parseSize, UnitError } from './units.js';
 
 type Path = readonly (string | number)[];
@@ -338,6 +340,19 @@ const outboundShape = {
   concurrency_per_domain: integer(1).prefault(4),
 };
 
+const submissionShape = {
+  enabled: bool.prefault(false),
+  listen: listOf(listenAddress).prefault(['[::]:587']),
+  listen_tls: listOf(listenAddress).prefault([]),
+  passwords_file: path.prefault('passwords'),
+  max_auth_failures: integer(1).prefault(10),
+  auth_failure_window: duration(MAX_TIMER).prefault('10m'),
+  auth_ban: duration(MAX_TIMER).prefault('1h'),
+  max_messages_per_hour: integer(1).prefault(500),
+  received_shows_user: bool.prefault(false),
+  max_connections: integer(1).prefault(100),
+};
+
 /** Cross-key checks run even when other keys of the table are wrong, as long as the table and the keys they read are usable. */
 const keysUsable =
   (...keys: string[]) =>
@@ -382,9 +397,38 @@ const rootShape = {
       }
     }, { when: keysUsable('retry_min', 'retry_max') })
     .prefault({}),
+  submission: z.strictObject(submissionShape).prefault({}),
 };
 
-export const configSchema = z.strictObject(rootShape);
+type Root = { inbound: z.output<typeof rootShape.inbound>; outbound: z.output<typeof rootShape.outbound>; submission: z.output<typeof rootShape.submission> };
+
+/** Submission goes into the relay's queue, and its ports must not be another server's. */
+function checkSubmission(root: Root, addIssue: AddIssue): void {
+  const { inbound, outbound, submission } = root;
+  if (!submission.enabled) return;
+  if (!outbound.enabled) {
+    addIssue({ code: 'custom', message: 'submission needs the outbound relay: submitted mail goes into its queue (set outbound.enabled = true)', path: ['submission', 'enabled'] });
+  }
+  const keyed = (key: string, list: readonly ListenAddress[]): KeyedAddress[] => list.map((address) => ({ key, address }));
+  const mine = [...keyed('submission.listen', submission.listen), ...keyed('submission.listen_tls', submission.listen_tls)];
+  const others = [
+    ...(inbound.enabled ? [...keyed('inbound.listen', inbound.listen), ...keyed('inbound.listen_tls', inbound.listen_tls)] : []),
+    ...(outbound.enabled ? keyed('outbound.listen', outbound.listen) : []),
+  ];
+  for (const { a, b } of findOverlaps(mine, others)) {
+    const [key, field] = a.key.split('.') as [string, string];
+    const message =
+      a.key === 'submission.listen_tls' && b.key === 'inbound.listen_tls'
+        ? `"${a.address.text}" is also in inbound.listen_tls ("${b.address.text}"): an implicit TLS port is either the MX's or submission's (RFC 8314 gives 465 to submission), not both; give one of them another port`
+        : `"${a.address.text}" overlaps ${b.key} ("${b.address.text}"): two listeners cannot share a port; give one of them another port or address` +
+          (b.key === 'outbound.listen' ? ' (for example move the loopback relay: outbound.listen = ["127.0.0.1:10587", "[::1]:10587"])' : '');
+    addIssue({ code: 'custom', message, path: [key, field] });
+  }
+}
+
+export const configSchema = z
+  .strictObject(rootShape)
+  .superRefine((root, ctx) => checkSubmission(root, (issue) => ctx.addIssue(issue)), { when: keysUsable('inbound', 'outbound', 'submission') });
 
 /** The file's content after validation: TOML key names, units converted, paths still as written. */
 export type ParsedConfig = z.output<typeof configSchema>;
@@ -398,4 +442,5 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   metrics: Object.keys(metricsShape),
   inbound: Object.keys(inboundShape),
   outbound: Object.keys(outboundShape),
+  submission: Object.keys(submissionShape),
 };

@@ -12,7 +12,7 @@ export const replies = {
   tooManyIdleCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),
   sessionTooLong: (): Reply => reply(421, '4.7.0', 'Session lasted too long, closing connection'),
   notLoopback: (): Reply => reply(421, '4.7.0', 'This relay only serves the local host'),
-  clientLimit: (which: 'connections' | 'connection rate' | 'message rate' | 'recipient rate'): Reply =>
+  clientLimit: (which: 'connections' | 'connection rate' | 'message rate' | 'recipient rate' = 'connections'): Reply =>
     reply(421, '4.7.0', {
       connections: 'Too many connections from your address, try again later',
       'connection rate': 'Too many new connections from your address in the last minute, try again later',
@@ -55,6 +55,22 @@ export const replies = {
   tlsNotAvailable: (): Reply => reply(454, '4.7.0', 'TLS not available'),
   alreadyTls: (): Reply => reply(503, '5.5.1', 'Already in TLS'),
   tlsRequired: (): Reply => reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
+
+  // Authentication (RFC 4954 §6, with the enhanced codes it gives)
+  authSucceeded: (): Reply => reply(235, '2.7.0', 'Authentication successful'),
+  authRequired: (): Reply => reply(530, '5.7.0', 'Authentication required'),
+  encryptionRequired: (): Reply => reply(538, '5.7.11', 'Encryption required for authentication: use STARTTLS first'),
+  authFailed: (): Reply => reply(535, '5.7.8', 'Authentication credentials invalid'),
+  authCancelled: (): Reply => reply(501, '5.7.0', 'Authentication cancelled'),
+  authBadBase64: (): Reply => reply(501, '5.5.2', 'Cannot decode the base64 response'),
+  authLineTooLong: (max: number): Reply => reply(500, '5.5.6', `Authentication exchange line is too long (limit ${max} octets)`),
+  authUnknownMechanism: (name: string): Reply => reply(504, '5.5.4', `Unrecognized authentication mechanism ${name}`),
+  alreadyAuthenticated: (): Reply => reply(503, '5.5.1', 'Already authenticated'),
+  authTemporaryFailure: (): Reply => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  authBanned: (): Reply => reply(421, '4.7.0', 'Too many failed logins from your address, try again later'),
+  senderNotYours: (address: string): Reply => reply(553, '5.7.1', `Sender address <${address}> is not one of yours`),
+  fromHeaderNotYours: (address: string): Reply => reply(553, '5.7.1', `From: header address <${address}> is not one of yours`),
+  tooManyMessagesPerHour: (max: number): Reply => reply(451, '4.7.1', `Too many messages: at most ${max} an hour, try again later`),
 
   // Transaction
   senderOk: (): Reply => reply(250, '2.1.0', 'Sender ok'),

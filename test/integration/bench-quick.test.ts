@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled bench entry, next to this compiled test: <out>/test/integration/ → <out>/bench/run.js. */
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
-const SCENARIOS = ['inbound-4k-s8-one', 'inbound-100k-s1-many', 'outbound-4k-s8-one', 'idle-1000', 'big-100m', 'queue-100000'];
+const SCENARIOS = ['inbound-4k-s8-one', 'inbound-100k-s1-many', 'outbound-4k-s8-one', 'submission-4k-s8-one', 'idle-1000', 'big-100m', 'queue-100000'];
 
 interface Result {
   id: string;
@@ -109,13 +109,16 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
     assert.equal(result('inbound-100k-s1-many').figures.connections, 1);
   });
 
-  it('outbound: every submitted message reached the sink and left the queue', () => {
-    const r = result('outbound-4k-s8-one');
-    const n = r.params.messages as number;
-    assert.equal(r.figures.accepted, n);
-    assert.equal(r.figures.delivered, n);
-    assert.equal(r.figures.queueLeft, 0);
-    assert.ok((r.figures.remoteConnections ?? 0) >= 1, 'the sink counted the relay’s connections');
+  it('outbound and submission: every submitted message reached the sink and left the queue', () => {
+    for (const id of ['outbound-4k-s8-one', 'submission-4k-s8-one']) {
+      const r = result(id);
+      const n = r.params.messages as number;
+      assert.equal(r.figures.accepted, n, id);
+      assert.equal(r.figures.delivered, n, id);
+      assert.equal(r.figures.queueLeft, 0, id);
+      assert.ok((r.figures.remoteConnections ?? 0) >= 1, 'the sink counted the relay’s connections');
+    }
+    assert.equal(typeof result('submission-4k-s8-one').figures.hashCheckMs, 'number');
   });
 
   it('idle: every connection held, the probes served', () => {
@@ -139,8 +142,8 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
   });
 });
 
-/** Results come in catalogue order: inbound, idle, big, outbound, queue. */
+/** Results come in catalogue order: inbound, idle, big, outbound, submission, queue. */
 function order(key: string): number {
-  const kinds = ['inbound-4k', 'inbound-100k', 'idle', 'big', 'outbound', 'queue'];
+  const kinds = ['inbound-4k', 'inbound-100k', 'idle', 'big', 'outbound', 'submission', 'queue'];
   return kinds.findIndex((k) => key.startsWith(k));
 }

@@ -64,6 +64,18 @@ function makeConfig(dataDir: string): Config {
       concurrency: 10,
       concurrencyPerDomain: 2,
     },
+    submission: {
+      enabled: false,
+      listen: [],
+      listenTls: [],
+      passwordsFile: join(dataDir, 'passwords'),
+      maxAuthFailures: 10,
+      authFailureWindow: 600_000,
+      authBan: HOUR,
+      maxMessagesPerHour: 500,
+      receivedShowsUser: false,
+      maxConnections: 100,
+    },
   };
 }
 

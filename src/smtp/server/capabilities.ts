@@ -12,6 +12,8 @@ export function capabilities(ctx: ServerContext, session: Session): string[] {
   ];
   // STARTTLS only in plain text and only when we have a certificate (RFC 3207 §4.2: not again once in TLS).
   if (session.tls === null && ctx.tls !== null) keywords.push('STARTTLS');
+  // AUTH only once encrypted, so that no client is invited to send a password in clear (RFC 4954 §4, RFC 8314 §3).
+  if (session.tls !== null && ctx.auth !== undefined) keywords.push(`AUTH ${ctx.auth.mechanisms.join(' ')}`);
   keywords.push('HELP');
   return keywords;
 }

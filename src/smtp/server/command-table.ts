@@ -1,6 +1,7 @@
 // The state machine on one screen: each verb, its handler, and the phases in which it is allowed (503 otherwise).
 import type { Handler } from './handler.js';
 import type { Phase } from './session.js';
+import { auth } from './commands/auth.js';
 import { data } from './commands/data.js';
 import { ehlo } from './commands/ehlo.js';
 import { helo } from './commands/helo.js';
@@ -36,4 +37,6 @@ export const commandTable: ReadonlyMap<string, CommandEntry> = new Map<string, C
   ['EXPN', { handler: expn, phases: ANY, hint: ''}],
   // RFC 3207 §4: STARTTLS after EHLO and outside a transaction.
   ['STARTTLS', { handler: starttls, phases: ['ready'], hint: 'send EHLO first, outside a mail transaction' }],
+  // RFC 4954 §4: AUTH after EHLO and never during a mail transaction.
+  ['AUTH', { handler: auth, phases: ['ready'], hint: 'send EHLO first, outside a mail transaction' }],
 ]);

@@ -4,6 +4,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
 import type { ClientLimits } from './client-limits.js';
+import type { AuthService } from './auth-service.js';
 
 export interface ServerLimits {
   readonly maxMessageSize: number;
@@ -47,4 +48,6 @@ export interface ServerContext {
   readonly metrics: Metrics;
   /** Per-client connection and rate limits; null: none (the loopback relay). */
   readonly clientLimits: ClientLimits | null;
+  /** SMTP AUTH (RFC 4954), offered under TLS; absent: the AUTH command is not implemented (502). */
+  readonly auth?: AuthService;
 }

@@ -2,6 +2,7 @@
 import type { SessionInfo, Envelope } from '../../delivery.js';
 import type { Address } from '../address.js';
 import type { MailParams } from '../mail-params.js';
+import type { AuthIdentity } from './auth-service.js';
 
 /** The mail transaction between MAIL and the end of DATA (or RSET); null outside it. */
 export interface Transaction {
@@ -41,6 +42,8 @@ export interface Session {
    * holding a slot (every command counts, EHLO and MAIL included; a client that delivers mail is never cut off).
    */
   idleCommands: number;
+  /** Set by a successful AUTH (RFC 4954), kept to the end of the session; absent or null before. */
+  auth?: AuthIdentity | null;
 }
 
 /** Where the session stands: decides which commands are allowed (see command-table.ts). */
@@ -67,6 +70,7 @@ export function sessionInfo(s: Session): SessionInfo {
     heloName: s.greeting?.name ?? null,
     esmtp: s.greeting?.esmtp ?? false,
     tls: s.tls,
+    auth: s.auth ?? null,
   };
 }
 

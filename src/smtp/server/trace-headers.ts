@@ -14,11 +14,11 @@ export function formatMessageDate(d: Date): string {
   );
 }
 
-/** "with" protocol of the Received header. */
+/** "with" protocol of the Received header; RFC 3848 adds "A" after a successful AUTH (ESMTPSA, UTF8SMTPSA). */
 function protocolName(session: Session, tx: Transaction): string {
   if (session.greeting?.esmtp !== true) return 'SMTP';
   const base = tx.params.smtputf8 ? 'UTF8SMTP' : 'ESMTP';
-  return session.tls === null ? base : `${base}S`;
+  return `${base}${session.tls === null ? '' : 'S'}${session.auth == null ? '' : 'A'}`;
 }
 
 /**
@@ -41,6 +41,8 @@ export function receivedHeader({ session, transaction, hostname, date }: Receive
   const helo = sanitize(session.greeting?.name ?? 'unknown');
   const lines = [`Received: from ${helo} ([${session.remoteAddress}])`, `\tby ${hostname} (facteur) with ${protocolName(session, transaction)} id ${session.id}`];
   if (session.tls !== null) lines.push(`\t(version=${session.tls.protocol} cipher=${sanitize(session.tls.cipher)})`);
+  // The login only when the operator asked for it (submission.received_shows_user): it travels with the message.
+  if (session.auth?.receivedAs != null) lines.push(`\t(authenticated as ${sanitize(session.auth.receivedAs)})`);
   const only: Address | undefined = transaction.recipients.length === 1 ? transaction.recipients[0] : undefined;
   // "for" only with one recipient: naming them all would disclose Bcc recipients to each other.
   const forClause = only === undefined ? '' : `for <${sanitize(formatAddress(only))}>`;

@@ -9,13 +9,13 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse, stringify, type TomlTable } from 'smol-toml';
-import { startApp, type RunningApp } from '../../../src/app.js';
+import { startApp, type AppDeps, type RunningApp, type ServerName } from '../../../src/app.js';
 import type { Config } from '../../../src/config/config.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger.js';
 import { SmtpDialog, type ConnectOptions } from './smtp-dialog.js';
 
-export type ListenerKind = 'plain' | 'tls' | 'outbound';
+export type ListenerKind = 'plain' | 'tls' | 'outbound' | 'submission' | 'submission-tls';
 
 export interface FacteurOptions {
   /** mailbox → addresses ([inbound.users]); default alice = [alice@example.org], postmaster = [postmaster@example.org]. */
@@ -28,6 +28,8 @@ export interface FacteurOptions {
   readonly ipv6?: boolean;
   /** Enable the outbound relay on 127.0.0.1:0; default false. */
   readonly outbound?: boolean;
+  /** startFacteur only: what startApp gets besides the config (a clock, say). */
+  readonly deps?: AppDeps;
   /** startFacteur only: keep the log (info level) in memory for logs() and waitForLog(); default false (silent). */
   readonly captureLog?: boolean;
 }
@@ -104,7 +106,7 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     const level = process.env.FACTEUR_TEST_LOG;
     const logger =
       captured !== null ? captured.logger : level === 'debug' || level === 'info' ? createLogger({ level, file: null }) : silentLogger();
-    app = await startApp(config, logger);
+    app = await startApp(config, logger, opts.deps);
   } catch (err) {
     await prepared.cleanup();
     throw err;
@@ -119,7 +121,7 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     maildirRoot: config.inbound.maildirRoot,
     port,
     async connect(kind = 'plain', opts = {}) {
-      const d = await SmtpDialog.connect(port(kind), '127.0.0.1', { tls: kind === 'tls', ...opts });
+      const d = await SmtpDialog.connect(port(kind), '127.0.0.1', { tls: kind === 'tls' || kind === 'submission-tls', ...opts });
       dialogs.push(d);
       return d;
     },
@@ -185,14 +187,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `node <build>/src/cli/main.js ...args` to its end (killed after timeoutMs, default 15 s). */
-export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+/** Runs `node <build>/src/cli/main.js ...args` to its end (killed after timeoutMs, default 15 s), with `input` as its stdin. */
+export function runCli(args: readonly string[], timeoutMs = 15_000, input?: string): Promise<CliResult> {
   const main = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const child = spawn(process.execPath, [main, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
@@ -201,7 +204,7 @@ export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<Cli
 
 /** What the "started" log line says about one listener. */
 export interface LoggedListener {
-  readonly server: 'inbound' | 'outbound';
+  readonly server: ServerName;
   readonly host: string;
   readonly port: number;
   readonly implicitTls: boolean;
@@ -214,6 +217,8 @@ export interface SpawnedFacteur {
   port(kind: ListenerKind, host?: string): number;
   /** Resolves with the first log line (parsed pino JSON) from now on that satisfies the predicate. */
   waitForLog(predicate: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Every line it wrote on stderr so far (its log). */
+  output(): readonly string[];
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILLs the process if still running and waits for its exit. */
@@ -290,6 +295,7 @@ export async function spawnFacteur(configPath: string, timeoutMs = 15_000): Prom
     listeners,
     port: (kind, host = '127.0.0.1') => portOf(listeners, kind, host),
     waitForLog,
+    output: () => output,
     exited,
     kill,
   };
@@ -297,18 +303,18 @@ export async function spawnFacteur(configPath: string, timeoutMs = 15_000): Prom
 
 /** "inbound 127.0.0.1:41234 tls" → its parts. */
 export function parseLoggedListener(text: string): LoggedListener {
-  const m = /^(inbound|outbound) \[?([^\]]*?)\]?:(\d+)( tls)?$/.exec(text);
+  const m = /^(inbound|outbound|submission) \[?([^\]]*?)\]?:(\d+)( tls)?$/.exec(text);
   if (m === null) throw new Error(`unexpected listener in the "started" log line: ${text}`);
-  return { server: m[1] as 'inbound' | 'outbound', host: m[2]!, port: Number(m[3]), implicitTls: m[4] !== undefined };
+  return { server: m[1] as ServerName, host: m[2]!, port: Number(m[3]), implicitTls: m[4] !== undefined };
 }
 
 function portOf(
-  listeners: readonly { server: 'inbound' | 'outbound'; host: string; port: number; implicitTls: boolean }[],
+  listeners: readonly { server: ServerName; host: string; port: number; implicitTls: boolean }[],
   kind: ListenerKind,
   host: string,
 ): number {
-  const server = kind === 'outbound' ? 'outbound' : 'inbound';
-  const found = listeners.find((l) => l.server === server && l.implicitTls === (kind === 'tls') && l.host === host);
+  const server = kind === 'outbound' ? 'outbound' : kind.startsWith('submission') ? 'submission' : 'inbound';
+  const found = listeners.find((l) => l.server === server && l.implicitTls === (kind === 'tls' || kind === 'submission-tls') && l.host === host);
   if (found === undefined) throw new Error(`no ${kind} listener on ${host}: ${JSON.stringify(listeners)}`);
   return found.port;
 }

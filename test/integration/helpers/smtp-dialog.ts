@@ -17,6 +17,8 @@ export interface ConnectOptions {
   readonly tls?: boolean;
   /** Extra options for the TLS client (implicit TLS), e.g. { maxVersion: 'TLSv1.2' }. */
   readonly tlsOptions?: ConnectionOptions;
+  /** The local address to connect from (any of 127.0.0.0/8 works on Linux): a client address of its own. */
+  readonly localAddress?: string;
   /** Upper bound on every wait of this dialog, in ms (default 10 s): a broken server fails the test instead of hanging it. */
   readonly timeoutMs?: number;
   /**
@@ -51,11 +53,12 @@ export class SmtpDialog {
   static async connect(port: number, host = '127.0.0.1', opts: ConnectOptions = {}): Promise<SmtpDialog> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const tlsOptions = { rejectUnauthorized: false, servername: 'mx.test', ...opts.tlsOptions };
+    const local = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress };
     // A TLS client that lingers must own the TCP socket beneath: a TLSSocket of its own closes when the server does.
-    const raw = opts.linger === true ? netConnect({ host, port, allowHalfOpen: true }) : null;
+    const raw = opts.linger === true ? netConnect({ host, port, allowHalfOpen: true, ...local }) : null;
     const socket = opts.tls
-      ? tlsConnect(raw === null ? { host, port, ...tlsOptions } : { socket: raw, ...tlsOptions })
-      : (raw ?? netConnect({ host, port }));
+      ? tlsConnect(raw === null ? { host, port, ...local, ...tlsOptions } : { socket: raw, ...tlsOptions })
+      : (raw ?? netConnect({ host, port, ...local }));
     await onceWithin(socket, opts.tls ? 'secureConnect' : 'connect', timeoutMs, `connect to ${host}:${port}`);
     return new SmtpDialog(socket, timeoutMs);
   }

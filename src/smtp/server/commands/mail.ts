@@ -1,11 +1,12 @@
 // MAIL FROM (RFC 5321 §4.1.1.2): opens a transaction with its reverse-path and ESMTP parameters.
-import { parseReversePath } from '../../address.js';
+import { parseReversePath, type EsmtpParams } from '../../address.js';
 import { parseMailParams } from '../../mail-params.js';
 import { replies } from '../../replies.js';
 import type { Handler } from '../handler.js';
+import { sessionInfo } from '../session.js';
 import { overClientLimit } from './client-limit.js';
 
-export const mail: Handler = (ctx, args) => {
+export const mail: Handler = async (ctx, args) => {
   const over = overClientLimit(ctx, 'message');
   if (over !== null) return over;
   const { path, params } = parseReversePath(args, { utf8: true });
@@ -14,7 +15,19 @@ export const mail: Handler = (ctx, args) => {
     const [first] = params.keys();
     return replies.unknownParameter(first ?? '');
   }
-  const mailParams = parseMailParams(params, { maxSize: ctx.server.limits.maxMessageSize });
+  const mailParams = parseMailParams(ctx.server.auth === undefined ? params : withoutAuth(params), { maxSize: ctx.server.limits.maxMessageSize });
+  await ctx.server.delivery.acceptSender?.(path, sessionInfo(ctx.session)); // throws SmtpError to refuse
   ctx.session.transaction = { reversePath: path, params: mailParams, recipients: [] };
   return replies.senderOk();
 };
+
+/**
+ * A server offering AUTH must take MAIL's AUTH= parameter (RFC 4954 §5). It names who submitted the message on
+ * an earlier hop; the session's own login is what counts here, so the value is accepted and not passed on.
+ */
+function withoutAuth(params: EsmtpParams): EsmtpParams {
+  if (!params.has('AUTH')) return params;
+  const rest = new Map(params);
+  rest.delete('AUTH');
+  return rest;
+}
