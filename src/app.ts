@@ -2,13 +2,15 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
+import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
 import type { Logger } from './observability/logger.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
+import { LocalCourier } from './outbound/local-courier.js';
 import { OutboundQueue } from './outbound/outbound-queue.js';
-import { localTransfer } from './outbound/local-transfer.js';
-import { transfer } from './outbound/transfer.js';
+import { RoutingCourier } from './outbound/routing-courier.js';
+import { SmtpCourier } from './outbound/smtp-courier.js';
 import type { Delivery } from './delivery.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import type { ServerContext } from './smtp/server/server-context.js';
@@ -66,15 +68,15 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     now,
   });
 
-  let inbound: { delivery: InboundDelivery } | null = null;
+  let local: MaildirDelivery | null = null;
   let queue: OutboundQueue | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
-      const delivery = new InboundDelivery({ config: config.inbound, hostname: config.hostname, pid, now, logger, mailboxes });
-      inbound = { delivery };
-      cleanups.push(() => delivery.close());
-      const server = new SmtpServer(context('inbound', delivery, config.inbound));
+      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes });
+      local = maildirs;
+      cleanups.push(() => maildirs.close());
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger), config.inbound));
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -84,7 +86,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
-      const transferOptions = {
+      const remote = new SmtpCourier({
         hostname: config.hostname,
         port: config.outbound.smtpPort,
         tls: config.outbound.tls,
@@ -92,18 +94,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         timeouts: clientTimeouts(config),
         logger,
         cache,
-      };
-      const q = await OutboundQueue.open({
-        config: config.outbound,
-        hostname: config.hostname,
-        dataDir: config.dataDir,
-        // Our own domains are delivered to the Maildir directly (as Postfix's local transport would).
-        transfer: (req) =>
-          inbound !== null && config.inbound.domains.includes(req.domain)
-            ? localTransfer(req, inbound.delivery, config.hostname)
-            : transfer(req, transferOptions),
-        logger,
       });
+      const maildirs = local;
+      const courier = new RoutingCourier({
+        remote,
+        local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
+        isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
+      });
+      const q = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger });
       queue = q;
       cleanups.push(() => q.close());
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
@@ -132,7 +130,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     },
     async reload() {
       await tls.reload();
-      if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
+      if (local !== null) local.setMailboxes(await Mailboxes.load(config.inbound));
       logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
     },
   };

@@ -6,17 +6,17 @@ import { OutboundDelivery } from './outbound-delivery.js';
 import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
 import type { QueueEntry } from './queue-item.js';
 import { QueueStore } from './queue-store.js';
-import { Scheduler, type TransferFn } from './scheduler.js';
+import type { Courier } from './courier.js';
+import { Scheduler } from './scheduler.js';
 import type { Timers } from './timers.js';
 
 export type { QueueEntry } from './queue-item.js';
-export type { TransferFn } from './scheduler.js';
 
 export interface OutboundQueueOptions {
   readonly config: OutboundConfig;
   readonly hostname: string;
   readonly dataDir: string;
-  readonly transfer: TransferFn;
+  readonly courier: Courier;
   readonly logger: Logger;
   /** Milliseconds since the epoch; Date.now by default. */
   readonly now?: () => number;
@@ -53,7 +53,7 @@ export class OutboundQueue {
     const { store, items } = await QueueStore.open({ dir: opts.config.queueDir, logger, now });
     const scheduler = new Scheduler({
       store,
-      transfer: opts.transfer,
+      courier: opts.courier,
       logger,
       hostname: opts.hostname,
       config: opts.config,

@@ -1,7 +1,7 @@
 // A queued message's envelope and per-recipient delivery state (the <id>.json file), and its pure state transitions.
 import { z } from 'zod';
 import type { Address } from '../smtp/address.js';
-import type { RecipientOutcome } from './transfer.js';
+import type { RecipientOutcome } from './courier.js';
 
 /** pending: never tried; deferred: waiting for a retry; sent and failed are final, kept until the whole item is done. */
 export type RecipientState = 'pending' | 'deferred' | 'sent' | 'failed';

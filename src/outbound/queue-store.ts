@@ -16,15 +16,13 @@ import { dirname, join } from 'node:path';
 import { fsyncDir, tmpPathFor, writeFileAtomic } from '../fs/safe-write.js';
 import { GroupFsync } from '../fs/group-fsync.js';
 import type { Logger } from '../observability/logger.js';
+import type { MessageBody } from './courier.js';
 import { encodeEnvelope, MSG_SUFFIX, readBody } from './queue-file.js';
 import { isValidQueueId, serializeQueueItem, type QueueItem } from './queue-item.js';
 import { recoverQueueDir } from './queue-recovery.js';
 import { createQuickFile } from '../fs/quick-file.js';
 import { unlinkIfPresent } from '../fs/unlink-if-present.js';
 import { FileMessageWriter, type MessageWriter } from './queue-writer.js';
-
-/** A stored message as the transfer reads it: a Buffer kept from its arrival, or chunks read from the file. */
-export type MessageBody = Iterable<Buffer> | AsyncIterable<Buffer>;
 
 export type { MessageWriter } from './queue-writer.js';
 

@@ -26,14 +26,12 @@ import {
   type RetryPolicy,
 } from './queue-item.js';
 import type { QueueStore } from './queue-store.js';
-import type { RecipientOutcome, TransferRequest, TransferResult } from './transfer.js';
-
-/** One delivery attempt for one domain (transfer.ts); never rejects. Injected, so tests pass a fake. */
-export type TransferFn = (req: TransferRequest) => Promise<TransferResult>;
+import type { Courier, RecipientOutcome, TransferRequest, TransferResult } from './courier.js';
 
 export interface SchedulerOptions {
   readonly store: QueueStore;
-  readonly transfer: TransferFn;
+  /** Delivers each attempt (routing-courier.ts in the server); tests pass a fake. */
+  readonly courier: Courier;
   readonly logger: Logger;
   readonly hostname: string;
   readonly config: Pick<OutboundConfig, 'retryMin' | 'retryMax' | 'queueLifetime' | 'concurrency' | 'concurrencyPerDomain'>;
@@ -61,7 +59,7 @@ interface Tracked {
 
 export class Scheduler {
   readonly #store: QueueStore;
-  readonly #transfer: TransferFn;
+  readonly #courier: Courier;
   readonly #logger: Logger;
   readonly #hostname: string;
   readonly #config: SchedulerOptions['config'];
@@ -90,7 +88,7 @@ export class Scheduler {
 
   constructor(opts: SchedulerOptions) {
     this.#store = opts.store;
-    this.#transfer = opts.transfer;
+    this.#courier = opts.courier;
     this.#logger = opts.logger;
     this.#hostname = opts.hostname;
     this.#config = opts.config;
@@ -324,9 +322,9 @@ export class Scheduler {
 
   async #callTransfer(req: TransferRequest): Promise<TransferResult> {
     try {
-      return await this.#transfer(req);
+      return await this.#courier.deliver(req);
     } catch (err) {
-      // transfer() never rejects; if it did, that is a bug on our side: retry later rather than lose the message.
+      // A courier never rejects; if it did, that is a bug on our side: retry later rather than lose the message.
       this.#logger.error({ event: 'transfer-bug', id: req.id, err }, 'transfer failed unexpectedly');
       const diagnostic = `local error: ${err instanceof Error ? err.message : String(err)}`;
       return { outcomes: req.recipients.map((recipient) => ({ recipient, status: 'transient', diagnostic, remoteMta: null })), relay: null };

@@ -5,7 +5,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { silentLogger } from '../../src/observability/logger.js';
 import { ConnectionCache } from '../../src/outbound/connection-cache.js';
 import type { MxResult } from '../../src/outbound/mx-resolver.js';
-import { type TransferOptions, type TransferRequest, transfer } from '../../src/outbound/transfer.js';
+import type { TransferRequest, TransferResult } from '../../src/outbound/courier.js';
+import { SmtpCourier, type SmtpCourierOptions } from '../../src/outbound/smtp-courier.js';
 import type { ClientTimeouts } from '../../src/smtp/client/smtp-client.js';
 import { type ScriptedPeer, type ScriptedSession, startScriptedPeer, startSmtpPeer } from './helpers/smtp-peer.js';
 
@@ -25,8 +26,8 @@ function request(id: string): TransferRequest {
   };
 }
 
-/** Transfer options for one MX host on 127.0.0.1:port, without DNS, with the cache the test owns. */
-function options(port: number, cache: ConnectionCache): TransferOptions {
+/** Courier options for one MX host on 127.0.0.1:port, without DNS, with the cache the test owns. */
+function options(port: number, cache: ConnectionCache): SmtpCourierOptions {
   const mx: MxResult = { kind: 'hosts', hosts: [{ name: 'mx.dest.test', preference: 10, addresses: ['127.0.0.1'] }] };
   return { hostname: 'client.test', port, tls: 'opportunistic', resolver: { resolve: async () => mx }, timeouts, logger: silentLogger(), cache };
 }
@@ -52,7 +53,9 @@ async function scripted(t: TestContext): Promise<ScriptedPeer> {
   return peer;
 }
 
-const statuses = (r: Awaited<ReturnType<typeof transfer>>): string[] => r.outcomes.map((o) => o.status);
+/** One attempt with a courier made of these options (the cache outlives it). */
+const transfer = (req: TransferRequest, opts: SmtpCourierOptions): Promise<TransferResult> => new SmtpCourier(opts).deliver(req);
+const statuses = (r: TransferResult): string[] => r.outcomes.map((o) => o.status);
 
 describe('connection cache', () => {
   it('sends two messages to the same server on one connection, QUITs it at close', async (t) => {

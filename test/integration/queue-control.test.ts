@@ -10,8 +10,8 @@ import type { SessionInfo } from '../../src/delivery.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { OutboundQueue } from '../../src/outbound/outbound-queue.js';
 import { controlSocketPath } from '../../src/outbound/queue-control.js';
-import type { TransferResult } from '../../src/outbound/transfer.js';
-import { addr, allWith, FakeTransfer } from '../unit/outbound/queue-fixtures.js';
+import type { TransferResult } from '../../src/outbound/courier.js';
+import { addr, allWith, FakeCourier } from '../unit/outbound/queue-fixtures.js';
 
 const HOUR = 3_600_000;
 
@@ -83,9 +83,9 @@ async function setup(t: TestContext): Promise<{ config: Config; onEnd: (fn: () =
   return { config: makeConfig(join(root, 'data')), onEnd: (fn) => cleanups.push(fn) };
 }
 
-async function startQueue(env: { config: Config; onEnd: (fn: () => Promise<void>) => void }, transfer: FakeTransfer): Promise<OutboundQueue> {
+async function startQueue(env: { config: Config; onEnd: (fn: () => Promise<void>) => void }, transfer: FakeCourier): Promise<OutboundQueue> {
   const { config } = env;
-  const queue = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, transfer: transfer.fn, logger: silentLogger() });
+  const queue = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier: transfer, logger: silentLogger() });
   env.onEnd(() => queue.close());
   await queue.start();
   return queue;
@@ -107,7 +107,7 @@ function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
 
-const deferredOnce = (): FakeTransfer => new FakeTransfer((req): TransferResult => allWith(req, 'transient', '451 4.7.1 Greylisted'));
+const deferredOnce = (): FakeCourier => new FakeCourier((req): TransferResult => allWith(req, 'transient', '451 4.7.1 Greylisted'));
 
 test('while the server runs: list --json, flush (acted on within a second) and delete go through the control socket', async (t) => {
   const env = await setup(t);
@@ -231,7 +231,7 @@ test('a stale control socket file is replaced at start; a live one means another
 
   // Refused before it touches the queue: the first server's files in flight are not leftovers.
   await assert.rejects(
-    OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, transfer: transfer.fn, logger: silentLogger() }),
+    OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, courier: transfer, logger: silentLogger() }),
     /another facteur is running/,
   );
   assert.equal(await queueFlush(config, capture()), 0, 'the first server still answers');

@@ -5,7 +5,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { type Logger, silentLogger } from '../../src/observability/logger.js';
 import { MxResolver } from '../../src/outbound/mx-resolver.js';
-import { type TransferOptions, type TransferRequest, type TransferResult, transfer } from '../../src/outbound/transfer.js';
+import type { TransferRequest, TransferResult } from '../../src/outbound/courier.js';
+import { SmtpCourier, type SmtpCourierOptions } from '../../src/outbound/smtp-courier.js';
 import type { ClientTimeouts } from '../../src/smtp/client/smtp-client.js';
 import { startDnsServer, type Zone } from './helpers/dns-server.js';
 import { type ScriptedPeerOptions, type SmtpPeer, type SmtpPeerOptions, startScriptedPeer, startSmtpPeer } from './helpers/smtp-peer.js';
@@ -52,12 +53,12 @@ class World {
     return p;
   }
 
-  async run(zone: Zone, req: TransferRequest, opts: Partial<TransferOptions> = {}): Promise<TransferResult> {
+  async run(zone: Zone, req: TransferRequest, opts: Partial<SmtpCourierOptions> = {}): Promise<TransferResult> {
     const dns = await startDnsServer(zone);
     this.closers.push(() => dns.close());
     // A port where nothing listens, for worlds made only of dead hosts.
     if (this.port === 0) this.port = 9;
-    return transfer(req, {
+    return new SmtpCourier({
       hostname: 'client.test',
       port: this.port,
       tls: 'opportunistic',
@@ -65,7 +66,7 @@ class World {
       timeouts,
       logger: silentLogger(),
       ...opts,
-    });
+    }).deliver(req);
   }
 }
 

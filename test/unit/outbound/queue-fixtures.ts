@@ -1,4 +1,4 @@
-// Test helpers for the queue: temp dirs, a manual clock and timers, a scripted fake transfer, items made on disk.
+// Test helpers for the queue: temp dirs, a manual clock and timers, a scripted fake courier, items made on disk.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +7,8 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import type { Address } from '../../../src/smtp/address.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import type { TransferFn } from '../../../src/outbound/scheduler.js';
 import type { Timers } from '../../../src/outbound/timers.js';
-import type { RecipientStatus, TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
+import type { Courier, RecipientStatus, TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 
@@ -64,8 +63,8 @@ export class ManualTime implements Timers {
 
 type Answer = TransferResult | Promise<TransferResult>;
 
-/** A transfer that records each request and answers with `script` (per call); waiters are told of every call. */
-export class FakeTransfer {
+/** A courier that records each request and answers with `script` (per call); waiters are told of every call. */
+export class FakeCourier implements Courier {
   readonly calls: TransferRequest[] = [];
   #waiters: { count: number; resolve: (req: TransferRequest) => void }[] = [];
   script: (req: TransferRequest, call: number) => Answer;
@@ -74,7 +73,7 @@ export class FakeTransfer {
     this.script = script;
   }
 
-  readonly fn: TransferFn = (req) => {
+  readonly deliver = (req: TransferRequest): Promise<TransferResult> => {
     this.calls.push(req);
     const ready = this.#waiters.filter((w) => w.count <= this.calls.length);
     this.#waiters = this.#waiters.filter((w) => w.count > this.calls.length);
@@ -99,7 +98,7 @@ export function allWith(req: TransferRequest, status: RecipientStatus, diagnosti
   };
 }
 
-/** A transfer answer the test resolves by hand. */
+/** A courier's answer the test resolves by hand. */
 export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
   const promise = new Promise<T>((r) => {

@@ -9,21 +9,21 @@ import { silentLogger, type Logger } from '../../../src/observability/logger.js'
 import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { readQueueDir } from '../../../src/outbound/queue-recovery.js';
 import { Scheduler } from '../../../src/outbound/scheduler.js';
-import type { TransferRequest, TransferResult } from '../../../src/outbound/transfer.js';
-import { allWith, collectBody, deferred, FakeTransfer, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0, tempDir } from './queue-fixtures.js';
+import type { TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
+import { allWith, collectBody, deferred, FakeCourier, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0, tempDir } from './queue-fixtures.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const CONFIG = { retryMin: MINUTE, retryMax: 60 * MINUTE, queueLifetime: 5 * DAY, concurrency: 10, concurrencyPerDomain: 2 };
 
-async function setup(t: TestContext, opts: { transfer?: FakeTransfer; config?: Partial<typeof CONFIG>; logger?: Logger } = {}) {
+async function setup(t: TestContext, opts: { transfer?: FakeCourier; config?: Partial<typeof CONFIG>; logger?: Logger } = {}) {
   const dir = await tempDir(t);
   const time = new ManualTime();
   const { store } = await openStore(dir, time);
-  const transfer = opts.transfer ?? new FakeTransfer();
+  const transfer = opts.transfer ?? new FakeCourier();
   const scheduler = new Scheduler({
     store,
-    transfer: transfer.fn,
+    courier: transfer,
     logger: opts.logger ?? silentLogger(),
     hostname: 'relay.test',
     config: { ...CONFIG, ...opts.config },
@@ -41,7 +41,7 @@ const onDisk = async (dir: string): Promise<QueueItem[]> => readQueueDir(dir).it
 test('a transient failure defers the recipient with backoff; the retry at the due time succeeds and the item leaves', async (t) => {
   /** What each attempt read of the message: whether it came from memory (one Buffer), and its text. */
   const read: { kept: boolean; text: string }[] = [];
-  const transfer = new FakeTransfer(async (req, call) => {
+  const transfer = new FakeCourier(async (req, call) => {
     const body = req.openBody();
     read.push({ kept: Array.isArray(body), text: (await collectBody(body)).toString() });
     return allWith(req, call === 1 ? 'transient' : 'sent');
@@ -90,7 +90,7 @@ test('a transient failure defers the recipient with backoff; the retry at the du
 });
 
 test('attempts count up and the delay doubles until retry_max', async (t) => {
-  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const transfer = new FakeCourier((req) => allWith(req, 'transient'));
   const { dir, time, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   scheduler.add(item);
@@ -106,7 +106,7 @@ test('attempts count up and the delay doubles until retry_max', async (t) => {
 });
 
 test('partial outcomes: the sent recipient is final, only the deferred one is retried and listed', async (t) => {
-  const transfer = new FakeTransfer((req, call): TransferResult => ({
+  const transfer = new FakeCourier((req, call): TransferResult => ({
     outcomes: req.recipients.map((recipient) => ({
       recipient,
       status: call === 1 && recipient.local === 'carol' ? 'transient' : 'sent',
@@ -145,7 +145,7 @@ test('recipients are grouped by domain: two domains, two transfers', async (t) =
 
 test('at most `concurrency` transfers in flight, and `concurrencyPerDomain` towards one domain', async (t) => {
   const answers: { req: TransferRequest; done: (r: TransferResult) => void }[] = [];
-  const transfer = new FakeTransfer((req) => {
+  const transfer = new FakeCourier((req) => {
     const d = deferred<TransferResult>();
     answers.push({ req, done: d.resolve });
     return d.promise;
@@ -169,7 +169,7 @@ test('at most `concurrency` transfers in flight, and `concurrencyPerDomain` towa
 });
 
 test('flush() makes every deferred recipient due now', async (t) => {
-  const transfer = new FakeTransfer((req, call) => allWith(req, call === 1 ? 'transient' : 'sent'));
+  const transfer = new FakeCourier((req, call) => allWith(req, call === 1 ? 'transient' : 'sent'));
   const { dir, store, scheduler } = await setup(t, { transfer });
   scheduler.add(await storeItem(store, { to: ['bob@dest.test'] }));
   scheduler.start();
@@ -183,7 +183,7 @@ test('flush() makes every deferred recipient due now', async (t) => {
 
 test('flush() while a transfer is in flight does not start a second one for the same recipients', async (t) => {
   const answer = deferred<TransferResult>();
-  const transfer = new FakeTransfer((req, call) => (call === 1 ? answer.promise : allWith(req, 'sent')));
+  const transfer = new FakeCourier((req, call) => (call === 1 ? answer.promise : allWith(req, 'sent')));
   const { dir, store, scheduler } = await setup(t, { transfer });
   scheduler.add(await storeItem(store, { to: ['bob@dest.test'] }));
   scheduler.start();
@@ -201,7 +201,7 @@ test('flush() while a transfer is in flight does not start a second one for the 
 });
 
 test('the queue lifetime turns a transient failure into a bounce from <> to the sender, with the report inside', async (t) => {
-  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient', '451 4.4.1 No answer from host')));
+  const transfer = new FakeCourier((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient', '451 4.4.1 No answer from host')));
   const { dir, time, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'], created: T0 - 5 * DAY });
   scheduler.add(item);
@@ -232,7 +232,7 @@ test('the queue lifetime turns a transient failure into a bounce from <> to the 
 });
 
 test('a transient failure whose next try would come after the lifetime fails now', async (t) => {
-  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient')));
+  const transfer = new FakeCourier((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, 'transient')));
   const { dir, store, scheduler } = await setup(t, { transfer });
   // 30 s of lifetime left, but the first retry is a minute away.
   const item = await storeItem(store, { to: ['bob@dest.test'], created: T0 - 5 * DAY + 30_000 });
@@ -245,7 +245,7 @@ test('a transient failure whose next try would come after the lifetime fails now
 });
 
 test('one bounce lists every failed recipient, whatever their domain and reason', async (t) => {
-  const transfer = new FakeTransfer((req) => {
+  const transfer = new FakeCourier((req) => {
     if (req.reversePath === null) return allWith(req, 'transient');
     return req.domain === 'one.test' ? allWith(req, 'permanent', '550 5.1.1 No such user') : allWith(req, 'permanent', '554 5.7.1 Rejected');
   });
@@ -263,7 +263,7 @@ test('one bounce lists every failed recipient, whatever their domain and reason'
 });
 
 test('a message from <> that fails is dropped without a bounce', async (t) => {
-  const transfer = new FakeTransfer((req) => allWith(req, 'permanent'));
+  const transfer = new FakeCourier((req) => allWith(req, 'permanent'));
   const { dir, store, scheduler } = await setup(t, { transfer });
   scheduler.add(await storeItem(store, { from: '', to: ['bob@dest.test'] }));
   scheduler.start();
@@ -273,7 +273,7 @@ test('a message from <> that fails is dropped without a bounce', async (t) => {
 });
 
 test('mixed final outcomes: sent and failed recipients give a bounce for the failed one only', async (t) => {
-  const transfer = new FakeTransfer((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, req.domain === 'ok.test' ? 'sent' : 'permanent')));
+  const transfer = new FakeCourier((req) => (req.reversePath === null ? allWith(req, 'transient') : allWith(req, req.domain === 'ok.test' ? 'sent' : 'permanent')));
   const { dir, store, scheduler } = await setup(t, { transfer });
   scheduler.add(await storeItem(store, { to: ['a@ok.test', 'b@bad.test'] }));
   scheduler.start();
@@ -284,7 +284,7 @@ test('mixed final outcomes: sent and failed recipients give a bounce for the fai
 });
 
 test('delete() while idle removes the files and the scheduler forgets the item', async (t) => {
-  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const transfer = new FakeCourier((req) => allWith(req, 'transient'));
   const { dir, time, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   scheduler.add(item);
@@ -301,7 +301,7 @@ test('delete() while idle removes the files and the scheduler forgets the item',
 
 test('delete() while a transfer is in flight: the result is dropped and the files stay removed', async (t) => {
   const answer = deferred<TransferResult>();
-  const transfer = new FakeTransfer(() => answer.promise);
+  const transfer = new FakeCourier(() => answer.promise);
   const { dir, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   scheduler.add(item);
@@ -317,7 +317,7 @@ test('delete() while a transfer is in flight: the result is dropped and the file
 });
 
 test('an item found finished at startup (crash before its removal) is bounced and removed', async (t) => {
-  const transfer = new FakeTransfer((req) => allWith(req, 'transient'));
+  const transfer = new FakeCourier((req) => allWith(req, 'transient'));
   const { dir, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   const done: QueueItem = { ...item, recipients: item.recipients.map((r) => ({ ...r, status: 'failed', attempts: 3, diagnostic: '550 5.1.1 no', last_error: '550 5.1.1 no', dsn_status: '5.1.1' })) };
@@ -332,7 +332,7 @@ test('an item found finished at startup (crash before its removal) is bounced an
 });
 
 test('a transfer that rejects (a bug) defers instead of losing the message', async (t) => {
-  const transfer = new FakeTransfer(() => Promise.reject(new Error('boom')));
+  const transfer = new FakeCourier(() => Promise.reject(new Error('boom')));
   const { dir, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   scheduler.add(item);
@@ -351,7 +351,7 @@ test('every attempt is logged with its outcome, relay and delay', async (t) => {
       done();
     },
   });
-  const transfer = new FakeTransfer((req) => allWith(req, 'sent'));
+  const transfer = new FakeCourier((req) => allWith(req, 'sent'));
   const { time, store, scheduler } = await setup(t, { transfer, logger: pino({ level: 'info' }, sink) });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   time.now = T0 + 42_000;

@@ -1,4 +1,4 @@
-// One delivery attempt of one message to one recipient domain: MX hosts in order, TLS policy, per-recipient outcomes.
+// The courier to remote MX hosts: one attempt walks the hosts in order under the TLS policy, with per-recipient outcomes.
 import type { Logger } from '../observability/logger.js';
 import { type Address, formatAddress } from '../smtp/address.js';
 import {
@@ -14,43 +14,10 @@ import type { Capabilities } from '../smtp/client/ehlo-capabilities.js';
 import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
 import { isPermanent, isPositive, type Reply, replyText } from '../smtp/reply.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
-import type { MessageBody } from './queue-store.js';
+import type { Courier, RecipientOutcome, RecipientStatus, TransferRequest, TransferResult } from './courier.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';
-import { Outcomes } from './transfer-outcomes.js';
 
-export interface TransferRequest {
-  /** Queue id, for logs. */
-  readonly id: string;
-  /** Recipient domain, lower-cased (all recipients share it). */
-  readonly domain: string;
-  readonly reversePath: Address | null;
-  readonly recipients: readonly Address[];
-  /** Opens the stored message: lines end in LF, not dot-stuffed (transfer converts to CRLF and stuffs). */
-  readonly openBody: () => MessageBody;
-  /** Size in bytes of the stored body (for SIZE=). */
-  readonly size: number;
-  readonly eightBit: boolean;
-  readonly smtputf8: boolean;
-}
-
-export type RecipientStatus = 'sent' | 'transient' | 'permanent';
-
-export interface RecipientOutcome {
-  readonly recipient: Address;
-  readonly status: RecipientStatus;
-  /** The remote reply or our own diagnosis, one line: "550 5.1.1 No such user" / "connection refused by mx1 [192.0.2.1]". */
-  readonly diagnostic: string;
-  /** Host name of the MX that gave the outcome, null if none was reached. */
-  readonly remoteMta: string | null;
-}
-
-export interface TransferResult {
-  readonly outcomes: readonly RecipientOutcome[];
-  /** The host that took the transaction, if any. */
-  readonly relay: { readonly host: string; readonly ip: string; readonly tls: string | null } | null;
-}
-
-export interface TransferOptions {
+export interface SmtpCourierOptions {
   /** Our name in EHLO. */
   readonly hostname: string;
   /** The port dialled on every MX host (25 in production). */
@@ -76,7 +43,7 @@ type Step =
 
 interface Attempt {
   readonly req: TransferRequest;
-  readonly opts: TransferOptions;
+  readonly opts: SmtpCourierOptions;
   readonly log: Logger;
   readonly outcomes: Outcomes;
 }
@@ -84,28 +51,36 @@ interface Attempt {
 /**
  * One attempt: resolve the MX hosts, then walk them in preference order and, for each, its addresses in order
  * (IPv6 before IPv4). The first host that completes a transaction ends the walk, so exactly one copy is sent.
- * Never rejects: every failure, even a local one, becomes per-recipient outcomes.
  */
-export async function transfer(req: TransferRequest, opts: TransferOptions): Promise<TransferResult> {
-  const log = opts.logger.child({ id: req.id, domain: req.domain });
-  const outcomes = new Outcomes(req.recipients, `no MX host of ${req.domain} could be reached`);
-  let relay: Relay | null = null;
-  try {
-    const mx = await opts.resolver.resolve(req.domain);
-    if (mx.kind === 'hosts') relay = await walk({ req, opts, log, outcomes }, mx.hosts);
-    else {
-      log.warn({ outcome: mx.reason, kind: mx.kind }, 'MX resolution failed');
-      // A standard reply in front lets the bounce carry the right Status (5.1.2, 5.1.10) instead of 5.0.0.
-      const diagnostic = mx.kind === 'permanent' && mx.reply !== undefined ? `${mx.reply} ${mx.reason}` : mx.reason;
-      outcomes.settle(outcomes.pending(), mx.kind, diagnostic, null);
-    }
-  } catch (err) {
-    // Not the remote's doing (the body file could not be read, a bug): try again later, never bounce on it.
-    log.error({ err }, 'delivery attempt failed locally');
-    outcomes.note(outcomes.pending(), `local error: ${(err as Error).message}`, null);
+export class SmtpCourier implements Courier {
+  readonly #opts: SmtpCourierOptions;
+
+  constructor(opts: SmtpCourierOptions) {
+    this.#opts = opts;
   }
-  outcomes.settle(outcomes.pending(), 'transient');
-  return { outcomes: outcomes.list(), relay };
+
+  async deliver(req: TransferRequest): Promise<TransferResult> {
+    const opts = this.#opts;
+    const log = opts.logger.child({ id: req.id, domain: req.domain });
+    const outcomes = new Outcomes(req.recipients, `no MX host of ${req.domain} could be reached`);
+    let relay: Relay | null = null;
+    try {
+      const mx = await opts.resolver.resolve(req.domain);
+      if (mx.kind === 'hosts') relay = await walk({ req, opts, log, outcomes }, mx.hosts);
+      else {
+        log.warn({ outcome: mx.reason, kind: mx.kind }, 'MX resolution failed');
+        // A standard reply in front lets the bounce carry the right Status (5.1.2, 5.1.10) instead of 5.0.0.
+        const diagnostic = mx.kind === 'permanent' && mx.reply !== undefined ? `${mx.reply} ${mx.reason}` : mx.reason;
+        outcomes.settle(outcomes.pending(), mx.kind, diagnostic, null);
+      }
+    } catch (err) {
+      // Not the remote's doing (the body file could not be read, a bug): try again later, never bounce on it.
+      log.error({ err }, 'delivery attempt failed locally');
+      outcomes.note(outcomes.pending(), `local error: ${(err as Error).message}`, null);
+    }
+    outcomes.settle(outcomes.pending(), 'transient');
+    return { outcomes: outcomes.list(), relay };
+  }
 }
 
 async function walk(a: Attempt, hosts: readonly MxHost[]): Promise<Relay | null> {
@@ -357,4 +332,51 @@ function describe(err: ClientError, where: string): string {
   if (err instanceof ClientTimeoutError) return `timeout (${err.ms} ms) at ${err.stage} with ${where}`;
   if (err instanceof RemoteProtocolError) return `protocol error from ${where} at ${err.stage}: ${err.message}`;
   return `TLS failed with ${where}: ${err.message}`;
+}
+
+/** Per-recipient results as the walk goes: settled ones are final; the others keep their latest failure. */
+export class Outcomes {
+  private readonly final: (RecipientOutcome | undefined)[];
+  private readonly latest: { diagnostic: string; remoteMta: string | null }[];
+
+  constructor(
+    private readonly recipients: readonly Address[],
+    fallback: string,
+  ) {
+    this.final = recipients.map(() => undefined);
+    this.latest = recipients.map(() => ({ diagnostic: fallback, remoteMta: null }));
+  }
+
+  /** Indexes of the recipients without a final outcome. */
+  pending(): number[] {
+    return this.final.flatMap((o, i) => (o === undefined ? [i] : []));
+  }
+
+  /** Records the latest failure of recipients still pending, used if nothing better comes. */
+  note(indexes: readonly number[], diagnostic: string, remoteMta: string | null): void {
+    for (const i of indexes) this.latest[i] = { diagnostic, remoteMta };
+  }
+
+  /** Final outcomes; without a diagnostic, each recipient's latest failure is used. */
+  settle(indexes: readonly number[], status: RecipientStatus, diagnostic?: string, remoteMta?: string | null): void {
+    for (const i of indexes) {
+      if (this.final[i] !== undefined) continue;
+      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
+      this.final[i] = {
+        recipient: this.recipients[i] as Address,
+        status,
+        diagnostic: diagnostic ?? latest.diagnostic,
+        remoteMta: diagnostic === undefined ? latest.remoteMta : (remoteMta ?? null),
+      };
+    }
+  }
+
+  /** Every recipient's outcome, in request order (call settle() on the pending ones first). */
+  list(): RecipientOutcome[] {
+    return this.final.map((o, i) => {
+      if (o !== undefined) return o;
+      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
+      return { recipient: this.recipients[i] as Address, status: 'transient', ...latest };
+    });
+  }
 }
