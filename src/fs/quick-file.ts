@@ -16,10 +16,10 @@ export interface QuickFile {
 /** Bytes written synchronously before the writes of a message go to the thread pool. */
 const SYNC_WRITE_LIMIT = 256 * 1024;
 
-/** Creates `path` with O_CREAT|O_EXCL (never reusing or following anything already there), mode 0600. */
-export async function createQuickFile(path: string): Promise<QuickFile> {
+/** Creates `path` with O_CREAT|O_EXCL (never reusing or following anything already there), mode 0600 by default. */
+export async function createQuickFile(path: string, mode = 0o600): Promise<QuickFile> {
   const fd = await new Promise<number>((resolve, reject) =>
-    openAsync(path, 'wx', 0o600, (err, fd) => (err === null ? resolve(fd) : reject(err))),
+    openAsync(path, 'wx', mode, (err, fd) => (err === null ? resolve(fd) : reject(err))),
   );
   let written = 0;
   let closed = false;

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { errorCode } from '../fs/error-code.js';
-import { TMP_SUFFIX } from '../fs/safe-write.js';
+import { TMP_SUFFIX } from '../fs/durable-file.js';
 import { MSG_SUFFIX, readEnvelopeSync } from './queue-file.js';
 import { parseQueueItem, type QueueItem } from './queue-item.js';
 

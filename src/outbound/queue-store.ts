@@ -11,16 +11,15 @@
 //  - duplicate window: a recipient's remote 250 is only recorded by the next atomic write of the .json; a crash
 //    between that 250 and the write makes us send to that recipient again after the restart. RFC 5321 §6.1
 //    prefers a duplicate to a loss; the window is the time of one atomic write.
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir, tmpPathFor, writeFileAtomic } from '../fs/safe-write.js';
+import { join } from 'node:path';
+import { fsyncDirectory, makeDurableDir } from '../fs/directory.js';
+import { DurableFile, replaceFileDurably } from '../fs/durable-file.js';
 import { GroupFsync } from '../fs/group-fsync.js';
 import type { Logger } from '../observability/logger.js';
 import type { MessageBody } from './courier.js';
 import { encodeEnvelope, MSG_SUFFIX, readBody } from './queue-file.js';
 import { isValidQueueId, serializeQueueItem, type QueueItem } from './queue-item.js';
 import { recoverQueueDir } from './queue-recovery.js';
-import { createQuickFile } from '../fs/quick-file.js';
 import { unlinkIfPresent } from '../fs/unlink-if-present.js';
 import { FileMessageWriter, type MessageWriter } from './queue-writer.js';
 
@@ -70,13 +69,9 @@ export class QueueStore {
 
   /** Creates the directory if needed, removes the leftovers of interrupted writes and loads every committed item. */
   static async open(opts: QueueStoreOptions): Promise<{ store: QueueStore; items: QueueItem[] }> {
-    const created = await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    // A new directory is durable once its parents are flushed: every one from the queue dir up to the first created.
-    if (created !== undefined) {
-      for (let d = opts.dir; d !== dirname(created) && d !== dirname(d); d = dirname(d)) await fsyncDir(dirname(d));
-    }
+    await makeDurableDir(opts.dir);
     const { items, legacy, withState, changed } = recoverQueueDir(opts.dir, opts.logger);
-    if (changed) await fsyncDir(opts.dir);
+    if (changed) await fsyncDirectory(opts.dir);
     return { store: new QueueStore(opts, legacy, withState), items };
   }
 
@@ -102,27 +97,30 @@ export class QueueStore {
 
   /**
    * Starts queuing `envelope` (its size is not read: it is the message's, known at finish). The file is created
-   * with mode 0600 (mail is private) and begins with the envelope line.
+   * with mode 0600 (mail is private), in the background while the client sends the text (a failure is reported by
+   * finish()), and begins with the envelope line. It never replaces a message: an id already on disk means a new id.
    */
   async createMessage(envelope: QueueItem): Promise<MessageWriter> {
-    const final = this.msgPath(envelope.id);
-    const tmp = tmpPathFor(final);
-    return new FileMessageWriter({
-      id: envelope.id,
-      // Created while the client sends the text (see MaildirWriter.open): a failure is reported by finish().
-      handle: createQuickFile(tmp),
-      tmp,
-      final,
-      envelope: encodeEnvelope(envelope),
-      syncDir: this.#syncDir,
-      keep: (body) => this.#keepBody(envelope.id, body),
-    });
+    let first: string | null = checkedId(envelope.id);
+    const file = new DurableFile(
+      {
+        dir: this.dir,
+        nextName: () => {
+          const id = first ?? this.newId();
+          first = null;
+          return `${id}${MSG_SUFFIX}`;
+        },
+        head: (name) => encodeEnvelope({ ...envelope, id: name.slice(0, -MSG_SUFFIX.length) }),
+      },
+      { syncDir: this.#syncDir },
+    );
+    return new FileMessageWriter(file, (id, body) => this.#keepBody(id, body));
   }
 
-  /** Writes the item's state atomically, beside its message (after an attempt that leaves it queued). */
-  save(item: QueueItem): Promise<void> {
+  /** Replaces the item's state atomically, beside its message (after an attempt that leaves it queued). */
+  async save(item: QueueItem): Promise<void> {
     this.#withState.add(item.id); // before the write: a removal racing it must look for the file
-    return writeFileAtomic(this.jsonPath(item.id), serializeQueueItem(item), 0o600, this.#syncDir);
+    await replaceFileDurably(this.jsonPath(item.id), serializeQueueItem(item), { syncDir: this.#syncDir });
   }
 
   /** Stores a complete small message (a bounce) and commits it. */
@@ -191,7 +189,7 @@ export class QueueStore {
 export async function removeItemFiles(
   dir: string,
   id: string,
-  syncDir: (dir: string) => Promise<void> = fsyncDir,
+  syncDir: (dir: string) => Promise<void> = fsyncDirectory,
   files: { readonly json: boolean; readonly eml: boolean } = { json: true, eml: true },
 ): Promise<boolean> {
   const base = join(dir, checkedId(id));

@@ -58,7 +58,7 @@ test('a message is streamed through a tmp file and only becomes <id>.msg at fini
   const during = await readdir(dir);
   assert.equal(during.length, 1);
   assert.match(during[0] ?? '', new RegExp(`^${id}\\.msg\\..*\\.tmp$`));
-  assert.equal(await writer.finish(), 100_002, 'the size is the message\'s, without the envelope line');
+  assert.deepEqual(await writer.finish(), { id, size: 100_002 }, 'the size is the message\'s, without the envelope line');
   assert.deepEqual(await readdir(dir), [`${id}.msg`]);
   assert.equal((await readMsgFile(dir, id)).body.toString(), `${'a'.repeat(100_000)}b\n`);
   assert.deepEqual((await openStore(dir, new ManualTime())).items, [{ ...item, size: 100_002 }]);
@@ -365,4 +365,24 @@ test('readQueueDir() lists committed items without touching anything, and report
   assert.match(reported[2] ?? '', /^bad2\.json, bad2\.eml: /);
   assert.deepEqual(await sorted(dir), before, 'nothing removed, nothing set aside');
   assert.deepEqual(readQueueDir(join(dir, 'missing')), { items: [], problems: [] });
+});
+
+test('a commit never overwrites a queued message: an id already on disk gives the new message another id', async (t) => {
+  const dir = await tempDir(t);
+  const time = new ManualTime();
+  const { store } = await openStore(dir, time);
+  const first = await storeItem(store, { to: ['bob@dest.test'] });
+  const before = await readFile(join(dir, `${first.id}.msg`));
+  // A writer whose first name is one already taken (a clock set back past an id still queued).
+  const writer = await store.createMessage({ ...first, recipients: [newRecipient('carol@dest.test', addr('carol@dest.test'))] });
+  await writer.write(Buffer.from('Subject: second\n\nanother message\n'));
+  const { id } = await writer.finish();
+  assert.notEqual(id, first.id);
+  assert.deepEqual(await readFile(join(dir, `${first.id}.msg`)), before, 'the first message is intact');
+  const second = await readMsgFile(dir, id);
+  assert.equal(second.body.toString(), 'Subject: second\n\nanother message\n');
+  assert.equal((JSON.parse(second.line) as { id: string }).id, id, 'the envelope line names the new id');
+  assert.deepEqual(await sorted(dir), [`${first.id}.msg`, `${id}.msg`].sort());
+  const { items } = await openStore(dir, time);
+  assert.deepEqual(items.map((i) => [i.id, i.recipients[0]?.address]).sort(), [[first.id, 'bob@dest.test'], [id, 'carol@dest.test']].sort());
 });
