@@ -1,9 +1,9 @@
 // `facteur queue list|flush|delete`: through the running server's control socket, or on the files when it is not running.
 import type { Config } from '../config/config.js';
 import { controlRequest, controlSocketPath, type ControlRequest, type ControlResponse } from '../outbound/queue-control.js';
-import { isValidQueueId, toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
-import { readQueueDir } from '../outbound/queue-recovery.js';
-import { removeItemFiles } from '../outbound/queue-store.js';
+import { isValidQueueId } from '../outbound/queue-file.js';
+import { toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
+import { QueueStore } from '../outbound/queue-store.js';
 
 /** Where the commands print; the process's stdout and stderr by default, captured in tests. */
 export interface CommandOutput {
@@ -23,7 +23,7 @@ export async function queueList(config: Config, opts: { json: boolean }, io: Com
     const answer = await ask(config, { cmd: 'list' });
     if (answer === null) {
       // Not running: the files are the queue. Read only: a server starting meanwhile owns the cleanup.
-      const { items, problems } = readQueueDir(config.outbound.queueDir);
+      const { items, problems } = QueueStore.inspect(config.outbound.queueDir);
       for (const p of problems) io.err(`warning: ${p}\n`);
       entries = items.map((item) => toQueueEntry(item)).filter((e) => e.recipients.length > 0);
     } else {
@@ -62,7 +62,7 @@ export async function queueDelete(config: Config, id: string, io: CommandOutput 
   }
   try {
     const answer = await ask(config, { cmd: 'delete', id });
-    const deleted = answer === null ? await removeItemFiles(config.outbound.queueDir, id) : answer.deleted === true;
+    const deleted = answer === null ? await QueueStore.removeWhileStopped(config.outbound.queueDir, id) : answer.deleted === true;
     if (!deleted) {
       io.err(`${id}: not in the queue\n`);
       return 1;

@@ -124,7 +124,7 @@ function queueItem(id: string, envelope: Envelope, arrival: number): QueueItem {
   return {
     id,
     from: formatAddress(envelope.reversePath),
-    reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
+    reversePath: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
     created: new Date(arrival).toISOString(),
     size: 0,
     eightBit: envelope.eightBit,

@@ -4,7 +4,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
-import { isValidQueueId, type QueueEntry } from './queue-item.js';
+import { isValidQueueId } from './queue-file.js';
+import type { QueueEntry } from './queue-item.js';
 import { errorCode } from '../fs/error-code.js';
 
 export type ControlRequest = { readonly cmd: 'flush' } | { readonly cmd: 'list' } | { readonly cmd: 'delete'; readonly id: string };

@@ -127,7 +127,7 @@ export class Scheduler {
     for (const t of this.#items.values()) {
       t.item = {
         ...t.item,
-        recipients: t.item.recipients.map((r) => (r.status === 'deferred' && !t.trying.has(recipientKey(r)) ? { ...r, next_attempt: now } : r)),
+        recipients: t.item.recipients.map((r) => (r.status === 'deferred' && !t.trying.has(recipientKey(r)) ? { ...r, nextAttempt: now } : r)),
       };
       for (const domain of domainsOf(t.item)) if (!t.inFlight.has(domain)) this.#scheduleDomain(t, domain);
     }
@@ -280,15 +280,13 @@ export class Scheduler {
     const result = await this.#callTransfer({
       id: item.id,
       domain,
-      reversePath: item.reverse_path,
+      reversePath: item.reversePath,
       recipients: recipients.map((r): Address => ({ local: r.local, domain: r.domain })),
       openBody: () => this.#store.openBody(item.id),
       size: item.size,
       eightBit: item.eightBit,
       smtputf8: item.smtputf8,
     });
-    // Kept in memory for the first attempt only: retries, hours apart, read the file.
-    this.#store.forgetBody(item.id);
     this.#release(t, domain, recipients);
     this.#pump();
     if (t.deleted || this.#stopped) return;
@@ -338,7 +336,7 @@ export class Scheduler {
     const { item } = t;
     const failed = item.recipients.filter((r) => r.status === 'failed' && r.bounced !== true);
     try {
-      if (failed.length > 0 && item.reverse_path === null) {
+      if (failed.length > 0 && item.reversePath === null) {
         // RFC 5321 §4.5.5 / §6.1: a message from <> (itself a notification) never causes another one.
         this.#logger.info({ event: 'bounce-suppressed', id: item.id, recipients: failed.map((r) => r.address) }, 'no bounce for the null sender');
       } else if (failed.length > 0) {
@@ -367,7 +365,7 @@ export class Scheduler {
    */
   async #bounceEarly(t: Tracked): Promise<void> {
     const fresh = t.item.recipients.filter((r) => r.status === 'failed' && r.bounced !== true);
-    if (fresh.length === 0 || t.item.reverse_path === null) return;
+    if (fresh.length === 0 || t.item.reversePath === null) return;
     // Wait until every recipient was tried once, so that the first round's failures go out in one report.
     if (t.item.recipients.some((r) => r.status === 'pending')) return;
     try {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newRecipient, serializeQueueItem, type QueueItem } from '../../src/outbound/queue-item.js';
+import { encodeState } from '../../src/outbound/queue-file.js';
+import { newRecipient, type QueueItem } from '../../src/outbound/queue-item.js';
 import { prepareFacteur, runCli, spawnFacteur } from './helpers/facteur.js';
 import { messageText, startRelayWorld } from './helpers/relay.js';
 import { sendTransaction, SmtpDialog } from './helpers/smtp-dialog.js';
@@ -66,14 +67,14 @@ test('SIGKILL with 50 messages queued: all listed while down, each delivered exa
   const ghost: QueueItem = {
     id: '0zzzzzzzzstray3',
     from: 'sender@client.example',
-    reverse_path: { local: 'sender', domain: 'client.example' },
+    reversePath: { local: 'sender', domain: 'client.example' },
     created: new Date().toISOString(),
     size: 10,
     eightBit: false,
     smtputf8: false,
     recipients: [newRecipient('ghost@crash.test', { local: 'ghost', domain: 'crash.test' })],
   };
-  await writeFile(join(queueDir, `${ghost.id}.json`), serializeQueueItem(ghost));
+  await writeFile(join(queueDir, `${ghost.id}.json`), encodeState(ghost));
 
   const peer = await world.peer('127.0.0.2');
   const second = await spawnFacteur(prepared.configPath);

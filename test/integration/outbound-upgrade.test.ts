@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newRecipient, serializeQueueItem, type QueueItem } from '../../src/outbound/queue-item.js';
+import { encodeState } from '../../src/outbound/queue-file.js';
+import { newRecipient, type QueueItem } from '../../src/outbound/queue-item.js';
 import { prepareFacteur, spawnFacteur } from './helpers/facteur.js';
 import { startRelayWorld } from './helpers/relay.js';
 
@@ -13,7 +14,7 @@ async function writeOldItem(queueDir: string, id: string, to: string, text: stri
   const item: QueueItem = {
     id,
     from: 'sender@client.example',
-    reverse_path: { local: 'sender', domain: 'client.example' },
+    reversePath: { local: 'sender', domain: 'client.example' },
     created: new Date().toISOString(),
     size: Buffer.byteLength(text),
     eightBit: false,
@@ -21,7 +22,7 @@ async function writeOldItem(queueDir: string, id: string, to: string, text: stri
     recipients: [{ ...newRecipient(to, { local, domain }), ...over }],
   };
   await writeFile(join(queueDir, `${id}.eml`), text, { mode: 0o600 });
-  await writeFile(join(queueDir, `${id}.json`), serializeQueueItem(item), { mode: 0o600 });
+  await writeFile(join(queueDir, `${id}.json`), encodeState(item), { mode: 0o600 });
 }
 
 test('messages queued by facteur 0.1 (pending and deferred) are delivered once each after the upgrade, and leave nothing', async (t) => {
@@ -39,8 +40,8 @@ test('messages queued by facteur 0.1 (pending and deferred) are delivered once e
   await writeOldItem(queueDir, '0mvold0000002abcd', 'two@upgrade.test', deferred, {
     status: 'deferred',
     attempts: 1,
-    next_attempt: new Date(Date.now() - 1000).toISOString(),
-    last_error: '421 4.3.2 busy',
+    nextAttempt: new Date(Date.now() - 1000).toISOString(),
+    lastError: '421 4.3.2 busy',
   });
 
   const facteur = await spawnFacteur(prepared.configPath);

@@ -77,7 +77,7 @@ test('commit writes <id>.msg (envelope line, then the message), hands the item t
   assert.equal(item.size, 45);
   assert.equal(item.eightBit, true);
   assert.deepEqual(
-    item.recipients.map((r) => [r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_error]),
+    item.recipients.map((r) => [r.address, r.domain, r.status, r.attempts, r.nextAttempt, r.lastError]),
     [
       ['bob@Dest.test', 'dest.test', 'pending', 0, null, null],
       ['carol@[192.0.2.7]', '[192.0.2.7]', 'pending', 0, null, null],
@@ -94,7 +94,7 @@ test('the null sender is stored as ""', async (t) => {
   await sink.write(Buffer.from('Subject: x\n\n'));
   await sink.commit();
   assert.equal(queued[0]?.from, '');
-  assert.equal(queued[0]?.reverse_path, null);
+  assert.equal(queued[0]?.reversePath, null);
 });
 
 test('abort() removes everything, any number of times', async (t) => {

@@ -149,7 +149,7 @@ export async function storeItem(store: QueueStore, spec: ItemSpec): Promise<Queu
   const item: QueueItem = {
     id,
     from,
-    reverse_path: from === '' ? null : addr(from),
+    reversePath: from === '' ? null : addr(from),
     created: new Date(spec.created ?? T0).toISOString(),
     size: body.length,
     eightBit: false,

@@ -6,8 +6,9 @@ import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../../src/observability/logger.js';
-import { parseQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
-import { readQueueDir } from '../../../src/outbound/queue-recovery.js';
+import { parseState } from '../../../src/outbound/queue-file.js';
+import type { QueueItem } from '../../../src/outbound/queue-item.js';
+import { QueueStore } from '../../../src/outbound/queue-store.js';
 import { Scheduler } from '../../../src/outbound/scheduler.js';
 import type { TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
 import { allWith, collectBody, deferred, FakeCourier, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0, tempDir } from './queue-fixtures.js';
@@ -35,8 +36,8 @@ async function setup(t: TestContext, opts: { transfer?: FakeCourier; config?: Pa
   return { dir, time, store, transfer, scheduler };
 }
 
-const readItem = async (dir: string, id: string): Promise<QueueItem> => parseQueueItem(await readFile(join(dir, `${id}.json`), 'utf8'));
-const onDisk = async (dir: string): Promise<QueueItem[]> => readQueueDir(dir).items;
+const readItem = async (dir: string, id: string): Promise<QueueItem> => parseState(await readFile(join(dir, `${id}.json`), 'utf8'));
+const onDisk = async (dir: string): Promise<QueueItem[]> => QueueStore.inspect(dir).items;
 
 test('a transient failure defers the recipient with backoff; the retry at the due time succeeds and the item leaves', async (t) => {
   /** What each attempt read of the message: whether it came from memory (one Buffer), and its text. */
@@ -64,8 +65,8 @@ test('a transient failure defers the recipient with backoff; the retry at the du
   const deferredState = (await readItem(dir, item.id)).recipients[0];
   assert.equal(deferredState?.status, 'deferred');
   assert.equal(deferredState?.attempts, 1);
-  assert.equal(deferredState?.next_attempt, new Date(T0 + MINUTE).toISOString());
-  assert.equal(deferredState?.last_error, '451 4.7.1 Try again later');
+  assert.equal(deferredState?.nextAttempt, new Date(T0 + MINUTE).toISOString());
+  assert.equal(deferredState?.lastError, '451 4.7.1 Try again later');
   assert.deepEqual(scheduler.list()[0]?.recipients[0], {
     address: 'bob@dest.test',
     status: 'deferred',
@@ -100,8 +101,8 @@ test('attempts count up and the delay doubles until retry_max', async (t) => {
     await scheduler.whenIdle();
     const r = (await readItem(dir, item.id)).recipients[0];
     assert.equal(r?.attempts, i + 1);
-    assert.equal(Date.parse(r?.next_attempt ?? '') - time.now, minutes * MINUTE, `delay after attempt ${i + 1}`);
-    time.advanceTo(Date.parse(r?.next_attempt ?? ''));
+    assert.equal(Date.parse(r?.nextAttempt ?? '') - time.now, minutes * MINUTE, `delay after attempt ${i + 1}`);
+    time.advanceTo(Date.parse(r?.nextAttempt ?? ''));
   }
 });
 
@@ -214,7 +215,7 @@ test('the queue lifetime turns a transient failure into a bounce from <> to the 
   const bounce = items[0] as QueueItem;
   assert.notEqual(bounce.id, item.id);
   assert.equal(bounce.from, '');
-  assert.equal(bounce.reverse_path, null);
+  assert.equal(bounce.reversePath, null);
   assert.deepEqual(bounce.recipients.map((r) => [r.address, r.domain]), [['alice@origin.test', 'origin.test']]);
   assert.equal(bounce.created, new Date(time.now).toISOString());
   const body = await storedMessage(dir, bounce.id);
@@ -320,7 +321,7 @@ test('an item found finished at startup (crash before its removal) is bounced an
   const transfer = new FakeCourier((req) => allWith(req, 'transient'));
   const { dir, store, scheduler } = await setup(t, { transfer });
   const item = await storeItem(store, { to: ['bob@dest.test'] });
-  const done: QueueItem = { ...item, recipients: item.recipients.map((r) => ({ ...r, status: 'failed', attempts: 3, diagnostic: '550 5.1.1 no', last_error: '550 5.1.1 no', dsn_status: '5.1.1' })) };
+  const done: QueueItem = { ...item, recipients: item.recipients.map((r) => ({ ...r, status: 'failed', attempts: 3, diagnostic: '550 5.1.1 no', lastError: '550 5.1.1 no', dsnStatus: '5.1.1' })) };
   await store.save(done);
   scheduler.add(done);
   scheduler.start();
@@ -340,7 +341,7 @@ test('a transfer that rejects (a bug) defers instead of losing the message', asy
   await scheduler.whenIdle();
   const r = (await readItem(dir, item.id)).recipients[0];
   assert.equal(r?.status, 'deferred');
-  assert.equal(r?.last_error, 'local error: boom');
+  assert.equal(r?.lastError, 'local error: boom');
 });
 
 test('every attempt is logged with its outcome, relay and delay', async (t) => {
