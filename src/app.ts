@@ -8,7 +8,7 @@ import type { Logger } from './observability/logger.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
 import { LocalCourier } from './outbound/local-courier.js';
-import { OutboundQueue } from './outbound/outbound-queue.js';
+import { Relay } from './outbound/relay.js';
 import { RoutingCourier } from './outbound/routing-courier.js';
 import { SmtpCourier } from './outbound/smtp-courier.js';
 import type { Delivery } from './delivery.js';
@@ -69,7 +69,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   });
 
   let local: MaildirDelivery | null = null;
-  let queue: OutboundQueue | null = null;
+  let relay: Relay | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
@@ -101,14 +101,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
         isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
       });
-      const q = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger });
-      queue = q;
-      cleanups.push(() => q.close());
+      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger });
+      relay = r;
+      cleanups.push(() => r.close());
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
-      const server = new SmtpServer(context('outbound', q.delivery, config.outbound), { acceptPeer: isLoopback });
+      const server = new SmtpServer(context('outbound', r.delivery, config.outbound), { acceptPeer: isLoopback });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
-      await q.start();
+      await r.start();
     }
   } catch (err) {
     await Promise.allSettled(servers.map((s) => s.server.close()));
@@ -122,7 +122,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
 
   return {
     listeners: () => listeners,
-    flushQueue: () => queue?.flush(),
+    flushQueue: () => relay?.queue.flush(),
     async stop() {
       await Promise.allSettled(servers.map((s) => s.server.close()));
       for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));

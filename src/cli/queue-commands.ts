@@ -54,7 +54,7 @@ export async function queueFlush(config: Config, io: CommandOutput = processOutp
   }
 }
 
-/** Removes one message, without a bounce: through the server when it runs (its scheduler forgets it), else on disk. */
+/** Removes one message, without a bounce: through the server when it runs (its queue forgets it), else on disk. */
 export async function queueDelete(config: Config, id: string, io: CommandOutput = processOutput): Promise<number> {
   if (!isValidQueueId(id)) {
     io.err(`${JSON.stringify(id)}: not in the queue (queue ids are letters and digits)\n`);

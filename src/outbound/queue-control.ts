@@ -48,7 +48,7 @@ export class ControlServer {
   /**
    * Listens on `path` (mode 0600: only our user may flush or delete). A socket file left by a crashed server is
    * removed; one that still answers means another server runs on this data directory, which is an error
-   * (two schedulers on one queue would deliver every message twice).
+   * (two queues on one folder would deliver every message twice).
    */
   static async listen(path: string, handlers: ControlHandlers, logger: Logger): Promise<ControlServer> {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`control socket path too long for a Unix socket: ${path}`);

@@ -1,4 +1,4 @@
-// `facteur queue list|flush|delete` against a running OutboundQueue (through its control socket) and against the files alone.
+// `facteur queue list|flush|delete` against a running relay's queue (through its control socket) and against the files alone.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { queueDelete, queueFlush, queueList, type CommandOutput } from '../../sr
 import type { Config } from '../../src/config/config.js';
 import type { SessionInfo } from '../../src/delivery.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { OutboundQueue } from '../../src/outbound/outbound-queue.js';
+import { Relay } from '../../src/outbound/relay.js';
 import { controlSocketPath } from '../../src/outbound/queue-control.js';
 import type { TransferResult } from '../../src/outbound/courier.js';
 import { addr, allWith, FakeCourier } from '../unit/outbound/queue-fixtures.js';
@@ -83,16 +83,16 @@ async function setup(t: TestContext): Promise<{ config: Config; onEnd: (fn: () =
   return { config: makeConfig(join(root, 'data')), onEnd: (fn) => cleanups.push(fn) };
 }
 
-async function startQueue(env: { config: Config; onEnd: (fn: () => Promise<void>) => void }, transfer: FakeCourier): Promise<OutboundQueue> {
+async function startRelay(env: { config: Config; onEnd: (fn: () => Promise<void>) => void }, transfer: FakeCourier): Promise<Relay> {
   const { config } = env;
-  const queue = await OutboundQueue.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier: transfer, logger: silentLogger() });
-  env.onEnd(() => queue.close());
-  await queue.start();
-  return queue;
+  const relay = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier: transfer, logger: silentLogger() });
+  env.onEnd(() => relay.close());
+  await relay.start();
+  return relay;
 }
 
-async function send(queue: OutboundQueue, from: string, to: string[]): Promise<string> {
-  const sink = await queue.delivery.open({ reversePath: from === '' ? null : addr(from), recipients: to.map(addr), eightBit: false, smtputf8: false, declaredSize: null }, session);
+async function send(relay: Relay, from: string, to: string[]): Promise<string> {
+  const sink = await relay.delivery.open({ reversePath: from === '' ? null : addr(from), recipients: to.map(addr), eightBit: false, smtputf8: false, declaredSize: null }, session);
   await sink.write(Buffer.from('Received: from c ([127.0.0.1])\nSubject: test\n\nHello.\n'));
   const reply = await sink.commit();
   return /queued as (\w+)/.exec(reply.lines[0] ?? '')?.[1] ?? assert.fail('no id in the 250 reply');
@@ -113,10 +113,10 @@ test('while the server runs: list --json, flush (acted on within a second) and d
   const env = await setup(t);
   const { config } = env;
   const transfer = deferredOnce();
-  const queue = await startQueue(env, transfer);
-  const id = await send(queue, 'alice@origin.test', ['bob@dest.test', 'carol@dest.test']);
+  const relay = await startRelay(env, transfer);
+  const id = await send(relay, 'alice@origin.test', ['bob@dest.test', 'carol@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
-  await queue.whenIdle();
+  await relay.queue.whenIdle();
 
   const list = capture();
   assert.equal(await queueList(config, { json: true }, list), 0);
@@ -141,15 +141,15 @@ test('while the server runs: list --json, flush (acted on within a second) and d
   const flush = capture();
   assert.equal(await queueFlush(config, flush), 0);
   await within(1000, transfer.waitForCall(2), 'the attempt asked for by flush');
-  await queue.whenIdle();
+  await relay.queue.whenIdle();
 
   const del = capture();
   assert.equal(await queueDelete(config, id, del), 0);
   assert.match(del.stdout, new RegExp(`^${id}: deleted`));
   assert.deepEqual(await readdir(config.outbound.queueDir), []);
-  assert.deepEqual(queue.list(), [], 'the scheduler forgot it');
-  queue.flush();
-  await queue.whenIdle();
+  assert.deepEqual(relay.queue.list(), [], 'the queue forgot it');
+  relay.queue.flush();
+  await relay.queue.whenIdle();
   assert.equal(transfer.calls.length, 2, 'never tried again');
 
   const again = capture();
@@ -171,12 +171,12 @@ test('while the server is stopped: flush says so and exits 1, list and delete wo
   const env = await setup(t);
   const { config } = env;
   const transfer = deferredOnce();
-  const queue = await startQueue(env, transfer);
-  const keep = await send(queue, '', ['bob@dest.test']);
-  const drop = await send(queue, 'alice@origin.test', ['carol@dest.test']);
+  const relay = await startRelay(env, transfer);
+  const keep = await send(relay, '', ['bob@dest.test']);
+  const drop = await send(relay, 'alice@origin.test', ['carol@dest.test']);
   await within(1000, transfer.waitForCall(2), 'both attempts');
-  await queue.whenIdle();
-  await queue.close();
+  await relay.queue.whenIdle();
+  await relay.close();
 
   const flush = capture();
   assert.equal(await queueFlush(config, flush), 1);
@@ -221,17 +221,17 @@ test('a stale control socket file is replaced at start; a live one means another
   await mkdir(dataDir, { recursive: true });
   await writeFile(controlSocketPath(dataDir), 'left by a crash');
   const transfer = deferredOnce();
-  const queue = await startQueue(env, transfer);
-  await send(queue, 'alice@origin.test', ['bob@dest.test']);
+  const relay = await startRelay(env, transfer);
+  await send(relay, 'alice@origin.test', ['bob@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
-  await queue.whenIdle();
+  await relay.queue.whenIdle();
   assert.equal(await queueFlush(config, capture()), 0);
   await within(1000, transfer.waitForCall(2), 'the flushed attempt');
-  await queue.whenIdle();
+  await relay.queue.whenIdle();
 
   // Refused before it touches the queue: the first server's files in flight are not leftovers.
   await assert.rejects(
-    OutboundQueue.open({ config: config.outbound, hostname: 'relay.test', dataDir, courier: transfer, logger: silentLogger() }),
+    Relay.open({ config: config.outbound, hostname: 'relay.test', dataDir, courier: transfer, logger: silentLogger() }),
     /another facteur is running/,
   );
   assert.equal(await queueFlush(config, capture()), 0, 'the first server still answers');
@@ -240,13 +240,13 @@ test('a stale control socket file is replaced at start; a live one means another
 test('a restart reloads the queue: deferred items are kept with their state', async (t) => {
   const env = await setup(t);
   const transfer = deferredOnce();
-  const first = await startQueue(env, transfer);
+  const first = await startRelay(env, transfer);
   const id = await send(first, 'alice@origin.test', ['bob@dest.test']);
   await within(1000, transfer.waitForCall(1), 'the first attempt');
-  await first.whenIdle();
+  await first.queue.whenIdle();
   await first.close();
 
-  const second = await startQueue(env, transfer);
-  assert.deepEqual(second.list().map((e) => [e.id, e.recipients[0]?.status, e.recipients[0]?.attempts]), [[id, 'deferred', 1]]);
+  const second = await startRelay(env, transfer);
+  assert.deepEqual(second.queue.list().map((e) => [e.id, e.recipients[0]?.status, e.recipients[0]?.attempts]), [[id, 'deferred', 1]]);
   assert.equal(transfer.calls.length, 1, 'not retried before its time');
 });

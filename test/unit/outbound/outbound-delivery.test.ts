@@ -57,7 +57,7 @@ test('any domain and address literals are accepted; the bare <postmaster> is ref
   await assertSmtpError(delivery.acceptRecipient({ local: 'postmaster', domain: '' }, session), 550, '5.1.1');
 });
 
-test('commit writes <id>.msg (envelope line, then the message), hands the item to the scheduler and answers 250 queued', async (t) => {
+test('commit writes <id>.msg (envelope line, then the message), hands the item to the queue and answers 250 queued', async (t) => {
   const { dir, queued, delivery } = await setup(t);
   const sink = await delivery.open(envelope({ recipients: [addr('bob@Dest.test'), addr('bob@dest.TEST'), addr('carol@[192.0.2.7]')] }), session);
   await sink.write(Buffer.from('Received: from client\n'));
