@@ -12,7 +12,8 @@ import { Relay } from './outbound/relay.js';
 import { RoutingCourier } from './outbound/routing-courier.js';
 import { SmtpCourier } from './outbound/smtp-courier.js';
 import type { Delivery } from './delivery.js';
-import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
+import { isLoopbackIp } from './net/loopback.js';
+import { SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
@@ -105,7 +106,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       relay = r;
       cleanups.push(() => r.close());
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
-      const server = new SmtpServer(context('outbound', r.delivery, config.outbound), { acceptPeer: isLoopback });
+      const server = new SmtpServer(context('outbound', r.delivery, config.outbound), { acceptPeer: isLoopbackIp });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await r.start();

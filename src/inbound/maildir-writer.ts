@@ -7,7 +7,7 @@ import { errorCode } from '../fs/error-code.js';
 import { GroupFsync } from '../fs/group-fsync.js';
 import type { QuickFile } from '../fs/quick-file.js';
 import { Serial } from '../fs/serial.js';
-import { isValidMailboxName } from './mailboxes.js';
+import { isMailboxName } from '../mail/local-users.js';
 import type { MaildirNamer } from './maildir-name.js';
 
 /** One durable copy in <mailbox>/new/<name>. */
@@ -65,7 +65,7 @@ export class MaildirWriter {
     if (mailboxes.length === 0) throw new Error('MaildirWriter.open: no mailbox');
     if (new Set(mailboxes).size !== mailboxes.length) throw new Error('MaildirWriter.open: duplicate mailbox');
     // Defence in depth: only config-validated names may become paths.
-    const bad = mailboxes.find((m) => !isValidMailboxName(m));
+    const bad = mailboxes.find((m) => !isMailboxName(m));
     if (bad !== undefined) throw new Error(`MaildirWriter.open: invalid mailbox name ${JSON.stringify(bad)}`);
     try {
       await Promise.all(mailboxes.map((m) => this.#ensureDirs(m)));

@@ -1,7 +1,7 @@
 // When each delivery job runs: a min-heap of due times behind one timer, the limits on jobs in flight (in all and
 // towards one domain), and the due jobs held back by their domain's limit. It knows a job by its item and domain only.
 import { JobHeap, type HeapEntry } from './job-heap.js';
-import { MAX_TIMER_MS, type Timers } from './timers.js';
+import { MAX_TIMER_MS, type Timers } from '../time/timers.js';
 
 /** One job: the recipients of one domain of one queued item, tried together. */
 export interface Job {

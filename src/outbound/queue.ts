@@ -25,7 +25,7 @@ import {
   type RetryPolicy,
 } from './queue-item.js';
 import type { QueueStore } from './queue-store.js';
-import { delay, systemTimers, type Timers } from './timers.js';
+import { delay, systemTimers, type Timers } from '../time/timers.js';
 
 export interface QueueOptions {
   readonly store: QueueStore;

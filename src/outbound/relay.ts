@@ -8,7 +8,7 @@ import { OutboundDelivery } from './outbound-delivery.js';
 import { Queue } from './queue.js';
 import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
 import { QueueStore } from './queue-store.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../time/timers.js';
 
 export interface RelayOptions {
   readonly config: OutboundConfig;

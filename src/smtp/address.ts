@@ -1,6 +1,7 @@
 // Reverse-path and forward-path parsing after RFC 5321 §4.1.2 (+ RFC 6531 for SMTPUTF8).
 import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { DOT_STRING_AT, isDotString, labelProblem, MAX_DOMAIN, MAX_LABEL, MAX_LOCAL_PART, NON_ASCII, octets } from '../mail/address.js';
 import { replies } from './replies.js';
 import { SmtpError } from './smtp-error.js';
 
@@ -25,19 +26,8 @@ export interface ParseOptions {
   readonly utf8: boolean;
 }
 
-// Limits of RFC 5321 §4.5.3.1, in octets of the UTF-8 form.
-const MAX_LOCAL_PART = 64;
-const MAX_DOMAIN = 255;
-const MAX_PATH = 256; // angle brackets and source route included
-const MAX_LABEL = 63; // RFC 1035 §2.3.4
-
-/** RFC 5322 atext, without the letters and digits. */
-const ATEXT_SPECIALS = "!#$%&'*+\\-\\/=?^_`{|}~";
-/** UTF8-non-ascii of RFC 6531 §3.3, less separators (no-break spaces and the like) and controls. */
-const NON_ASCII = '[^\\x00-\\x7f\\p{Z}\\p{Cc}\\p{Cs}]';
-const ATEXT = `(?:[A-Za-z0-9${ATEXT_SPECIALS}]|${NON_ASCII})`;
-const DOT_STRING = new RegExp(`${ATEXT}+(?:\\.${ATEXT}+)*`, 'uy');
-const DOT_STRING_WHOLE = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*$`, 'u');
+/** RFC 5321 §4.5.3.1.3, angle brackets and source route included, in octets of the UTF-8 form. */
+const MAX_PATH = 256;
 /** Quoted-string: qtextSMTP (+ UTF8-non-ascii, RFC 6531 §3.3) and quoted-pairSMTP. */
 const QUOTED_STRING = new RegExp(`"((?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|${NON_ASCII}|\\\\[\\x20-\\x7e])*)"`, 'uy');
 const DOMAIN_RUN = new RegExp(`(?:[A-Za-z0-9.\\-]|${NON_ASCII})+`, 'uy');
@@ -51,8 +41,6 @@ const FORBIDDEN = /[\p{Cc}\p{Cs}]/u;
 const NON_ASCII_ANY = /[^\x00-\x7f]/;
 
 type Fail = (hint: string) => SmtpError;
-
-const octets = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 /** Parses the argument of MAIL ("FROM:<a@b> SIZE=10"); null path for "<>". Throws SmtpError 501 5.1.7 / 501 5.5.4 / 553 5.6.7. */
 export function parseReversePath(args: string, opts: ParseOptions): ParsedPath<Address | null> {
@@ -86,7 +74,7 @@ export function addressKey(a: Address): string {
 
 /** The local part in its minimal quoting (RFC 5321 §4.1.2: "the form that uses the minimum quoting possible"). */
 export function formatLocalPart(local: string): string {
-  return DOT_STRING_WHOLE.test(local) ? local : `"${local.replace(/["\\]/g, '\\$&')}"`;
+  return isDotString(local) ? local : `"${local.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Parses "ESMTP parameters" (RFC 5321 §4.1.2): space-separated keyword[=value], keywords upper-cased. */
@@ -182,7 +170,7 @@ interface LocalPart {
 
 function parseLocalPart(s: string, start: number, fail: Fail): LocalPart {
   const quoted = s[start] === '"';
-  const re = quoted ? QUOTED_STRING : DOT_STRING;
+  const re = quoted ? QUOTED_STRING : DOT_STRING_AT;
   re.lastIndex = start;
   const m = re.exec(s);
   if (m === null) {
@@ -213,9 +201,8 @@ function parseDomain(s: string, start: number, fail: Fail): DomainPart {
   if (octets(text) > MAX_DOMAIN) throw fail(`domain longer than ${MAX_DOMAIN} octets`);
   const labels = text.split('.');
   for (const label of labels) {
-    if (label === '') throw fail('empty label in the domain');
-    if (label.startsWith('-') || label.endsWith('-')) throw fail('domain label starts or ends with "-"');
-    if (octets(label) > MAX_LABEL) throw fail(`domain label longer than ${MAX_LABEL} octets`);
+    const problem = labelProblem(label);
+    if (problem !== null) throw fail(`the domain ${problem}`);
   }
   const nonAscii = NON_ASCII_ANY.test(text);
   if (nonAscii) {

@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Delivery } from '../../src/delivery.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { normalizeIp } from '../../src/smtp/server/connection.js';
-import { isLoopback, SmtpServer } from '../../src/smtp/server/listener.js';
+import { isLoopbackIp } from '../../src/net/loopback.js';
+import { SmtpServer } from '../../src/smtp/server/listener.js';
 import type { ServerContext } from '../../src/smtp/server/server-context.js';
 import { prepareFacteur, runCli, type PreparedFacteur } from './helpers/facteur.js';
 import { SmtpDialog } from './helpers/smtp-dialog.js';
@@ -84,7 +85,7 @@ describe('the relay refuses a peer that is not on loopback', () => {
     assert.equal(server.connectionCount, 0);
   });
 
-  test('isLoopback (after normalizeIp): 127.0.0.0/8 and ::1 only', () => {
+  test('isLoopbackIp (after normalizeIp): 127.0.0.0/8 and ::1 only', () => {
     const cases: [string, boolean][] = [
       ['127.0.0.1', true],
       ['127.8.9.10', true],
@@ -103,6 +104,6 @@ describe('the relay refuses a peer that is not on loopback', () => {
       ['fe80::1', false],
       ['', false],
     ];
-    for (const [ip, expected] of cases) assert.equal(isLoopback(normalizeIp(ip)), expected, ip);
+    for (const [ip, expected] of cases) assert.equal(isLoopbackIp(normalizeIp(ip)), expected, ip);
   });
 });

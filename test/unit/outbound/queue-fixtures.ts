@@ -7,7 +7,7 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import type { Address } from '../../../src/smtp/address.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import type { Timers } from '../../../src/outbound/timers.js';
+import type { Timers } from '../../../src/time/timers.js';
 import type { Courier, RecipientStatus, TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');

@@ -1,4 +1,4 @@
-// The queue's clock for retries and time limits: setTimeout/clearTimeout behind an interface, so that tests drive time.
+// Timers behind an interface (the queue's retries and time limits), so that tests drive time by hand; a timer's limit.
 
 /** setTimeout/clearTimeout, injectable for tests. */
 export interface Timers {
