@@ -1,9 +1,9 @@
 // The MX server's final step (its Delivery): recipients must be local users, and messages go into their Maildirs.
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import type { Reply } from '../smtp/reply.js';
+import type { Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import type { LogContext, MaildirDelivery } from './maildir-delivery.js';
 import type { MaildirMessage } from './maildir-writer.js';

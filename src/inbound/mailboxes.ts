@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { InboundConfig } from '../config/config.js';
 import { checkUsers, type UserEntry } from '../mail/local-users.js';
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 import { parseUsersFile } from './users-file.js';
 
 /** The lookup key: case-insensitive on both sides (local parts are matched without case here by policy). */

@@ -2,9 +2,9 @@
 // (inbound-delivery.ts) and the relay's recipients in our own domains (outbound/local-courier.ts) both deliver here.
 import { errorCode } from '../fs/error-code.js';
 import type { Logger } from '../observability/logger.js';
-import { formatAddress, type Address } from '../smtp/address.js';
+import { formatAddress, type Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import type { Reply } from '../smtp/reply.js';
+import type { Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import type { Mailboxes } from './mailboxes.js';
 import { MaildirNamer } from './maildir-name.js';

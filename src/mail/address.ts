@@ -1,6 +1,14 @@
-// The grammar of a mail address and its limits, after RFC 5321 §4.1.2 (atext from RFC 5322 §3.2.3, UTF-8 from
-// RFC 6531 §3.3), and its written form. The SMTP path parser (smtp/address.ts) and every configured address
-// (config/schema.ts, mail/local-users.ts) check against these, and nothing else.
+// A mail address: the Address every part passes around, its grammar and limits after RFC 5321 §4.1.2 (atext from
+// RFC 5322 §3.2.3, UTF-8 from RFC 6531 §3.3), and its written form. The SMTP path parser (smtp/path-parser.ts) and
+// every configured address (config/schema.ts, mail/local-users.ts) check against these, and nothing else.
+
+/** A mailbox: local-part and domain as received (the local part keeps its case; the domain is as written). */
+export interface Address {
+  /** The local part, unquoted (a quoted-string's quotes and backslash escapes removed). */
+  readonly local: string;
+  /** The domain, or an address literal such as "[192.0.2.1]" / "[IPv6:::1]"; "" only for the bare <postmaster> recipient. */
+  readonly domain: string;
+}
 
 /** RFC 5321 §4.5.3.1.1: a local part is at most 64 octets. */
 export const MAX_LOCAL_PART = 64;
@@ -66,4 +74,21 @@ export function configuredAddress(text: string): ConfiguredAddress {
   }
   if (octets(local) > MAX_LOCAL_PART) return { problem: `"${text}" has an invalid local part: longer than ${MAX_LOCAL_PART} octets` };
   return { local, domain: domain.toLowerCase(), text: `${local}@${domain.toLowerCase()}` };
+}
+
+/** "local@domain" with the local part quoted when it is not a dot-string; "" for null. */
+export function formatAddress(a: Address | null): string {
+  if (a === null) return '';
+  const local = formatLocalPart(a.local);
+  return a.domain === '' ? local : `${local}@${a.domain}`;
+}
+
+/** Canonical key for lookups: local part as is but lower-cased, domain lower-cased (case-insensitive matching). */
+export function addressKey(a: Address): string {
+  return formatAddress({ local: a.local.toLowerCase(), domain: a.domain.toLowerCase() });
+}
+
+/** The local part in its minimal quoting (RFC 5321 §4.1.2: "the form that uses the minimum quoting possible"). */
+export function formatLocalPart(local: string): string {
+  return isDotString(local) ? local : `"${local.replace(/["\\]/g, '\\$&')}"`;
 }

@@ -1,5 +1,5 @@
 // What the queue asks of a delivery attempt, and what it gets back: the Courier interface and its request and result.
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 
 /** A stored message as a courier reads it: a Buffer kept from its arrival, or chunks read from its file. */
 export type MessageBody = Iterable<Buffer> | AsyncIterable<Buffer>;

@@ -1,8 +1,8 @@
 // The courier for our own domains: relay recipients there go straight into their Maildir (as Postfix's local
 // transport does), instead of a round trip through DNS and our own port 25, which may not be reachable from here.
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import { replyText, type Reply } from '../smtp/reply.js';
+import { replyText, type Reply } from '../mail/reply.js';
 import { isSmtpError } from '../smtp/smtp-error.js';
 import type { Courier, MessageBody, RecipientOutcome, TransferRequest, TransferResult } from './courier.js';
 

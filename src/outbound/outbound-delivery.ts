@@ -1,9 +1,9 @@
 // The relay's Delivery: every recipient domain is accepted, and a 250 means the message is a durable queue item.
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
-import { formatAddress, type Address } from '../smtp/address.js';
+import { formatAddress, type Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import { reply, type Reply } from '../smtp/reply.js';
+import { reply, type Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import { newRecipient, recipientKey, type QueueItem, type QueueRecipient } from './queue-item.js';
 import type { MessageWriter, QueueStore } from './queue-store.js';

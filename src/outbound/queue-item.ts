@@ -1,6 +1,6 @@
 // A queued message in memory: its envelope, each recipient's delivery state, and the pure state transitions.
 // (On disk the same item is written by queue-file.ts, with its own field names.)
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 import type { RecipientOutcome } from './courier.js';
 
 /** pending: never tried; deferred: waiting for a retry; sent and failed are final, kept until the whole item is done. */

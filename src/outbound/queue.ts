@@ -4,7 +4,7 @@
 import type { OutboundConfig } from '../config/config.js';
 import { Serial } from '../fs/serial.js';
 import type { Logger } from '../observability/logger.js';
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 import { logAttempt } from './attempt-log.js';
 import { retryDelay } from './backoff.js';
 import { queueBounce } from './bounce.js';

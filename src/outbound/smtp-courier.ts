@@ -1,6 +1,6 @@
 // The courier to remote MX hosts: one attempt walks the hosts in order under the TLS policy, with per-recipient outcomes.
 import type { Logger } from '../observability/logger.js';
-import { type Address, formatAddress } from '../smtp/address.js';
+import { type Address, formatAddress } from '../mail/address.js';
 import {
   ClientTimeoutError,
   type ClientError,
@@ -12,7 +12,7 @@ import {
 } from '../smtp/client/client-errors.js';
 import type { Capabilities } from '../smtp/client/ehlo-capabilities.js';
 import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
-import { isPermanent, isPositive, type Reply, replyText } from '../smtp/reply.js';
+import { isPermanent, isPositive, type Reply, replyText } from '../mail/reply.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
 import type { Courier, RecipientOutcome, RecipientStatus, TransferRequest, TransferResult } from './courier.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';

@@ -1,5 +1,5 @@
 // The catalogue of replies facteur sends: basic and enhanced codes are always chosen together (RFC 3463).
-import { reply, type Reply } from './reply.js';
+import { reply, type Reply } from '../mail/reply.js';
 
 export const replies = {
   // Connection

@@ -1,5 +1,5 @@
 // An error that carries the SMTP reply it should produce (the shape of go-smtp's SMTPError).
-import { type Reply, isTransient, replyText } from './reply.js';
+import { type Reply, isTransient, replyText } from '../mail/reply.js';
 
 export class SmtpError extends Error {
   constructor(readonly reply: Reply, options?: ErrorOptions) {

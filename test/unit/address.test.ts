@@ -1,15 +1,8 @@
 // Tests of the reverse-path / forward-path parser (RFC 5321 §4.1.2), its limits, hostile input, formatting and keys.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type Address,
-  type ParsedPath,
-  addressKey,
-  formatAddress,
-  parseEsmtpParams,
-  parseForwardPath,
-  parseReversePath,
-} from '../../src/smtp/address.js';
+import { type Address, addressKey, formatAddress } from '../../src/mail/address.js';
+import { type ParsedPath, parseEsmtpParams, parseForwardPath, parseReversePath } from '../../src/smtp/path-parser.js';
 import { isSmtpError } from '../../src/smtp/smtp-error.js';
 
 const ascii = { utf8: false };

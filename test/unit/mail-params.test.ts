@@ -1,7 +1,7 @@
 // Tests of MAIL/RCPT parameter validation: SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type EsmtpParams, parseEsmtpParams, parseReversePath } from '../../src/smtp/address.js';
+import { type EsmtpParams, parseEsmtpParams, parseReversePath } from '../../src/smtp/path-parser.js';
 import { type MailParams, parseMailParams, parseRcptParams } from '../../src/smtp/mail-params.js';
 import { isSmtpError } from '../../src/smtp/smtp-error.js';
 

@@ -1,5 +1,5 @@
 // What can go wrong talking to a remote server, each error keeping what happened so transfer can classify it.
-import { type Reply, replyText } from '../reply.js';
+import { type Reply, replyText } from '../../mail/reply.js';
 
 /** The step of the dialogue an error happened in (RFC 5321 §4.5.3.2 names the waits). */
 export type ClientStage =

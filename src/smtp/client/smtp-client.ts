@@ -1,6 +1,6 @@
 // The SMTP client: greeting, EHLO (HELO fallback), STARTTLS, MAIL/RCPT/DATA (pipelined when offered), QUIT.
 import type { Logger } from '../../observability/logger.js';
-import { isPositive, type Reply, replyText } from '../reply.js';
+import { isPositive, type Reply, replyText } from '../../mail/reply.js';
 import { DotStuffer } from '../wire/dot-stuff.js';
 import { ClientConnection, type TlsInfo } from './client-connection.js';
 import { type ClientStage, ConnectionLostError, RemoteReplyError, TlsHandshakeError } from './client-errors.js';

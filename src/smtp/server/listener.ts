@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenAddress } from '../../config/config.js';
-import { formatReply } from '../reply.js';
+import { formatReply } from '../../mail/reply.js';
 import { replies } from '../replies.js';
 import { Connection, normalizeIp } from './connection.js';
 import type { ServerContext } from './server-context.js';

@@ -1,6 +1,6 @@
 // readData: the message text after 354, un-stuffed, CRLF turned into LF, ended only by CRLF "." CRLF (RFC 5321 §4.1.1.4).
 import { replies } from '../replies.js';
-import type { Reply } from '../reply.js';
+import type { Reply } from '../../mail/reply.js';
 import { SmtpError } from '../smtp-error.js';
 import { type ByteReader, ConnectionClosedError } from './byte-reader.js';
 

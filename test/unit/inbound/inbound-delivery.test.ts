@@ -8,7 +8,7 @@ import type { Envelope } from '../../../src/delivery.js';
 import { InboundDelivery } from '../../../src/inbound/inbound-delivery.js';
 import { MaildirDelivery } from '../../../src/inbound/maildir-delivery.js';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
-import type { Address } from '../../../src/smtp/address.js';
+import type { Address } from '../../../src/mail/address.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
 import { list, session, tempDir } from './fixtures.js';
 

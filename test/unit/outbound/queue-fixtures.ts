@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { silentLogger } from '../../../src/observability/logger.js';
-import type { Address } from '../../../src/smtp/address.js';
+import type { Address } from '../../../src/mail/address.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
 import type { Timers } from '../../../src/time/timers.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatReply, reply, replyText, isTransient, isPermanent } from '../../../src/smtp/reply.js';
+import { formatReply, reply, replyText, isTransient, isPermanent } from '../../../src/mail/reply.js';
 import { replies } from '../../../src/smtp/replies.js';
 
 test('a one-line reply carries its enhanced code', () => {

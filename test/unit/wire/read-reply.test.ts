@@ -1,7 +1,7 @@
 // The client's reply parser: multiline replies, enhanced codes, line endings, limits, and every chunk split.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Reply } from '../../../src/smtp/reply.js';
+import type { Reply } from '../../../src/mail/reply.js';
 import { MAX_REPLY_LINE, MAX_REPLY_LINES, ReplyParser, ReplyProtocolError } from '../../../src/smtp/wire/read-reply.js';
 
 const parseAll = (text: string | Buffer): Reply[] => new ReplyParser().push(Buffer.from(text));

@@ -1,17 +1,9 @@
-// Reverse-path and forward-path parsing after RFC 5321 §4.1.2 (+ RFC 6531 for SMTPUTF8).
+// Reverse-path and forward-path parsing after RFC 5321 §4.1.2 (+ RFC 6531 for SMTPUTF8), and the ESMTP parameters after them.
 import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { DOT_STRING_AT, isDotString, labelProblem, MAX_DOMAIN, MAX_LABEL, MAX_LOCAL_PART, NON_ASCII, octets } from '../mail/address.js';
+import { DOT_STRING_AT, labelProblem, MAX_DOMAIN, MAX_LABEL, MAX_LOCAL_PART, NON_ASCII, octets, type Address } from '../mail/address.js';
 import { replies } from './replies.js';
 import { SmtpError } from './smtp-error.js';
-
-/** A mailbox: local-part and domain as received (the local part keeps its case; the domain is as written). */
-export interface Address {
-  /** The local part, unquoted (a quoted-string's quotes and backslash escapes removed). */
-  readonly local: string;
-  /** The domain, or an address literal such as "[192.0.2.1]" / "[IPv6:::1]"; "" only for the bare <postmaster> recipient. */
-  readonly domain: string;
-}
 
 /** ESMTP parameters after the path, keyword upper-cased; a keyword without "=value" maps to true. */
 export type EsmtpParams = ReadonlyMap<string, string | true>;
@@ -58,23 +50,6 @@ export function parseForwardPath(args: string, opts: ParseOptions): ParsedPath<A
   if (path === null) throw fail('the null path <> is not a recipient');
   if (nonAscii && !opts.utf8) throw new SmtpError(replies.utf8NotEnabled());
   return { path, params };
-}
-
-/** "local@domain" with the local part quoted when it is not a dot-string; "" for null. */
-export function formatAddress(a: Address | null): string {
-  if (a === null) return '';
-  const local = formatLocalPart(a.local);
-  return a.domain === '' ? local : `${local}@${a.domain}`;
-}
-
-/** Canonical key for lookups: local part as is but lower-cased, domain lower-cased (case-insensitive matching). */
-export function addressKey(a: Address): string {
-  return formatAddress({ local: a.local.toLowerCase(), domain: a.domain.toLowerCase() });
-}
-
-/** The local part in its minimal quoting (RFC 5321 §4.1.2: "the form that uses the minimum quoting possible"). */
-export function formatLocalPart(local: string): string {
-  return isDotString(local) ? local : `"${local.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Parses "ESMTP parameters" (RFC 5321 §4.1.2): space-separated keyword[=value], keywords upper-cased. */
