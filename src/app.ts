@@ -13,6 +13,7 @@ import { RoutingCourier } from './outbound/routing-courier.js';
 import { SmtpCourier } from './outbound/smtp-courier.js';
 import type { Delivery } from './delivery.js';
 import { isLoopbackIp } from './net/loopback.js';
+import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
 import { SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import { TlsContextProvider } from './tls/tls-context.js';
@@ -137,14 +138,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   };
 }
 
-/** RFC 5321 §4.5.3.2 client timeouts; connect and greeting from the config. */
-function clientTimeouts(config: Config) {
-  return {
-    connect: config.timeouts.connect,
-    greeting: config.timeouts.connect,
-    command: config.timeouts.command,
-    dataInit: 2 * 60_000,
-    dataBlock: 3 * 60_000,
-    dataEnd: 10 * 60_000,
-  };
+/** The client's RFC 5321 §4.5.3.2 timeouts (smtp-client.ts), with connect, greeting and commands from the config. */
+function clientTimeouts(config: Config): ClientTimeouts {
+  return { ...defaultClientTimeouts, connect: config.timeouts.connect, greeting: config.timeouts.connect, command: config.timeouts.command };
 }

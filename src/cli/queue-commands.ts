@@ -16,7 +16,7 @@ const processOutput: CommandOutput = {
   err: (text) => process.stderr.write(text),
 };
 
-/** Prints the queue (INTERFACE.md: `--json` is an array of {id, from, created, size, recipients}); exit code. */
+/** Prints the queue (`--json`: an array of {id, from, created, size, recipients}, README, The queue); exit code. */
 export async function queueList(config: Config, opts: { json: boolean }, io: CommandOutput = processOutput): Promise<number> {
   let entries: readonly QueueEntry[];
   try {

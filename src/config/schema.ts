@@ -1,10 +1,11 @@
 // The TOML config file's schema: keys, defaults, units, syntax of names and addresses, and cross-key rules.
 //
-// Keys beyond shared INTERFACE.md, all optional (the defaults are those below):
+// Every key is optional; each one, its default and meaning is in the README's Configuration table. Beyond the keys of
+// the first version:
 //   [timeouts] command = "5m"         server: waiting for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes)
 //              data = "10m"           server: waiting for the next chunk of message data
 //              connect = "5m"         client: connection + greeting (RFC 5321 §4.5.3.2.1)
-//              shutdown_grace = "10s" time given to sessions in flight on SIGTERM (INTERFACE.md: 10 s)
+//              shutdown_grace = "10s" time given to sessions in flight on SIGTERM
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
 import { isIPv4, isIPv6 } from 'node:net';

@@ -1,9 +1,8 @@
-// A file in tmp/ whose cheap steps run on the event loop: for a small message, write (a copy into the page cache)
-// and close take microseconds each, while a trip through libuv's thread pool costs a context switch or two (the
-// largest cost per message in the profile). The steps that may wait for the disk go to the pool: fdatasync, the
-// writes of a large message (the kernel may throttle them during writeback), and the creation itself: open(O_CREAT)
-// must join the file system's journal and waits out any commit in progress (0.8 ms on average under load, measured:
-// 63 % of the event loop's time when it was synchronous).
+// A new file whose cheap steps run on the event loop: for a small message, write (a copy into the page cache) and
+// close take microseconds each, while a trip through libuv's thread pool costs a context switch or two. The steps
+// that may wait for the disk go to the pool: fdatasync, the writes of a large message (the kernel may throttle them
+// during writeback), and the creation itself (open(O_CREAT) joins the file system's journal and waits out any
+// commit in progress).
 import { closeSync, fdatasync, open as openAsync, write as writeAsync, writeSync } from 'node:fs';
 
 /** What a writer needs of an open file (fs.promises.FileHandle has it too, for tests that fake failures). */

@@ -335,7 +335,7 @@ function describe(err: ClientError, where: string): string {
 }
 
 /** Per-recipient results as the walk goes: settled ones are final; the others keep their latest failure. */
-export class Outcomes {
+class Outcomes {
   private readonly final: (RecipientOutcome | undefined)[];
   private readonly latest: { diagnostic: string; remoteMta: string | null }[];
 

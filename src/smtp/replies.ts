@@ -14,7 +14,6 @@ export const replies = {
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
 
   // Generic
-  ok: (enhanced = '2.0.0', text = 'OK'): Reply => reply(250, enhanced, text),
   help: (): Reply =>
     reply(214, '2.0.0', [
       'Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP STARTTLS',
@@ -37,13 +36,11 @@ export const replies = {
   utf8NotEnabled: (): Reply => reply(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8'),
 
   // Session
-  heloOk: (host: string, client: string): Reply => reply(250, null, `${host} greets ${client}`),
   reset: (): Reply => reply(250, '2.0.0', 'Reset'),
   noop: (): Reply => reply(250, '2.0.0', 'OK'),
   readyForTls: (): Reply => reply(220, '2.0.0', 'Ready to start TLS'),
   tlsNotAvailable: (): Reply => reply(454, '4.7.0', 'TLS not available'),
   alreadyTls: (): Reply => reply(503, '5.5.1', 'Already in TLS'),
-  tlsRequired: (): Reply => reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
 
   // Transaction
   senderOk: (): Reply => reply(250, '2.1.0', 'Sender ok'),
@@ -57,7 +54,6 @@ export const replies = {
   messageTooBig: (max: number): Reply => reply(552, '5.3.4', `Message exceeds the size limit of ${max} bytes`),
   bareLineEndingInData: (): Reply =>
     reply(550, '5.6.0', 'Message refused: bare CR or LF in data (lines must end with CRLF)'),
-  nulInData: (): Reply => reply(550, '5.6.0', 'Message refused: NUL byte in data'),
   tooManyHops: (): Reply => reply(554, '5.4.6', 'Too many Received headers: mail loop?'),
   storageFailure: (): Reply => reply(451, '4.3.0', 'Temporary storage failure, try again later'),
   localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),

@@ -1,4 +1,4 @@
-// nodemailer (and raw sockets, for exact bytes) → facteur → one file per mailbox in Maildir new/, as INTERFACE.md describes it.
+// nodemailer (and raw sockets, for exact bytes) → facteur → one file per mailbox in Maildir new/, as the README describes it.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -7,7 +7,7 @@ import { startFacteur, type Facteur } from './helpers/facteur.js';
 import { listMail, readMail, splitMessage } from './helpers/maildir.js';
 import { sendTransaction, SmtpDialog } from './helpers/smtp-dialog.js';
 
-/** INTERFACE.md: seconds, microseconds, pid, counter, host. */
+/** README, Quick start: seconds, microseconds, pid, counter, host. */
 const FILE_NAME = /^\d+\.M\d+P\d+Q\d+\.mx\.test$/;
 
 describe('inbound delivery into Maildir', () => {

@@ -78,7 +78,7 @@ describe('facteur queue list / flush / delete', () => {
     await prepared?.cleanup();
   });
 
-  test('queue list --json: the exact INTERFACE.md shape, "" for the null sender, deferred and pending recipients', async () => {
+  test('queue list --json: the exact shape the README gives, "" for the null sender, deferred and pending recipients', async () => {
     const entries = await listJson();
     assert.deepEqual(entries.map((e) => e.id), [ids.plain, ids.nullSender, ids.inFlight], 'oldest first');
     for (const e of entries) {

@@ -14,7 +14,6 @@ export type ClientStage =
   | 'data'
   | 'body'
   | 'final-dot'
-  | 'rset'
   | 'quit';
 
 /** The server answered, but not what the step needs (non-220 greeting, EHLO and HELO refused, 421 at any time…). */

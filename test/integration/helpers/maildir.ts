@@ -10,7 +10,7 @@ export interface StoredMessage {
   readonly content: Buffer;
 }
 
-/** The Maildir file name facteur writes (INTERFACE.md): seconds, microseconds, pid, counter, host. */
+/** The Maildir file name facteur writes (README, Quick start): seconds, microseconds, pid, counter, host. */
 export const MAILDIR_NAME = /^(\d+)\.M(\d+)P(\d+)Q(\d+)\.(.+)$/;
 
 /** <root>/<mailbox>/<folder>. */
