@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { fsyncDirectory } from '../../../src/fs/directory.js';
 import { DurableFile, replaceFileDurably, type DurablePlace } from '../../../src/fs/durable-file.js';
 import { createQuickFile, type QuickFile } from '../../../src/fs/quick-file.js';
-import { tempDir } from '../inbound/fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** Names n1, n2, ... unless `script` gives the first ones. */
 function names(...script: string[]): () => string {

@@ -10,7 +10,8 @@ import { MaildirDelivery } from '../../../src/inbound/maildir-delivery.js';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
 import type { Address } from '../../../src/mail/address.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
-import { list, session, tempDir } from './fixtures.js';
+import { list, session } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const users = {
   alice: ['alice@example.org', 'a.smith@example.org'],

@@ -7,7 +7,8 @@ import { fsyncDirectory } from '../../../src/fs/directory.js';
 import { GroupFsync } from '../../../src/fs/group-fsync.js';
 import { MaildirNamer } from '../../../src/inbound/maildir-name.js';
 import { MaildirWriter, type CopyHandle } from '../../../src/inbound/maildir-writer.js';
-import { list, runningAsRoot, tempDir } from './fixtures.js';
+import { list, runningAsRoot } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 function writer(root: string, extra: Partial<ConstructorParameters<typeof MaildirWriter>[0]> = {}) {
   const namer = new MaildirNamer({ hostname: 'mx1', pid: 4242, now: () => new Date(1764000000123) });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
 import { parseUsersFile } from '../../../src/inbound/users-file.js';
-import { inboundConfig, tempDir } from './fixtures.js';
+import { inboundConfig } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 test('a good file: comments, blank lines, spaces, CRLF', () => {
   const text = [

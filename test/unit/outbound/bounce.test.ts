@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildBounce } from '../../../src/outbound/bounce.js';
 import { newRecipient, type QueueItem, type QueueRecipient } from '../../../src/outbound/queue-item.js';
-import { addr, SAMPLE_BODY, T0 } from './queue-fixtures.js';
+import { addr, SAMPLE_BODY, T0 } from '../../helpers/queue-fixtures.js';
 
 const original: QueueItem = {
   id: 'abc123',

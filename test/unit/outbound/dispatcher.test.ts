@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Dispatcher, type Job } from '../../../src/outbound/dispatcher.js';
 import { MAX_TIMER_MS } from '../../../src/time/timers.js';
-import { deferred, ManualTime, T0 } from './queue-fixtures.js';
+import { deferred, ManualTime, T0 } from '../../helpers/queue-fixtures.js';
 
 function setup(limits = { concurrency: 10, concurrencyPerDomain: 10 }, launch?: (job: Job) => Promise<void> | null) {
   const time = new ManualTime();

@@ -1,4 +1,4 @@
-// LocalCourier over a real MaildirDelivery, and RoutingCourier's choice between the local and the remote courier.
+// LocalCourier over a real MaildirDelivery: outcomes per recipient, one copy per mailbox, failures.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,9 +8,9 @@ import { Mailboxes } from '../../../src/inbound/mailboxes.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import type { TransferRequest } from '../../../src/outbound/courier.js';
 import { LocalCourier } from '../../../src/outbound/local-courier.js';
-import { RoutingCourier } from '../../../src/outbound/routing-courier.js';
-import { list } from '../inbound/fixtures.js';
-import { addr, allWith, FakeCourier, SAMPLE_BODY, tempDir } from './queue-fixtures.js';
+import { list } from '../../helpers/inbound-fixtures.js';
+import { addr, SAMPLE_BODY } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 async function setup(t: TestContext) {
   const root = join(await tempDir(t), 'mail');
@@ -61,15 +61,4 @@ test('a storage failure is transient for every accepted recipient, and leaves no
     ['nobody', 'permanent', '550 5.1.1'],
   ]);
   assert.equal(result.relay, null);
-});
-
-test('RoutingCourier: our domains go to the local courier, the others (and all when there is none) to the remote one', async () => {
-  const local = new FakeCourier((req) => allWith(req, 'sent', '250 local'));
-  const remote = new FakeCourier((req) => allWith(req, 'sent', '250 remote'));
-  const routed = new RoutingCourier({ local, remote, isLocal: (d) => d === 'here.test' });
-  assert.equal((await routed.deliver({ ...request(['alice@here.test']) })).outcomes[0]?.diagnostic, '250 local');
-  assert.equal((await routed.deliver({ ...request(['x@far.test']), domain: 'far.test' })).outcomes[0]?.diagnostic, '250 remote');
-  const remoteOnly = new RoutingCourier({ local: null, remote, isLocal: () => true });
-  assert.equal((await remoteOnly.deliver(request(['alice@here.test']))).outcomes[0]?.diagnostic, '250 remote');
-  assert.deepEqual([local.calls.length, remote.calls.length], [1, 2]);
 });

@@ -10,7 +10,8 @@ import { parseEnvelope } from '../../../src/outbound/queue-file.js';
 import type { QueueItem } from '../../../src/outbound/queue-item.js';
 import type { MessageWriter } from '../../../src/outbound/queue-store.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
-import { addr, ManualTime, openStore, T0, tempDir } from './queue-fixtures.js';
+import { addr, ManualTime, openStore, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const session: SessionInfo = {
   id: 's1',

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeEnvelope, encodeState, parseEnvelope, parseState, readBody, readEnvelopeSync } from '../../../src/outbound/queue-file.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
-import { addr, collectBody, SAMPLE_BODY, T0, tempDir } from './queue-fixtures.js';
+import { addr, collectBody, SAMPLE_BODY, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 function sampleItem(recipients: readonly string[], size = 0): QueueItem {
   return {

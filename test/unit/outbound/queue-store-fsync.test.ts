@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { fsyncDirectory } from '../../../src/fs/directory.js';
 import { GroupFsync } from '../../../src/fs/group-fsync.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import { deferred, logger, ManualTime, storeItem, tempDir } from './queue-fixtures.js';
+import { deferred, logger, ManualTime, storeItem } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const N = 20;
 

@@ -8,7 +8,8 @@ import { parseEnvelope } from '../../../src/outbound/queue-file.js';
 import { encodeState, parseState } from '../../../src/outbound/queue-file.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import { addr, collectBody, ManualTime, openStore, readMsgFile, SAMPLE_BODY, storeItem, T0, tempDir } from './queue-fixtures.js';
+import { addr, collectBody, ManualTime, openStore, readMsgFile, SAMPLE_BODY, storeItem, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const sorted = async (dir: string): Promise<string[]> => (await readdir(dir)).sort();
 

@@ -11,7 +11,8 @@ import type { QueueItem } from '../../../src/outbound/queue-item.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
 import { Queue } from '../../../src/outbound/queue.js';
 import type { TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
-import { allWith, collectBody, deferred, FakeCourier, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0, tempDir } from './queue-fixtures.js';
+import { allWith, collectBody, deferred, FakeCourier, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
