@@ -3,18 +3,9 @@ import type { Config } from '../config/config.js';
 import { controlRequest, controlSocketPath, type ControlRequest, type ControlResponse } from '../outbound/queue-control.js';
 import { isValidQueueId } from '../outbound/queue-file.js';
 import { toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
+import { errorText } from '../observability/error-text.js';
 import { QueueStore } from '../outbound/queue-store.js';
-
-/** Where the commands print; the process's stdout and stderr by default, captured in tests. */
-export interface CommandOutput {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processOutput: CommandOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
+import { processOutput, type CommandOutput } from './output.js';
 
 /** Prints the queue (`--json`: an array of {id, from, created, size, recipients}, README, The queue); exit code. */
 export async function queueList(config: Config, opts: { json: boolean }, io: CommandOutput = processOutput): Promise<number> {
@@ -30,7 +21,7 @@ export async function queueList(config: Config, opts: { json: boolean }, io: Com
       entries = answer.entries ?? [];
     }
   } catch (err) {
-    io.err(`facteur queue list: ${message(err)}\n`);
+    io.err(`facteur queue list: ${errorText(err)}\n`);
     return 1;
   }
   if (opts.json) io.out(`${JSON.stringify(entries, null, 2)}\n`);
@@ -49,7 +40,7 @@ export async function queueFlush(config: Config, io: CommandOutput = processOutp
     io.out('flush requested: every deferred message is being retried\n');
     return 0;
   } catch (err) {
-    io.err(`facteur queue flush: ${message(err)}\n`);
+    io.err(`facteur queue flush: ${errorText(err)}\n`);
     return 1;
   }
 }
@@ -70,7 +61,7 @@ export async function queueDelete(config: Config, id: string, io: CommandOutput 
     io.out(`${id}: deleted\n`);
     return 0;
   } catch (err) {
-    io.err(`facteur queue delete: ${message(err)}\n`);
+    io.err(`facteur queue delete: ${errorText(err)}\n`);
     return 1;
   }
 }
@@ -110,4 +101,3 @@ function age(ms: number): string {
 
 const until = (ms: number): string => (ms <= 0 ? 'due' : `in ${age(ms)}`);
 
-const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));

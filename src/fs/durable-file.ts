@@ -122,30 +122,24 @@ export class DurableFile {
 
   /** Step 1 of commit: the data flushed to disk (the error of any earlier step thrown); the tmp file is closed. */
   prepare(opts: { prefix?: Buffer } = {}): Promise<void> {
-    return this.#ops.run(async () => {
-      this.#expect('open');
-      try {
-        if (this.#failure !== null) throw this.#failure.error;
-        const handle = await this.#open();
-        const prefix = opts.prefix ?? EMPTY;
-        if (this.#written === 0) {
-          // Still all in memory: the prefix goes in front of the buffer, which is written whole.
-          const body = this.#buffer.subarray(this.#head.length, this.#used);
-          this.#whole = prefix.length === 0 ? this.#buffer.subarray(0, this.#used) : Buffer.concat([this.#head, prefix, body]);
-          await writeAll(handle, this.#whole);
-          this.#written = this.#whole.length;
-          this.#used = 0;
-        } else {
-          await this.#flush(handle);
-          if (prefix.length > 0) await this.#rewrite(this.#head, prefix);
-        }
-        this.#size += prefix.length;
-        await this.#closeHandle(true);
-        this.#state = 'prepared';
-      } catch (err) {
-        await this.#discard();
-        throw err;
+    return this.#step('open', async () => {
+      if (this.#failure !== null) throw this.#failure.error;
+      const handle = await this.#open();
+      const prefix = opts.prefix ?? EMPTY;
+      if (this.#written === 0) {
+        // Still all in memory: the prefix goes in front of the buffer, which is written whole.
+        const body = this.#buffer.subarray(this.#head.length, this.#used);
+        this.#whole = prefix.length === 0 ? this.#buffer.subarray(0, this.#used) : Buffer.concat([this.#head, prefix, body]);
+        await writeAll(handle, this.#whole);
+        this.#written = this.#whole.length;
+        this.#used = 0;
+      } else {
+        await this.#flush(handle);
+        if (prefix.length > 0) await this.#rewrite(this.#head, prefix);
       }
+      this.#size += prefix.length;
+      await this.#closeHandle(true);
+      this.#state = 'prepared';
     });
   }
 
@@ -154,28 +148,22 @@ export class DurableFile {
    * head written for the old name is rewritten for the new one. Resolves with the name given.
    */
   place(): Promise<string> {
-    return this.#ops.run(async () => {
-      this.#expect('prepared');
-      try {
-        for (let attempt = 1; ; attempt++) {
-          const target = join(this.#place.dir, this.#name);
-          try {
-            if (this.#place.replace === true) renameSync(this.#tmp as string, target);
-            else linkSync(this.#tmp as string, target); // a metadata change in the page cache: see quick-file.ts
-          } catch (err) {
-            if (errorCode(err) !== 'EEXIST' || attempt >= NAME_ATTEMPTS) throw err;
-            await this.#rename(this.#place.nextName());
-            continue;
-          }
-          this.#path = target;
-          this.#state = 'placed';
-          if (this.#place.replace !== true) unlinkTmp(this.#tmp as string);
-          this.#tmp = null;
-          return this.#name;
+    return this.#step('prepared', async () => {
+      for (let attempt = 1; ; attempt++) {
+        const target = join(this.#place.dir, this.#name);
+        try {
+          if (this.#place.replace === true) renameSync(this.#tmp as string, target);
+          else linkSync(this.#tmp as string, target); // a metadata change in the page cache: see quick-file.ts
+        } catch (err) {
+          if (errorCode(err) !== 'EEXIST' || attempt >= NAME_ATTEMPTS) throw err;
+          await this.#rename(this.#place.nextName());
+          continue;
         }
-      } catch (err) {
-        await this.#discard();
-        throw err;
+        this.#path = target;
+        this.#state = 'placed';
+        if (this.#place.replace !== true) unlinkTmp(this.#tmp as string);
+        this.#tmp = null;
+        return this.#name;
       }
     });
   }
@@ -198,6 +186,19 @@ export class DurableFile {
   /** After commit: the bytes after the head when the file never left the buffer (a copy), else null. */
   inMemory(): Buffer | null {
     return this.#state === 'committed' && this.#whole !== null ? Buffer.from(this.#whole.subarray(this.#head.length)) : null;
+  }
+
+  /** One commit step, after the previous operations, from state `from`; its failure removes the tmp file. */
+  #step<T>(from: State, op: () => Promise<T>): Promise<T> {
+    return this.#ops.run(async () => {
+      this.#expect(from);
+      try {
+        return await op();
+      } catch (err) {
+        await this.#discard();
+        throw err;
+      }
+    });
   }
 
   async #create(): Promise<void> {

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { isValidQueueId } from './queue-file.js';
 import type { QueueEntry } from './queue-item.js';
 import { errorCode } from '../fs/error-code.js';
+import { errorText } from '../observability/error-text.js';
 
 export type ControlRequest = { readonly cmd: 'flush' } | { readonly cmd: 'list' } | { readonly cmd: 'delete'; readonly id: string };
 export type ControlResponse =
@@ -117,7 +118,7 @@ async function answer(line: string, handlers: ControlHandlers, logger: Logger): 
     }
   } catch (err) {
     logger.error({ event: 'control-failed', cmd: request.cmd, err }, 'control request failed');
-    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    return { ok: false, error: errorText(err) };
   }
 }
 

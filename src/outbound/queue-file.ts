@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { errorCode } from '../fs/error-code.js';
 import { TMP_SUFFIX } from '../fs/durable-file.js';
+import { errorText } from '../observability/error-text.js';
 import { newRecipient, type QueueItem, type QueueRecipient } from './queue-item.js';
 
 export const MSG_SUFFIX = '.msg';
@@ -233,7 +234,7 @@ export function readItem(dir: string, id: string, files: ItemFiles): Verdict {
         return { kind: 'item', item: readStateSync(dir, id), legacy: false, state: true };
       } catch (err) {
         if (errorCode(err) === 'ENOENT') throw err;
-        badState = messageOf(err);
+        badState = errorText(err);
       }
     }
     try {
@@ -243,7 +244,7 @@ export function readItem(dir: string, id: string, files: ItemFiles): Verdict {
     } catch (err) {
       if (errorCode(err) === 'ENOENT') throw err;
       const files = badState === undefined ? [`${id}${MSG_SUFFIX}`] : [`${id}${MSG_SUFFIX}`, `${id}.json`];
-      return { kind: 'corrupt', files, why: messageOf(err) };
+      return { kind: 'corrupt', files, why: errorText(err) };
     }
   }
   if (files.json && files.eml) {
@@ -252,7 +253,7 @@ export function readItem(dir: string, id: string, files: ItemFiles): Verdict {
     } catch (err) {
       if (errorCode(err) === 'ENOENT') throw err;
       // Both aside: a lone .eml would otherwise be taken for a leftover and removed at the next start.
-      return { kind: 'corrupt', files: [`${id}.json`, `${id}.eml`], why: messageOf(err) };
+      return { kind: 'corrupt', files: [`${id}.json`, `${id}.eml`], why: errorText(err) };
     }
   }
   if (files.json) return { kind: 'leftover', file: `${id}.json`, why: 'state file of a message already gone (interrupted removal)' };
@@ -266,4 +267,3 @@ function readStateSync(dir: string, id: string): QueueItem {
   return item;
 }
 
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

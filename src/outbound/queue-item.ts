@@ -134,6 +134,9 @@ export function afterOutcome(r: QueueRecipient, outcome: RecipientOutcome, creat
   }
 }
 
+/** Oldest first: ids sort by arrival (queue-store.ts newId). */
+export const byId = (a: { readonly id: string }, b: { readonly id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** A comparable key for matching an outcome to our recipient (the domain's case does not matter). */
 export const recipientKey = (a: { local: string; domain: string }): string => `${a.local}\u0000${a.domain.toLowerCase()}`;
 

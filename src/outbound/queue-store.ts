@@ -21,7 +21,7 @@ import { unlinkIfPresent, unlinkIfPresentSync } from '../fs/unlink-if-present.js
 import type { Logger } from '../observability/logger.js';
 import type { MessageBody } from './courier.js';
 import { CORRUPT_SUFFIX, encodeEnvelope, encodeState, isValidQueueId, MSG_SUFFIX, readBody, readItem, scanNames } from './queue-file.js';
-import type { QueueItem } from './queue-item.js';
+import { byId, type QueueItem } from './queue-item.js';
 
 export interface QueueStoreOptions {
   /** <data_dir>/<queue_dir>, absolute. */
@@ -111,7 +111,7 @@ export class QueueStore {
         if (errorCode(err) !== 'ENOENT') throw err; // removed meanwhile by the running server
       }
     }
-    return { items: byId(items), problems };
+    return { items: items.sort(byId), problems };
   }
 
   /** `queue delete` while the server is stopped: removes one item's files; false if it is not queued. */
@@ -269,7 +269,7 @@ export class QueueStore {
         if (v.badState !== undefined) setAside(`${id}.json`, v.badState, note);
       }
     }
-    return { items: byId(items), changed };
+    return { items: items.sort(byId), changed };
   }
 }
 
@@ -295,4 +295,3 @@ function checkedId(id: string): string {
 }
 
 const idOf = (name: string): string => name.slice(0, -MSG_SUFFIX.length);
-const byId = (items: QueueItem[]): QueueItem[] => items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

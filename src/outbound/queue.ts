@@ -3,6 +3,7 @@
 // the dispatcher (when, and how many at once). The items in memory are the truth while the server runs.
 import type { OutboundConfig } from '../config/config.js';
 import { Serial } from '../fs/serial.js';
+import { errorText } from '../observability/error-text.js';
 import type { Logger } from '../observability/logger.js';
 import type { Address } from '../mail/address.js';
 import { logAttempt } from './attempt-log.js';
@@ -12,6 +13,7 @@ import type { Courier, RecipientOutcome, TransferResult } from './courier.js';
 import { Dispatcher, type Job } from './dispatcher.js';
 import {
   afterOutcome,
+  byId,
   domainDueTime,
   domainsOf,
   dueTime,
@@ -143,7 +145,7 @@ export class Queue {
     return [...this.#items.values()]
       .filter((t) => !isFinished(t.item))
       .map((t) => toQueueEntry(t.item, (r) => t.trying.has(recipientKey(r))))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      .sort(byId);
   }
 
   /** Resolves once no attempt or finishing step is under way (for tests and diagnostics). */
@@ -207,7 +209,7 @@ export class Queue {
       });
     } catch (err) {
       this.#logger.error({ event: 'courier-bug', id: item.id, err }, 'delivery attempt failed unexpectedly');
-      const diagnostic = `local error: ${err instanceof Error ? err.message : String(err)}`;
+      const diagnostic = `local error: ${errorText(err)}`;
       return { outcomes: addresses.map((recipient) => ({ recipient, status: 'transient', diagnostic, remoteMta: null })), relay: null };
     }
   }

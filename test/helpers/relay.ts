@@ -1,7 +1,8 @@
 // The world the outbound relay delivers into (a DNS stub, peers on 127.0.0.x and ::1 sharing one port) and submission to it.
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
-import { queueList, type CommandOutput } from '../../src/cli/queue-commands.js';
+import type { CommandOutput } from '../../src/cli/output.js';
+import { queueList } from '../../src/cli/queue-commands.js';
 import type { Config } from '../../src/config/config.js';
 import type { QueueEntry } from '../../src/outbound/queue-item.js';
 import { startDnsServer, type DnsServer, type ZoneEntry } from './dns-server.js';
