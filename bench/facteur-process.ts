@@ -40,7 +40,7 @@ export interface FacteurSetup {
   readonly submission: { readonly port: number; readonly passwordsFile: string } | null;
 }
 
-/** The TOML the server reads: only keys of INTERFACE.md and the documented extras of src/config/schema.ts. */
+/** The TOML the server reads: only keys of the README's Configuration table. */
 export function configText(s: FacteurSetup): string {
   const list = (items: readonly string[]) => `[${items.map((i) => JSON.stringify(i)).join(', ')}]`;
   return `# facteur bench server (written by bench/facteur-process.ts)

@@ -2,15 +2,19 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
+import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
 import type { Logger } from './observability/logger.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
-import { OutboundQueue } from './outbound/outbound-queue.js';
-import { localTransfer } from './outbound/local-transfer.js';
-import { transfer } from './outbound/transfer.js';
+import { LocalCourier } from './outbound/local-courier.js';
+import { Relay } from './outbound/relay.js';
+import { RoutingCourier } from './outbound/routing-courier.js';
+import { SmtpCourier } from './outbound/smtp-courier.js';
 import type { Delivery } from './delivery.js';
-import { isLoopback, SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
+import { isLoopbackIp } from './net/loopback.js';
+import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
+import { SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
 import { Metrics, type QueueGaugeSource } from './observability/metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
@@ -98,16 +102,16 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     clientLimits,
   });
 
-  let inbound: { delivery: InboundDelivery } | null = null;
+  let local: MaildirDelivery | null = null;
+  let relay: Relay | null = null;
   let metricsAddress: string | null = null;
-  let queue: OutboundQueue | null = null;
   let submission: SubmissionService | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
-      const delivery = new InboundDelivery({ config: config.inbound, hostname: config.hostname, pid, now, logger, mailboxes });
-      inbound = { delivery };
-      cleanups.push(() => delivery.close());
+      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes });
+      local = maildirs;
+      cleanups.push(() => maildirs.close());
       const clientLimits = new ClientLimits({
         maxConnections: config.inbound.maxConnectionsPerClient,
         maxConnectionRate: config.inbound.maxConnectionRate,
@@ -115,7 +119,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         maxRecipientRate: config.inbound.maxRecipientRate,
         exempt: config.inbound.limitsExempt,
       });
-      const server = new SmtpServer(context('inbound', delivery, config.inbound, clientLimits), { adopt });
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger), config.inbound, clientLimits), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -125,7 +129,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
-      const transferOptions = {
+      const remote = new SmtpCourier({
         hostname: config.hostname,
         port: config.outbound.smtpPort,
         tls: config.outbound.tls,
@@ -133,36 +137,32 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         timeouts: clientTimeouts(config),
         logger,
         cache,
-      };
-      const q = await OutboundQueue.open({
-        config: config.outbound,
-        hostname: config.hostname,
-        dataDir: config.dataDir,
-        // Our own domains are delivered to the Maildir directly (as Postfix's local transport would).
-        transfer: (req) =>
-          inbound !== null && config.inbound.domains.includes(req.domain)
-            ? localTransfer(req, inbound.delivery, config.hostname)
-            : transfer(req, transferOptions),
-        logger,
       });
-      queue = q;
-      cleanups.push(() => q.close());
-      metrics.watchQueue(queueGauges(q));
+      const maildirs = local;
+      const courier = new RoutingCourier({
+        remote,
+        local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
+        isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
+      });
+      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger });
+      relay = r;
+      cleanups.push(() => r.close());
+      metrics.watchQueue(queueGauges(r));
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
       // Local programs are not screened: no pause before the greeting.
-      const server = new SmtpServer(context('outbound', q.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopback, adopt });
+      const server = new SmtpServer(context('outbound', r.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopbackIp, adopt });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
-      await q.start();
+      await r.start();
     }
     if (config.submission.enabled) {
       // The config refuses submission without the relay: an authenticated session's mail goes into its queue.
-      if (queue === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
+      if (relay === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
       // The relay's limits, but for the number of connections: the submission port is open to the network.
       const limits = { ...config.outbound, maxConnections: config.submission.maxConnections, greetPause: 0 };
       const started = await SubmissionService.start({
         config: config.submission,
-        relay: queue.delivery,
+        relay: relay.delivery,
         mailboxes: await Mailboxes.load(config.inbound),
         context: (delivery) => context('submission', delivery, limits),
         hostname: config.hostname,
@@ -198,7 +198,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   return {
     listeners: () => listeners,
     metricsAddress: () => metricsAddress,
-    flushQueue: () => queue?.flush(),
+    flushQueue: () => relay?.queue.flush(),
     async stop() {
       await Promise.allSettled(servers.map((s) => s.server.close()));
       for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));
@@ -206,7 +206,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     },
     async reload() {
       await tls.reload();
-      if (inbound !== null) inbound.delivery.setMailboxes(await Mailboxes.load(config.inbound));
+      if (local !== null) local.setMailboxes(await Mailboxes.load(config.inbound));
       if (submission !== null) await submission.reload(await Mailboxes.load(config.inbound));
       logger.info({ event: 'reloaded' }, `certificate${submission === null ? ' and users' : ', users and passwords'} reloaded; listen addresses and other settings need a restart`);
     },
@@ -214,29 +214,22 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
 }
 
 /** The queue's size for the gauges, read when scraped: a message is pending while any recipient is. */
-function queueGauges(q: OutboundQueue): QueueGaugeSource {
+function queueGauges(r: Relay): QueueGaugeSource {
   return {
     countByState() {
       const counts = { pending: 0, deferred: 0 };
-      for (const e of q.list()) counts[e.recipients.some((r) => r.status === 'pending') ? 'pending' : 'deferred'] += 1;
+      for (const e of r.queue.list()) counts[e.recipients.some((x) => x.status === 'pending') ? 'pending' : 'deferred'] += 1;
       return counts;
     },
     oldestArrival() {
       let oldest: number | null = null;
-      for (const e of q.list()) oldest = Math.min(oldest ?? Infinity, Date.parse(e.created));
+      for (const e of r.queue.list()) oldest = Math.min(oldest ?? Infinity, Date.parse(e.created));
       return oldest;
     },
   };
 }
 
-/** RFC 5321 §4.5.3.2 client timeouts; connect and greeting from the config. */
-function clientTimeouts(config: Config) {
-  return {
-    connect: config.timeouts.connect,
-    greeting: config.timeouts.connect,
-    command: config.timeouts.command,
-    dataInit: 2 * 60_000,
-    dataBlock: 3 * 60_000,
-    dataEnd: 10 * 60_000,
-  };
+/** The client's RFC 5321 §4.5.3.2 timeouts (smtp-client.ts), with connect, greeting and commands from the config. */
+function clientTimeouts(config: Config): ClientTimeouts {
+  return { ...defaultClientTimeouts, connect: config.timeouts.connect, greeting: config.timeouts.connect, command: config.timeouts.command };
 }

@@ -1,7 +1,25 @@
-// The seam between the shared SMTP server and a server's final step (Maildir for inbound, the queue for outbound).
-// A delivery is open → write* → commit | abort, as maddy's delivery targets; commit resolves only once durable.
-import type { Address } from './smtp/address.js';
-import type { Reply } from './smtp/reply.js';
+// The seam between the shared SMTP server (src/smtp/server) and each server's last step: Maildir for inbound
+// (inbound/inbound-delivery.ts), the queue for outbound (outbound/outbound-delivery.ts). As maddy's delivery targets:
+// acceptRecipient at each RCPT, then at DATA open → write* → commit | abort.
+//
+// What the core guarantees:
+//  - the recipients of open() are the very Address objects given to acceptRecipient (one per distinct address, the
+//    first given), so a delivery may keep what it decided at RCPT in a WeakMap keyed on them;
+//  - the first chunk written is the core's Received header (RFC 5321 §4.4); the rest is the message text as it
+//    arrived: dot-unstuffed, lines ending in LF, never a bare CR or LF (such a message is refused before);
+//  - the text is read to its final dot whatever write() does; commit() comes only after the whole text, within the
+//    size and hop limits; otherwise, and after a failed open() or commit(), abort() is called;
+//  - the reply to DATA is what commit() returns; an SmtpError thrown by any method is sent as its reply; any other
+//    error is logged and answered 451 4.3.0.
+// What a delivery must do:
+//  - refuse a recipient by throwing SmtpError (550 5.1.1, 550 5.7.1, ...);
+//  - keep an I/O error of write() and throw it from commit() as SmtpError 451 4.3.0, rather than throw it at once;
+//  - resolve commit() only once the message is durable, file and folder flushed: a 250 promises the message;
+//  - make abort() remove whatever was written, safe at any time and any number of times, a no-op after a commit;
+//  - add the trace header of the final delivery itself: Return-Path, before everything (RFC 5321 §4.4), as the
+//    Maildir delivery does; the relay adds none (the next hop does).
+import type { Address } from './mail/address.js';
+import type { Reply } from './mail/reply.js';
 
 /** The user a session authenticated as (SMTP AUTH, RFC 4954). */
 export interface AuthenticatedUser {
@@ -48,15 +66,11 @@ export interface Delivery {
   acceptSender?(from: Address | null, session: SessionInfo): Promise<void>;
   /** Accepts or refuses one recipient at RCPT time; throws SmtpError to refuse (550 5.1.1, 550 5.7.1, …). */
   acceptRecipient(to: Address, session: SessionInfo): Promise<void>;
-  /** Starts storing a message for the envelope; the first chunk written is the Received header. */
+  /** Starts storing a message for the envelope; throws SmtpError when it cannot (451 4.3.0 for storage). */
   open(envelope: Envelope, session: SessionInfo): Promise<MessageSink>;
 }
 
-/**
- * Message data flows in as un-stuffed chunks whose lines end in LF (CRLF already folded).
- * commit() resolves with the final 250 once every copy is flushed to disk (file and directory),
- * or throws SmtpError (451 4.3.0 on storage faults). abort() removes whatever was written.
- */
+/** One message on its way to its last step: see the contract above. */
 export interface MessageSink {
   write(chunk: Buffer): Promise<void>;
   commit(): Promise<Reply>;

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/observability/logger.js';
-import { newRecipient, serializeQueueItem, type QueueItem } from '../../src/outbound/queue-item.js';
-import { encodeEnvelope } from '../../src/outbound/queue-file.js';
+import { newRecipient, type QueueItem } from '../../src/outbound/queue-item.js';
+import { encodeEnvelope, encodeState } from '../../src/outbound/queue-file.js';
 import { QueueStore } from '../../src/outbound/queue-store.js';
 import type { BenchContext } from '../context.js';
 import { peakRssBytes, treeCpuMs, treeRssBytes } from '../proc-stats.js';
@@ -54,7 +54,7 @@ export function queueReloadScenario(id: string, items: number, quickItems: numbe
           problems,
           method:
             `${count} queue items (<id>.msg made with src/outbound/queue-file.ts encodeEnvelope + a 1 KiB message, <id>.json with ` +
-            `src/outbound/queue-item.ts serializeQueueItem, ids from QueueStore.newId), each deferred for an hour, written without fsync then sync(1); then \`facteur start\` on that queue ` +
+            `src/outbound/queue-file.ts encodeState, ids from QueueStore.newId), each deferred for an hour, written without fsync then sync(1); then \`facteur start\` on that queue ` +
             `(relay only); ready = spawn → the relay's first 220 (the queue is loaded before the relay listens); ` +
             `RSS of the server process at ready and 2 s later; peak = VmHWM over its life`,
           params: { items: count },
@@ -89,7 +89,7 @@ async function fillQueue(queueDir: string, count: number): Promise<void> {
       const item: QueueItem = {
         id,
         from: 'sender@bench.test',
-        reverse_path: { local: 'sender', domain: 'bench.test' },
+        reversePath: { local: 'sender', domain: 'bench.test' },
         created,
         size: BODY.length,
         eightBit: false,
@@ -99,16 +99,16 @@ async function fillQueue(queueDir: string, count: number): Promise<void> {
             ...newRecipient('r@remote.bench.test', { local: 'r', domain: 'remote.bench.test' }),
             status: 'deferred',
             attempts: 1,
-            next_attempt: next,
-            last_error: '421 4.3.2 bench: remote busy',
+            nextAttempt: next,
+            lastError: '421 4.3.2 bench: remote busy',
             diagnostic: '421 4.3.2 bench: remote busy',
-            last_attempt: created,
+            lastAttempt: created,
           },
         ],
       };
       // What a deferred item is after its first attempt: <id>.msg as it arrived, <id>.json with the new state.
       await writeFile(store.msgPath(id), Buffer.concat([encodeEnvelope(item), BODY]), { mode: 0o600 });
-      await writeFile(store.jsonPath(id), serializeQueueItem(item), { mode: 0o600 });
+      await writeFile(store.jsonPath(id), encodeState(item), { mode: 0o600 });
     }
   };
   await Promise.all(Array.from({ length: FILL_PARALLEL }, writer));

@@ -8,19 +8,10 @@ import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
 import { inspectCertificate } from '../tls/tls-context.js';
 import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.js';
-
-export interface CheckOutput {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processOutput: CheckOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
+import { processOutput, type CommandOutput } from './output.js';
 
 /** Exit code 0 (valid; warnings on stderr) or 2 (problems on stderr, one "FILE: key: problem" per line). */
-export async function runCheckConfig(cliPath: string | undefined, output: CheckOutput = processOutput): Promise<number> {
+export async function runCheckConfig(cliPath: string | undefined, output: CommandOutput = processOutput): Promise<number> {
   const file = resolveConfigPath(cliPath);
   const shown = file ?? DEFAULTS_NAME;
   let config: Config;

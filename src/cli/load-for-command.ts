@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig, resolveConfigPath } from '../config/load-config.js';
 
-/** Exit code for bad usage or a bad config (INTERFACE.md). */
+/** Exit code for bad usage or a bad config (README, Commands). */
 export const EXIT_CONFIG = 2;
 
 /** The config named by -c (or the default one), or null once its problems are printed. */

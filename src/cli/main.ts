@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { errorText } from '../observability/error-text.js';
 
 const EXIT_USAGE = 2;
 const CONFIG_HELP = 'config file (default: ./facteur.toml when it exists, else built-in defaults)';
@@ -111,7 +112,7 @@ let exitCode: number;
 try {
   exitCode = await run(process.argv);
 } catch (err) {
-  process.stderr.write(`facteur: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`facteur: ${errorText(err)}\n`);
   exitCode = 1;
 }
 await Promise.all([drain(process.stdout), drain(process.stderr)]);

@@ -1,36 +1,27 @@
 // `facteur queue list|flush|delete`: through the running server's control socket, or on the files when it is not running.
 import type { Config } from '../config/config.js';
 import { controlRequest, controlSocketPath, type ControlRequest, type ControlResponse } from '../outbound/queue-control.js';
-import { isValidQueueId, toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
-import { readQueueDir } from '../outbound/queue-recovery.js';
-import { removeItemFiles } from '../outbound/queue-store.js';
+import { isValidQueueId } from '../outbound/queue-file.js';
+import { toQueueEntry, type QueueEntry } from '../outbound/queue-item.js';
+import { errorText } from '../observability/error-text.js';
+import { QueueStore } from '../outbound/queue-store.js';
+import { processOutput, type CommandOutput } from './output.js';
 
-/** Where the commands print; the process's stdout and stderr by default, captured in tests. */
-export interface CommandOutput {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processOutput: CommandOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
-
-/** Prints the queue (INTERFACE.md: `--json` is an array of {id, from, created, size, recipients}); exit code. */
+/** Prints the queue (`--json`: an array of {id, from, created, size, recipients}, README, The queue); exit code. */
 export async function queueList(config: Config, opts: { json: boolean }, io: CommandOutput = processOutput): Promise<number> {
   let entries: readonly QueueEntry[];
   try {
     const answer = await ask(config, { cmd: 'list' });
     if (answer === null) {
       // Not running: the files are the queue. Read only: a server starting meanwhile owns the cleanup.
-      const { items, problems } = readQueueDir(config.outbound.queueDir);
+      const { items, problems } = QueueStore.inspect(config.outbound.queueDir);
       for (const p of problems) io.err(`warning: ${p}\n`);
       entries = items.map((item) => toQueueEntry(item)).filter((e) => e.recipients.length > 0);
     } else {
       entries = answer.entries ?? [];
     }
   } catch (err) {
-    io.err(`facteur queue list: ${message(err)}\n`);
+    io.err(`facteur queue list: ${errorText(err)}\n`);
     return 1;
   }
   if (opts.json) io.out(`${JSON.stringify(entries, null, 2)}\n`);
@@ -49,12 +40,12 @@ export async function queueFlush(config: Config, io: CommandOutput = processOutp
     io.out('flush requested: every deferred message is being retried\n');
     return 0;
   } catch (err) {
-    io.err(`facteur queue flush: ${message(err)}\n`);
+    io.err(`facteur queue flush: ${errorText(err)}\n`);
     return 1;
   }
 }
 
-/** Removes one message, without a bounce: through the server when it runs (its scheduler forgets it), else on disk. */
+/** Removes one message, without a bounce: through the server when it runs (its queue forgets it), else on disk. */
 export async function queueDelete(config: Config, id: string, io: CommandOutput = processOutput): Promise<number> {
   if (!isValidQueueId(id)) {
     io.err(`${JSON.stringify(id)}: not in the queue (queue ids are letters and digits)\n`);
@@ -62,7 +53,7 @@ export async function queueDelete(config: Config, id: string, io: CommandOutput 
   }
   try {
     const answer = await ask(config, { cmd: 'delete', id });
-    const deleted = answer === null ? await removeItemFiles(config.outbound.queueDir, id) : answer.deleted === true;
+    const deleted = answer === null ? await QueueStore.removeWhileStopped(config.outbound.queueDir, id) : answer.deleted === true;
     if (!deleted) {
       io.err(`${id}: not in the queue\n`);
       return 1;
@@ -70,7 +61,7 @@ export async function queueDelete(config: Config, id: string, io: CommandOutput 
     io.out(`${id}: deleted\n`);
     return 0;
   } catch (err) {
-    io.err(`facteur queue delete: ${message(err)}\n`);
+    io.err(`facteur queue delete: ${errorText(err)}\n`);
     return 1;
   }
 }
@@ -110,4 +101,3 @@ function age(ms: number): string {
 
 const until = (ms: number): string => (ms <= 0 ? 'due' : `in ${age(ms)}`);
 
-const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -1,6 +1,7 @@
 // `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
 import { startApp, type RunningApp } from '../app.js';
 import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
+import { errorText } from '../observability/error-text.js';
 import { createLogger, reopenLog, type Logger } from '../observability/logger.js';
 import { inheritedSockets } from '../systemd/inherited-sockets.js';
 import { reloadingState, systemdNotifier, type Notify } from '../systemd/notify.js';
@@ -43,7 +44,7 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
     },
     (err: unknown) => {
       const code = (err as NodeJS.ErrnoException).code;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorText(err);
       logger.error({ event: 'start-failed', err }, message);
       process.stderr.write(code !== undefined && BIND_CODES.has(code) ? `${message}\n` : `facteur: cannot start: ${message}\n`);
       return EXIT_FAILURE;

@@ -1,4 +1,4 @@
-// The effective configuration, after defaults, unit parsing and path resolution (see shared INTERFACE.md).
+// The effective configuration, after defaults, unit parsing and path resolution (every key: README, Configuration).
 // Every path here is absolute; every duration is in milliseconds; every size is in bytes.
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';

@@ -6,7 +6,8 @@ import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { Config } from './config.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
-import { configSchema, domainProblem, KNOWN_KEYS, normalizeAddress, type ParsedConfig } from './schema.js';
+import { configuredAddress, domainProblem } from '../mail/address.js';
+import { configSchema, KNOWN_KEYS, type ParsedConfig } from './schema.js';
 import { describeValue } from './units.js';
 
 export interface LoadOptions {
@@ -121,7 +122,7 @@ function editDistance(a: string, b: string): number {
 function toConfig(p: ParsedConfig, at: { file: string | null; base: string; hostname: string }): Config {
   const dataDir = resolve(at.base, p.data_dir);
   const fromBase = (v: string | undefined) => (v === undefined ? null : resolve(at.base, v));
-  const users = Object.fromEntries(Object.entries(p.inbound.users).map(([name, list]) => [name, list.map(normalizeAddress)]));
+  const users = Object.fromEntries(Object.entries(p.inbound.users).map(([name, list]) => [name, list.map(normalized)]));
   return {
     file: at.file,
     hostname: at.hostname,
@@ -181,6 +182,12 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxConnections: p.submission.max_connections,
     },
   };
+}
+
+/** "Alice@Example.ORG" → "Alice@example.org" (the local part keeps its case, RFC 5321 §2.4); checked by the schema. */
+function normalized(address: string): string {
+  const a = configuredAddress(address);
+  return 'problem' in a ? address : a.text;
 }
 
 function deepFreeze<T>(value: T): T {

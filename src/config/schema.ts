@@ -1,10 +1,11 @@
 // The TOML config file's schema: keys, defaults, units, syntax of names and addresses, and cross-key rules.
 //
-// Keys beyond shared INTERFACE.md, all optional (the defaults are those below):
+// Every key is optional; each one, its default and meaning is in the README's Configuration table. Beyond the keys of
+// the first version:
 //   [timeouts] command = "5m"         server: waiting for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes)
 //              data = "10m"           server: waiting for the next chunk of message data
 //              connect = "5m"         client: connection + greeting (RFC 5321 §4.5.3.2.1)
-//              shutdown_grace = "10s" time given to sessions in flight on SIGTERM (INTERFACE.md: 10 s)
+//              shutdown_grace = "10s" time given to sessions in flight on SIGTERM
 //   [inbound], [outbound] max_idle_commands = 100   command lines in a row without an accepted message, then 421
 //              max_session_time = "1h"  longest session (checked before each command), then 421
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
@@ -12,6 +13,10 @@
 //   [submission] received_shows_user = false (name the authenticated user in Received), max_connections = 100
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { domainProblem } from '../mail/address.js';
+import { checkUsers as userProblems } from '../mail/local-users.js';
+import { isLoopbackIp } from '../net/loopback.js';
+import { MAX_TIMER_MS } from '../time/timers.js';
 import type { ListenAddress, LogLevel } from './config.js';
 import { addNetwork } from '../net/networks.js';
 import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
@@ -43,8 +48,6 @@ function field<T>(convert: (value: unknown) => T) {
     }
   });
 }
-
-const MAX_TIMER = 2 ** 31 - 1; // Node timers overflow past this (about 24.8 days) and fire at once.
 
 const str = (v: unknown): string => {
   if (typeof v !== 'string') throw Invalid.of(`expected a string, found ${describeValue(v)}`);
@@ -121,56 +124,12 @@ function listOf<T>(check: (s: string) => T) {
   });
 }
 
-// --- Names and addresses ------------------------------------------------------------------------
-
-/**
- * A domain name as RFC 5321 §4.1.2 "Domain" allows it: dot-separated labels of letters, digits and
- * hyphens (not at either end), at most 63 octets each and 253 in all (RFC 1035 §2.3.4); a last label
- * of digits only would be an IPv4 address (RFC 3696 §2). Internationalized names go in A-label form (xn--).
- */
-export function domainProblem(name: string): string | null {
-  if (name.length === 0) return 'is empty';
-  if (name.length > 253) return 'is longer than 253 characters';
-  const labels = name.split('.');
-  for (const label of labels) {
-    if (label === '') return 'has an empty label (two dots, or a dot at an end)';
-    if (label.length > 63) return `has a label longer than 63 characters`;
-    if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/.test(label)) return `has a label "${label}" with characters other than letters, digits and inner hyphens`;
-  }
-  if (/^\d+$/.test(labels[labels.length - 1] ?? '')) return 'ends with a numeric label (an IP address is not a domain name)';
-  return null;
-}
-
-export function isDomainName(name: string): boolean {
-  return domainProblem(name) === null;
-}
+// --- Names and addresses (their rules live in src/mail and src/net) ------------------------------
 
 function domain(s: string): string {
   const problem = domainProblem(s);
   if (problem !== null) throw Invalid.of(`"${s}" is not a valid domain name: it ${problem}`);
   return s.toLowerCase();
-}
-
-// RFC 5321 §4.1.2 Dot-string of atext (RFC 5322 §3.2.3), plus non-ASCII UTF-8 for SMTPUTF8 (RFC 6531 §3.3).
-const DOT_STRING = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+)*$/u;
-
-/** "Alice@Example.ORG" → "Alice@example.org" (the local part keeps its case, RFC 5321 §2.4). */
-export function normalizeAddress(s: string): string {
-  const at = s.lastIndexOf('@');
-  if (at <= 0) throw Invalid.of(`"${s}" is not an address: expected local-part@domain`);
-  const local = s.slice(0, at);
-  if (!DOT_STRING.test(local)) throw Invalid.of(`"${s}" is not a valid address: the local part must be letters, digits, dots (not doubled or at an end) and !#$%&'*+/=?^_\`{|}~-`);
-  // RFC 5321 §4.5.3.1.1: a local part is at most 64 octets.
-  if (Buffer.byteLength(local) > 64) throw Invalid.of(`"${s}" is not a valid address: the local part is longer than 64 octets`);
-  const problem = domainProblem(s.slice(at + 1));
-  if (problem !== null) throw Invalid.of(`"${s}" is not a valid address: its domain ${problem}`);
-  return `${local}@${s.slice(at + 1).toLowerCase()}`;
-}
-
-/** Mailbox names become folder names: never a path, never "." or "..". */
-export const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,255}$/;
-export function isMailboxName(name: string): boolean {
-  return MAILBOX_NAME.test(name) && name !== '.' && name !== '..';
 }
 
 /** "192.0.2.0/24", "2001:db8::/32" or a single address. */
@@ -182,17 +141,6 @@ const network = (s: string): string => {
   }
   return s.trim();
 };
-
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-loopback.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
-
-/** 127.0.0.0/8 and ::1 (in any spelling, IPv4-mapped included). */
-export function isLoopbackIp(ip: string): boolean {
-  if (isIPv4(ip)) return loopback.check(ip, 'ipv4');
-  return isIPv6(ip) && loopback.check(ip, 'ipv6');
-}
 
 /** "[::]:25" → { host: "::", port: 25 }; "127.0.0.1:2587" → { host: "127.0.0.1", port: 2587 }. Hosts are IP literals. */
 export function parseHostPort(text: string, what: string, minPort: number): ListenAddress {
@@ -245,38 +193,13 @@ const users = field((v): Record<string, string[]> => {
 type AddIssue = (issue: { code: 'custom'; message: string; path: (string | number)[] }) => void;
 
 /**
- * Mailbox names, address syntax, addresses only in local domains, no address in two mailboxes.
- * `domains` is not a list when inbound.domains itself is wrong: then the domain rule is left out.
+ * The users' rules (mail/local-users.ts), each problem under its mailbox's key. `domains` is not a list when
+ * inbound.domains itself is wrong: then the addresses' domains are only checked for syntax.
  */
 function checkUsers(inbound: { domains: unknown; users: Record<string, string[]> }, addIssue: AddIssue): void {
-  const domains: unknown[] | null = Array.isArray(inbound.domains) ? inbound.domains : null;
-  const owners = new Map<string, string>(); // lower-cased address → mailbox
-  const folders = new Map<string, string>(); // lower-cased mailbox → mailbox
-  const problem = (name: string, message: string) => addIssue({ code: 'custom', message, path: ['users', name] });
-  for (const [name, list] of Object.entries(inbound.users)) {
-    if (!isMailboxName(name)) {
-      problem(name, `"${name}" is not a valid mailbox name: use letters, digits, ".", "_" and "-" (it becomes a folder name; "." and ".." are refused)`);
-    }
-    const sameFolder = folders.get(name.toLowerCase());
-    if (sameFolder !== undefined) problem(name, `mailbox "${name}" differs from "${sameFolder}" only by case (they would share one folder on some file systems)`);
-    folders.set(name.toLowerCase(), name);
-    for (const address of list) {
-      let a: string;
-      try {
-        a = normalizeAddress(address);
-      } catch (err) {
-        if (!(err instanceof Invalid)) throw err;
-        problem(name, err.message);
-        continue;
-      }
-      if (domains !== null && !domains.includes(a.slice(a.lastIndexOf('@') + 1))) {
-        problem(name, `"${address}" is not in a local domain (inbound.domains = [${domains.map((x) => `"${String(x)}"`).join(', ')}]), so no mail for it would ever be accepted`);
-      }
-      const owner = owners.get(a.toLowerCase());
-      if (owner !== undefined) problem(name, `"${address}" is listed twice (already in mailbox "${owner}")`);
-      owners.set(a.toLowerCase(), name);
-    }
-  }
+  const domains = Array.isArray(inbound.domains) ? inbound.domains.map((d) => String(d).toLowerCase()) : null;
+  const entries = Object.entries(inbound.users).map(([mailbox, addresses]) => ({ where: `inbound.users.${mailbox}`, mailbox, addresses }));
+  for (const p of userProblems(entries, domains)) addIssue({ code: 'custom', message: p.message, path: ['users', p.mailbox] });
 }
 
 // --- Sections -----------------------------------------------------------------------------------
@@ -294,10 +217,10 @@ const tlsShape = {
 };
 
 const timeoutsShape = {
-  command: duration(MAX_TIMER).prefault('5m'),
-  data: duration(MAX_TIMER).prefault('10m'),
-  connect: duration(MAX_TIMER).prefault('5m'),
-  shutdown_grace: duration(MAX_TIMER).prefault('10s'),
+  command: duration(MAX_TIMER_MS).prefault('5m'),
+  data: duration(MAX_TIMER_MS).prefault('10m'),
+  connect: duration(MAX_TIMER_MS).prefault('5m'),
+  shutdown_grace: duration(MAX_TIMER_MS).prefault('10s'),
 };
 
 const inboundShape = {
@@ -311,7 +234,7 @@ const inboundShape = {
   max_recipients: integer(1).prefault(100),
   max_connections: integer(1).prefault(1000),
   max_idle_commands: integer(1).prefault(100),
-  max_session_time: duration(MAX_TIMER).prefault('1h'),
+  max_session_time: duration(MAX_TIMER_MS).prefault('1h'),
   greet_pause: durationOrZero(60_000).prefault('0s'),
   max_connections_per_client: integer(1).prefault(20),
   max_connection_rate: integer(1).prefault(60),
@@ -328,14 +251,14 @@ const outboundShape = {
   smtp_port: integer(1, 65535).prefault(25),
   dns_servers: listOf(dnsServer).prefault([]),
   tls: oneOf(['opportunistic', 'required'] as const).prefault('opportunistic'),
-  retry_min: duration(MAX_TIMER).prefault('5m'),
-  retry_max: duration(MAX_TIMER).prefault('1h'),
+  retry_min: duration(MAX_TIMER_MS).prefault('5m'),
+  retry_max: duration(MAX_TIMER_MS).prefault('1h'),
   queue_lifetime: duration(Number.MAX_SAFE_INTEGER).prefault('5d'),
   max_message_size: size.prefault('25MB'),
   max_recipients: integer(1).prefault(100),
   max_connections: integer(1).prefault(100),
   max_idle_commands: integer(1).prefault(100),
-  max_session_time: duration(MAX_TIMER).prefault('1h'),
+  max_session_time: duration(MAX_TIMER_MS).prefault('1h'),
   concurrency: integer(1).prefault(20),
   concurrency_per_domain: integer(1).prefault(4),
 };
@@ -346,8 +269,8 @@ const submissionShape = {
   listen_tls: listOf(listenAddress).prefault([]),
   passwords_file: path.prefault('passwords'),
   max_auth_failures: integer(1).prefault(10),
-  auth_failure_window: duration(MAX_TIMER).prefault('10m'),
-  auth_ban: duration(MAX_TIMER).prefault('1h'),
+  auth_failure_window: duration(MAX_TIMER_MS).prefault('10m'),
+  auth_ban: duration(MAX_TIMER_MS).prefault('1h'),
   max_messages_per_hour: integer(1).prefault(500),
   received_shows_user: bool.prefault(false),
   max_connections: integer(1).prefault(100),

@@ -11,7 +11,7 @@ export class UnitError extends Error {
 const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 type DurationUnit = keyof typeof DURATION_UNITS;
 
-// Binary multiples, as INTERFACE.md says: KB = 1024 bytes, MB = 1024 KB.
+// Binary multiples, as the README's Configuration section says: KB = 1024 bytes, MB = 1024 KB.
 const SIZE_UNITS = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 } as const;
 type SizeUnit = keyof typeof SIZE_UNITS;
 

@@ -1,10 +1,5 @@
 // Group commit for directory fsync: callers asking while a directory is being synced share the next fsync.
-import { fsyncDir } from './safe-write.js';
-
-/** Makes a directory's entries durable (fsync(2) on the directory). */
-export type SyncDirectory = (path: string) => Promise<void>;
-
-export const fsyncDirectory: SyncDirectory = fsyncDir;
+import { fsyncDirectory, type SyncDirectory } from './directory.js';
 
 interface Batch {
   readonly promise: Promise<void>;

@@ -1,9 +1,8 @@
-// A file in tmp/ whose cheap steps run on the event loop: for a small message, write (a copy into the page cache)
-// and close take microseconds each, while a trip through libuv's thread pool costs a context switch or two (the
-// largest cost per message in the profile). The steps that may wait for the disk go to the pool: fdatasync, the
-// writes of a large message (the kernel may throttle them during writeback), and the creation itself: open(O_CREAT)
-// must join the file system's journal and waits out any commit in progress (0.8 ms on average under load, measured:
-// 63 % of the event loop's time when it was synchronous).
+// A new file whose cheap steps run on the event loop: for a small message, write (a copy into the page cache) and
+// close take microseconds each, while a trip through libuv's thread pool costs a context switch or two. The steps
+// that may wait for the disk go to the pool: fdatasync, the writes of a large message (the kernel may throttle them
+// during writeback), and the creation itself (open(O_CREAT) joins the file system's journal and waits out any
+// commit in progress).
 import { closeSync, fdatasync, open as openAsync, write as writeAsync, writeSync } from 'node:fs';
 
 /** What a writer needs of an open file (fs.promises.FileHandle has it too, for tests that fake failures). */
@@ -16,10 +15,10 @@ export interface QuickFile {
 /** Bytes written synchronously before the writes of a message go to the thread pool. */
 const SYNC_WRITE_LIMIT = 256 * 1024;
 
-/** Creates `path` with O_CREAT|O_EXCL (never reusing or following anything already there), mode 0600. */
-export async function createQuickFile(path: string): Promise<QuickFile> {
+/** Creates `path` with O_CREAT|O_EXCL (never reusing or following anything already there), mode 0600 by default. */
+export async function createQuickFile(path: string, mode = 0o600): Promise<QuickFile> {
   const fd = await new Promise<number>((resolve, reject) =>
-    openAsync(path, 'wx', 0o600, (err, fd) => (err === null ? resolve(fd) : reject(err))),
+    openAsync(path, 'wx', mode, (err, fd) => (err === null ? resolve(fd) : reject(err))),
   );
   let written = 0;
   let closed = false;

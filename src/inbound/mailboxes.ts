@@ -1,21 +1,9 @@
 // The local users: recipient address → mailbox name, from [inbound.users] and the optional "carte" users file.
 import { readFile } from 'node:fs/promises';
 import type { InboundConfig } from '../config/config.js';
-import type { Address } from '../smtp/address.js';
-import { parseUsersFile, type MailboxEntry } from './users-file.js';
-
-/**
- * Mailbox names become directory names under maildir_root, so only this safe alphabet is allowed,
- * and never "." or "..": no path is ever built from anything else (and never from what a client sends).
- */
-export function isValidMailboxName(name: string): boolean {
-  return /^[A-Za-z0-9._-]+$/.test(name) && name !== '.' && name !== '..';
-}
-
-// RFC 5321 §4.1.2 Dot-string of atext (RFC 5322 §3.2.3), plus non-ASCII UTF-8 for SMTPUTF8 (RFC 6531 §3.3).
-const DOT_STRING = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+)*$/u;
-// RFC 5321 §4.5.3.1.1: a local part is at most 64 octets.
-const MAX_LOCAL_OCTETS = 64;
+import { checkUsers, type UserEntry } from '../mail/local-users.js';
+import type { Address } from '../mail/address.js';
+import { parseUsersFile } from './users-file.js';
 
 /** The lookup key: case-insensitive on both sides (local parts are matched without case here by policy). */
 function keyOf(local: string, domain: string): string {
@@ -29,27 +17,21 @@ export class Mailboxes {
   readonly #byKey: ReadonlyMap<string, string>;
   readonly #names: readonly string[];
 
-  private constructor(domains: readonly string[], entries: readonly MailboxEntry[]) {
+  /** Checks every entry against the users' rules (mail/local-users.ts); throws "WHERE: problem" for the first one broken. */
+  private constructor(domains: readonly string[], entries: readonly UserEntry[]) {
     this.#domains = domains.map((d) => d.toLowerCase());
     this.#domainSet = new Set(this.#domains);
-    const byKey = new Map<string, { mailbox: string; where: string }>();
-    const names: string[] = [];
+    const [problem] = checkUsers(entries, this.#domains);
+    if (problem !== undefined) throw new Error(`${problem.where}: ${problem.message}`);
+    const byKey = new Map<string, string>();
     for (const entry of entries) {
-      if (!isValidMailboxName(entry.mailbox)) {
-        throw new Error(`${entry.where}: invalid mailbox name "${entry.mailbox}" (letters, digits, ".", "_", "-"; not "." or "..")`);
-      }
-      if (!names.includes(entry.mailbox)) names.push(entry.mailbox);
       for (const address of entry.addresses) {
-        const key = this.#checkAddress(address, entry.where);
-        const previous = byKey.get(key);
-        if (previous !== undefined) {
-          throw new Error(`${entry.where}: address ${address} is already delivered to mailbox "${previous.mailbox}" (${previous.where})`);
-        }
-        byKey.set(key, { mailbox: entry.mailbox, where: entry.where });
+        const at = address.lastIndexOf('@');
+        byKey.set(keyOf(address.slice(0, at), address.slice(at + 1)), entry.mailbox);
       }
     }
-    this.#byKey = new Map([...byKey].map(([key, v]) => [key, v.mailbox]));
-    this.#names = names;
+    this.#byKey = byKey;
+    this.#names = [...new Set(entries.map((e) => e.mailbox))];
   }
 
   /** Builds the map from the config: the inline [inbound.users] table, then the users file if any. Throws on any problem. */
@@ -88,24 +70,9 @@ export class Mailboxes {
   names(): readonly string[] {
     return this.#names;
   }
-
-  /** Checks one configured address and returns its lookup key; throws "WHERE: problem". */
-  #checkAddress(address: string, where: string): string {
-    const at = address.lastIndexOf('@');
-    const local = at === -1 ? '' : address.slice(0, at);
-    const domain = at === -1 ? '' : address.slice(at + 1);
-    if (at <= 0 || domain === '') throw new Error(`${where}: "${address}" is not an address (local@domain)`);
-    if (!DOT_STRING.test(local) || Buffer.byteLength(local) > MAX_LOCAL_OCTETS) {
-      throw new Error(`${where}: "${address}" has an invalid local part`);
-    }
-    if (!this.#domainSet.has(domain.toLowerCase())) {
-      throw new Error(`${where}: "${address}": ${domain} is not a local domain (inbound.domains)`);
-    }
-    return keyOf(local, domain);
-  }
 }
 
-function inlineEntries(users: Readonly<Record<string, readonly string[]>>): MailboxEntry[] {
+function inlineEntries(users: Readonly<Record<string, readonly string[]>>): UserEntry[] {
   return Object.entries(users).map(([mailbox, addresses]) => ({ where: `inbound.users.${mailbox}`, mailbox, addresses }));
 }
 

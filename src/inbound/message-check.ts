@@ -1,7 +1,7 @@
 // The contract of a check run on each incoming message at the end of DATA, before its 250: mail authentication
 // (SPF, DKIM, DMARC, ARC), a spam filter (rspamd). Each sees the message as it streams in and ends with a verdict.
 import type { Envelope, SessionInfo } from '../delivery.js';
-import type { Reply } from '../smtp/reply.js';
+import type { Reply } from '../mail/reply.js';
 
 /** What a check decides about one message. */
 export interface CheckVerdict {

@@ -1,13 +1,6 @@
 // The "carte" users file inherited from the C ancestor: one line per mailbox, "mailbox : address, address".
-// This file only splits lines; mailboxes.ts validates names, addresses and duplicates with the same locations.
-
-/** One mailbox line, with where it came from for error messages ("FILE:LINE"). */
-export interface MailboxEntry {
-  /** "FILE:LINE" for the users file, "inbound.users.NAME" for the inline table. */
-  readonly where: string;
-  readonly mailbox: string;
-  readonly addresses: readonly string[];
-}
+// This file only splits lines; the users' rules (mail/local-users.ts) are checked by mailboxes.ts, with these locations.
+import type { UserEntry } from '../mail/local-users.js';
 
 /**
  * Splits a users file into entries. '#' starts a comment anywhere on a line (so an address
@@ -15,8 +8,8 @@ export interface MailboxEntry {
  * whitespace around names and commas is ignored; CRLF line endings are tolerated.
  * Throws Error("FILE:LINE: problem") on a line that is not "mailbox : address[, address]...".
  */
-export function parseUsersFile(text: string, file: string): MailboxEntry[] {
-  const entries: MailboxEntry[] = [];
+export function parseUsersFile(text: string, file: string): UserEntry[] {
+  const entries: UserEntry[] = [];
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   lines.forEach((raw, index) => {
     const where = `${file}:${index + 1}`;

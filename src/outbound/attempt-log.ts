@@ -1,7 +1,7 @@
 // The mail log line of one delivery attempt: one line per outcome (sent, deferred, bounced) with its recipients.
 import type { Logger } from '../observability/logger.js';
 import type { QueueItem, QueueRecipient } from './queue-item.js';
-import type { TransferResult } from './transfer.js';
+import type { TransferResult } from './courier.js';
 
 /** Queue id, recipients, relay host and IP, TLS version or "none", the remote reply, outcome, delay since arrival. */
 export function logAttempt(logger: Logger, item: QueueItem, tried: readonly QueueRecipient[], result: TransferResult, now: number): void {

@@ -77,7 +77,7 @@ function explanation({ hostname, original, failed }: BounceInput): string {
     `Queue id: ${original.id}`,
     '',
   ];
-  for (const r of failed) lines.push(`<${oneLine(r.address)}>: ${oneLine(r.last_error ?? 'delivery failed')}`);
+  for (const r of failed) lines.push(`<${oneLine(r.address)}>: ${oneLine(r.lastError ?? 'delivery failed')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -85,10 +85,10 @@ function explanation({ hostname, original, failed }: BounceInput): string {
 function deliveryStatus({ hostname, original, failed, date }: BounceInput): string {
   const blocks = [[`Reporting-MTA: dns; ${oneLine(hostname)}`, `X-Facteur-Queue-ID: ${original.id}`, `Arrival-Date: ${formatMessageDate(new Date(original.created))}`]];
   for (const r of failed) {
-    const block = [`Final-Recipient: ${addressType(r.address)}; ${oneLine(r.address)}`, 'Action: failed', `Status: ${r.dsn_status ?? '5.0.0'}`];
-    if (r.remote_mta !== null) block.push(`Remote-MTA: dns; ${oneLine(r.remote_mta)}`);
+    const block = [`Final-Recipient: ${addressType(r.address)}; ${oneLine(r.address)}`, 'Action: failed', `Status: ${r.dsnStatus ?? '5.0.0'}`];
+    if (r.remoteMta !== null) block.push(`Remote-MTA: dns; ${oneLine(r.remoteMta)}`);
     if (r.diagnostic !== null) block.push(diagnosticCode(r.diagnostic));
-    block.push(`Last-Attempt-Date: ${formatMessageDate(r.last_attempt === null ? date : new Date(r.last_attempt))}`);
+    block.push(`Last-Attempt-Date: ${formatMessageDate(r.lastAttempt === null ? date : new Date(r.lastAttempt))}`);
     blocks.push(block);
   }
   return `${blocks.map((b) => b.join('\n')).join('\n\n')}\n`;
@@ -123,13 +123,13 @@ export function bounceItem(opts: {
   readonly now: number;
 }): { item: QueueItem; body: Buffer } {
   const { id, hostname, original, failed, headers, now } = opts;
-  const sender = original.reverse_path;
+  const sender = original.reversePath;
   if (sender === null) throw new Error('a message from <> is never bounced');
   const body = buildBounce({ hostname, original, failed, headers, date: new Date(now), messageId: `<${id}@${hostname}>` });
   const item: QueueItem = {
     id,
     from: '',
-    reverse_path: null,
+    reversePath: null,
     created: new Date(now).toISOString(),
     size: body.length,
     eightBit: body.some((b) => b > 0x7f),
@@ -151,14 +151,14 @@ export async function queueBounce(
   original: QueueItem,
   failed: readonly QueueRecipient[],
 ): Promise<QueueItem | null> {
-  if (original.reverse_path === null) return null;
+  if (original.reversePath === null) return null;
   const headers = await ctx.store.readHeaders(original.id, BOUNCE_HEADERS_MAX).catch((err: unknown) => {
     ctx.logger.warn({ event: 'bounce-headers-unreadable', id: original.id, err }, 'bouncing without the original headers');
     return Buffer.alloc(0);
   });
   const id = ctx.store.newId();
   const { item, body } = bounceItem({ id, hostname: ctx.hostname, original, failed, headers, now: ctx.now });
-  await ctx.store.add(item, body);
-  ctx.logger.info({ event: 'bounce', id, original: original.id, to: original.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
-  return item;
+  const stored = await ctx.store.add(item, body);
+  ctx.logger.info({ event: 'bounce', id: stored.id, original: original.id, to: original.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
+  return stored;
 }

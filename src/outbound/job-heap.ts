@@ -1,7 +1,7 @@
-// The scheduler's timer structure: a binary min-heap of delivery jobs keyed on their due time.
+// The dispatcher's timer structure: a binary min-heap of delivery jobs keyed on their due time.
 
-/** A heap entry; stale once its item's job for that domain was rescheduled or dropped (seq no longer current). */
-export interface Job {
+/** A job at a due time; stale once the job was rescheduled or cancelled (its seq is no longer the current one). */
+export interface HeapEntry {
   readonly due: number;
   readonly id: string;
   readonly domain: string;
@@ -10,25 +10,25 @@ export interface Job {
 
 /** A binary min-heap of jobs by due time (then by order of scheduling). */
 export class JobHeap {
-  readonly #a: Job[] = [];
+  readonly #a: HeapEntry[] = [];
 
-  peek(): Job | null {
+  peek(): HeapEntry | null {
     return this.#a[0] ?? null;
   }
 
-  push(job: Job): void {
+  push(job: HeapEntry): void {
     const a = this.#a;
     a.push(job);
     let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(a[i] as Job, a[parent] as Job)) break;
-      [a[i], a[parent]] = [a[parent] as Job, a[i] as Job];
+      if (!before(a[i] as HeapEntry, a[parent] as HeapEntry)) break;
+      [a[i], a[parent]] = [a[parent] as HeapEntry, a[i] as HeapEntry];
       i = parent;
     }
   }
 
-  pop(): Job | null {
+  pop(): HeapEntry | null {
     const a = this.#a;
     const top = a[0];
     const last = a.pop();
@@ -40,14 +40,14 @@ export class JobHeap {
       const l = 2 * i + 1;
       const r = l + 1;
       let min = i;
-      if (l < a.length && before(a[l] as Job, a[min] as Job)) min = l;
-      if (r < a.length && before(a[r] as Job, a[min] as Job)) min = r;
+      if (l < a.length && before(a[l] as HeapEntry, a[min] as HeapEntry)) min = l;
+      if (r < a.length && before(a[r] as HeapEntry, a[min] as HeapEntry)) min = r;
       if (min === i) break;
-      [a[i], a[min]] = [a[min] as Job, a[i] as Job];
+      [a[i], a[min]] = [a[min] as HeapEntry, a[i] as HeapEntry];
       i = min;
     }
     return top;
   }
 }
 
-const before = (x: Job, y: Job): boolean => x.due < y.due || (x.due === y.due && x.seq < y.seq);
+const before = (x: HeapEntry, y: HeapEntry): boolean => x.due < y.due || (x.due === y.due && x.seq < y.seq);

@@ -7,7 +7,7 @@ export interface MxHost {
   /** The exchange's name, or the address literal ("[192.0.2.1]") for a literal domain. */
   readonly name: string;
   readonly preference: number;
-  /** AAAA addresses first, then A (shared/INTERFACE.md: IPv6 before IPv4). */
+  /** AAAA addresses first, then A (IPv6 before IPv4, as the README's "Sending through the relay" says). */
   readonly addresses: readonly string[];
 }
 

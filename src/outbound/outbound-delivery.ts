@@ -1,9 +1,9 @@
 // The relay's Delivery: every recipient domain is accepted, and a 250 means the message is a durable queue item.
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
-import { formatAddress, type Address } from '../smtp/address.js';
+import { formatAddress, type Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import { reply, type Reply } from '../smtp/reply.js';
+import { reply, type Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import { newRecipient, recipientKey, type QueueItem, type QueueRecipient } from './queue-item.js';
 import type { MessageWriter, QueueStore } from './queue-store.js';
@@ -70,36 +70,30 @@ interface SinkParts {
 /** One message on its way into the queue: write* then commit (durable, 250) or abort (nothing left). */
 class QueueSink implements MessageSink {
   readonly #p: SinkParts;
-  /** The first write error, reported by commit(): the core reads DATA to its end before it commits. */
-  #failure: { readonly error: unknown } | null = null;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
 
   constructor(parts: SinkParts) {
     this.#p = parts;
   }
 
+  /** An I/O error is kept by the writer and reported by commit(): the core reads DATA to its end before it commits. */
   async write(chunk: Buffer): Promise<void> {
-    if (this.#failure !== null || this.#state !== 'open') return;
-    try {
-      await this.#p.body.write(chunk);
-    } catch (error) {
-      this.#failure = { error };
-    }
+    if (this.#state === 'open') await this.#p.body.write(chunk);
   }
 
   async commit(): Promise<Reply> {
     const { session, logger } = this.#p;
-    const { id } = this.#p.envelope;
+    let { id } = this.#p.envelope;
     if (this.#state !== 'open') throw new Error(`queue sink ${id} is ${this.#state}`);
     this.#state = 'committing';
     try {
-      if (this.#failure !== null) throw this.#failure.error;
-      const size = await this.#p.body.finish(); // <id>.msg, file and directory flushed: the commit point
-      const item: QueueItem = { ...this.#p.envelope, size };
+      const stored = await this.#p.body.finish(); // <id>.msg, file and directory flushed: the commit point
+      id = stored.id;
+      const item: QueueItem = { ...this.#p.envelope, id, size: stored.size };
       this.#state = 'committed';
       this.#p.enqueue(item);
       logger.info(
-        { event: 'queued', id, session: session.id, from: item.from, recipients: item.recipients.map((r) => r.address), size },
+        { event: 'queued', id, session: session.id, from: item.from, recipients: item.recipients.map((r) => r.address), size: item.size },
         'message queued',
       );
       return replies.queued(id);
@@ -130,7 +124,7 @@ function queueItem(id: string, envelope: Envelope, arrival: number): QueueItem {
   return {
     id,
     from: formatAddress(envelope.reversePath),
-    reverse_path: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
+    reversePath: envelope.reversePath === null ? null : { local: envelope.reversePath.local, domain: envelope.reversePath.domain },
     created: new Date(arrival).toISOString(),
     size: 0,
     eightBit: envelope.eightBit,

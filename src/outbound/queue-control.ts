@@ -4,8 +4,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
-import { isValidQueueId, type QueueEntry } from './queue-item.js';
+import { isValidQueueId } from './queue-file.js';
+import type { QueueEntry } from './queue-item.js';
 import { errorCode } from '../fs/error-code.js';
+import { errorText } from '../observability/error-text.js';
 
 export type ControlRequest = { readonly cmd: 'flush' } | { readonly cmd: 'list' } | { readonly cmd: 'delete'; readonly id: string };
 export type ControlResponse =
@@ -47,7 +49,7 @@ export class ControlServer {
   /**
    * Listens on `path` (mode 0600: only our user may flush or delete). A socket file left by a crashed server is
    * removed; one that still answers means another server runs on this data directory, which is an error
-   * (two schedulers on one queue would deliver every message twice).
+   * (two queues on one folder would deliver every message twice).
    */
   static async listen(path: string, handlers: ControlHandlers, logger: Logger): Promise<ControlServer> {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`control socket path too long for a Unix socket: ${path}`);
@@ -116,7 +118,7 @@ async function answer(line: string, handlers: ControlHandlers, logger: Logger): 
     }
   } catch (err) {
     logger.error({ event: 'control-failed', cmd: request.cmd, err }, 'control request failed');
-    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    return { ok: false, error: errorText(err) };
   }
 }
 

@@ -1,7 +1,7 @@
-// A queued message's envelope and per-recipient delivery state (the <id>.json file), and its pure state transitions.
-import { z } from 'zod';
-import type { Address } from '../smtp/address.js';
-import type { RecipientOutcome } from './transfer.js';
+// A queued message in memory: its envelope, each recipient's delivery state, and the pure state transitions.
+// (On disk the same item is written by queue-file.ts, with its own field names.)
+import type { Address } from '../mail/address.js';
+import type { RecipientOutcome } from './courier.js';
 
 /** pending: never tried; deferred: waiting for a retry; sent and failed are final, kept until the whole item is done. */
 export type RecipientState = 'pending' | 'deferred' | 'sent' | 'failed';
@@ -11,30 +11,30 @@ export interface QueueRecipient {
   readonly address: string;
   /** The local part as received, for the remote RCPT TO. */
   readonly local: string;
-  /** The domain, lower-cased: recipients are grouped by it, one transfer per domain. */
+  /** The domain, lower-cased: recipients are grouped by it, one attempt per domain. */
   readonly domain: string;
   readonly status: RecipientState;
   readonly attempts: number;
   /** ISO 8601 UTC; null while pending (due at once) and once final. */
-  readonly next_attempt: string | null;
+  readonly nextAttempt: string | null;
   /** What an operator reads in `queue list`: the last diagnostic, or why it failed. */
-  readonly last_error: string | null;
-  /** The last outcome's diagnostic as given by the transfer (the remote reply), for the bounce's Diagnostic-Code. */
+  readonly lastError: string | null;
+  /** The last outcome's diagnostic as the courier gave it (the remote reply), for the bounce's Diagnostic-Code. */
   readonly diagnostic: string | null;
-  readonly remote_mta: string | null;
-  readonly last_attempt: string | null;
+  readonly remoteMta: string | null;
+  readonly lastAttempt: string | null;
   /** RFC 3464 Status of a failed recipient (5.x.x, or 4.4.7 when its time ran out). */
-  readonly dsn_status: string | null;
+  readonly dsnStatus: string | null;
   /** A failed recipient already reported to the sender (bounced as soon as it failed, before the rest was final). */
   readonly bounced?: boolean;
 }
 
 export interface QueueItem {
-  /** [A-Za-z0-9] only, time-ordered, made by us (never from client input). */
+  /** [A-Za-z0-9] only, time-ordered, made by the store (never from client input): the name of its files. */
   readonly id: string;
   /** The reverse-path formatted, "" for the null sender <>. */
   readonly from: string;
-  readonly reverse_path: Address | null;
+  readonly reversePath: Address | null;
   /** Arrival time, ISO 8601 UTC. */
   readonly created: string;
   /** Bytes of the message (after the envelope line of <id>.msg; the whole <id>.eml of a 0.1 queue). */
@@ -44,7 +44,7 @@ export interface QueueItem {
   readonly recipients: readonly QueueRecipient[];
 }
 
-/** One row of `queue list --json` (INTERFACE.md): only recipients still to deliver are listed. */
+/** One row of `queue list --json` (its field names are part of the command's contract): recipients still to deliver. */
 export interface QueueEntry {
   readonly id: string;
   readonly from: string;
@@ -59,45 +59,6 @@ export interface QueueEntry {
   }[];
 }
 
-const ID_PATTERN = /^[A-Za-z0-9]{1,64}$/;
-/** Ids become file names: anything but [A-Za-z0-9] (a "../" from a command line, say) is refused. */
-export const isValidQueueId = (id: string): boolean => ID_PATTERN.test(id);
-
-const isoDate = z.iso.datetime();
-const recipientSchema = z.object({
-  address: z.string().min(1),
-  local: z.string(),
-  domain: z.string().min(1),
-  status: z.enum(['pending', 'deferred', 'sent', 'failed']),
-  attempts: z.number().int().nonnegative(),
-  next_attempt: isoDate.nullable(),
-  last_error: z.string().nullable(),
-  diagnostic: z.string().nullable(),
-  remote_mta: z.string().nullable(),
-  last_attempt: isoDate.nullable(),
-  dsn_status: z.string().nullable(),
-  bounced: z.boolean().optional(),
-});
-const itemSchema = z.object({
-  id: z.string().regex(ID_PATTERN),
-  from: z.string(),
-  reverse_path: z.object({ local: z.string(), domain: z.string() }).nullable(),
-  created: isoDate,
-  size: z.number().int().nonnegative(),
-  eightBit: z.boolean(),
-  smtputf8: z.boolean(),
-  recipients: z.array(recipientSchema).min(1),
-});
-
-/** Reads a .json file's text; throws (with a readable message) if it is not a well-formed queue item. */
-export function parseQueueItem(text: string): QueueItem {
-  const result = itemSchema.safeParse(JSON.parse(text));
-  if (!result.success) throw new Error(`not a queue item: ${z.prettifyError(result.error)}`);
-  return result.data;
-}
-
-export const serializeQueueItem = (item: QueueItem): string => `${JSON.stringify(item, null, 2)}\n`;
-
 /** A fresh recipient, never tried. */
 export function newRecipient(address: string, to: Address): QueueRecipient {
   return {
@@ -106,12 +67,12 @@ export function newRecipient(address: string, to: Address): QueueRecipient {
     domain: to.domain.toLowerCase(),
     status: 'pending',
     attempts: 0,
-    next_attempt: null,
-    last_error: null,
+    nextAttempt: null,
+    lastError: null,
     diagnostic: null,
-    remote_mta: null,
-    last_attempt: null,
-    dsn_status: null,
+    remoteMta: null,
+    lastAttempt: null,
+    dsnStatus: null,
   };
 }
 
@@ -120,7 +81,7 @@ export const isActive = (r: QueueRecipient): boolean => r.status === 'pending' |
 export const isFinished = (item: QueueItem): boolean => !item.recipients.some(isActive);
 
 /** When a still active recipient is due, in ms since the epoch (a pending one is due at once). */
-export const dueTime = (r: QueueRecipient): number => (r.next_attempt === null ? 0 : Date.parse(r.next_attempt));
+export const dueTime = (r: QueueRecipient): number => (r.nextAttempt === null ? 0 : Date.parse(r.nextAttempt));
 
 /** The earliest due time among the active recipients of `domain`, or null when none is left. */
 export function domainDueTime(item: QueueItem, domain: string): number | null {
@@ -151,29 +112,32 @@ export function failureStatus(diagnostic: string): string {
 }
 
 /**
- * The state of one recipient after a transfer outcome. A transient failure is retried with backoff,
+ * The state of one recipient after an outcome. A transient failure is retried with backoff,
  * unless the message has been queued for queue_lifetime (or the next try would come after that):
  * then it fails with 4.4.7, "delivery time expired" (RFC 3463).
  */
 export function afterOutcome(r: QueueRecipient, outcome: RecipientOutcome, createdMs: number, now: number, policy: RetryPolicy): QueueRecipient {
   const attempts = r.attempts + 1;
-  const common = { attempts, diagnostic: outcome.diagnostic, remote_mta: outcome.remoteMta, last_attempt: new Date(now).toISOString() };
+  const common = { attempts, diagnostic: outcome.diagnostic, remoteMta: outcome.remoteMta, lastAttempt: new Date(now).toISOString() };
   switch (outcome.status) {
     case 'sent':
-      return { ...r, ...common, status: 'sent', next_attempt: null, last_error: null };
+      return { ...r, ...common, status: 'sent', nextAttempt: null, lastError: null };
     case 'permanent':
-      return { ...r, ...common, status: 'failed', next_attempt: null, last_error: outcome.diagnostic, dsn_status: failureStatus(outcome.diagnostic) };
+      return { ...r, ...common, status: 'failed', nextAttempt: null, lastError: outcome.diagnostic, dsnStatus: failureStatus(outcome.diagnostic) };
     case 'transient': {
       const next = now + policy.delay(attempts);
       if (now - createdMs >= policy.queueLifetime || next - createdMs > policy.queueLifetime) {
-        return { ...r, ...common, status: 'failed', next_attempt: null, last_error: `delivery time expired: ${outcome.diagnostic}`, dsn_status: '4.4.7' };
+        return { ...r, ...common, status: 'failed', nextAttempt: null, lastError: `delivery time expired: ${outcome.diagnostic}`, dsnStatus: '4.4.7' };
       }
-      return { ...r, ...common, status: 'deferred', next_attempt: new Date(next).toISOString(), last_error: outcome.diagnostic };
+      return { ...r, ...common, status: 'deferred', nextAttempt: new Date(next).toISOString(), lastError: outcome.diagnostic };
     }
   }
 }
 
-/** A comparable key for matching a transfer's outcome to our recipient (the domain's case does not matter). */
+/** Oldest first: ids sort by arrival (queue-store.ts newId). */
+export const byId = (a: { readonly id: string }, b: { readonly id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** A comparable key for matching an outcome to our recipient (the domain's case does not matter). */
 export const recipientKey = (a: { local: string; domain: string }): string => `${a.local}\u0000${a.domain.toLowerCase()}`;
 
 /** The item for `queue list`: only recipients still to deliver; one being tried shows as pending. */
@@ -187,8 +151,8 @@ export function toQueueEntry(item: QueueItem, beingTried: (r: QueueRecipient) =>
       address: r.address,
       status: r.status === 'deferred' && !beingTried(r) ? 'deferred' : 'pending',
       attempts: r.attempts,
-      next_attempt: r.next_attempt,
-      last_error: r.last_error,
+      next_attempt: r.nextAttempt,
+      last_error: r.lastError,
     })),
   };
 }

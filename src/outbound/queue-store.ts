@@ -1,32 +1,27 @@
-// The queue on disk: <id>.msg (the envelope line and the message, queue-file.ts) + <id>.json once an attempt changed
-// the recipients' state.
+// The queue folder's only owner: it writes, changes, removes, recovers and inspects the files of queue-file.ts, and
+// keeps the messages that arrived small in memory for their first attempt.
 //
 // Durability (RFC 5321 §6.1: once we answer 250 the message is our responsibility):
-//  - the envelope and the message are streamed to a tmp file, fdatasynced, renamed to <id>.msg, and the directory
-//    fsynced. Only then is the item committed (the rename is the commit point). The directory fsyncs of concurrent
-//    commits and removals are grouped (GroupFsync): each waits for an fsync that started after its rename.
-//  - state changes replace <id>.json atomically (tmp, fsync, rename); recovery prefers it to the envelope line.
+//  - the envelope and the message are streamed to a tmp file, flushed, given the name <id>.msg (never over another
+//    file: a taken id means a new one) and the folder flushed (fs/durable-file.ts). The name is the commit point.
+//    The folder fsyncs of concurrent commits and removals are grouped (GroupFsync).
+//  - state changes replace <id>.json atomically; recovery prefers it to the envelope line.
 //  - a finished item loses its .msg first (it stops existing), then its .json; a crash in between leaves a .json
-//    alone, which recovery removes (queue-recovery.ts).
-//  - duplicate window: a recipient's remote 250 is only recorded by the next atomic write of the .json; a crash
-//    between that 250 and the write makes us send to that recipient again after the restart. RFC 5321 §6.1
-//    prefers a duplicate to a loss; the window is the time of one atomic write.
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir, tmpPathFor, writeFileAtomic } from '../fs/safe-write.js';
+//    alone, which recovery removes.
+//  - duplicate window: a recipient's remote 250 is only recorded by the next write of the .json; a crash between
+//    that 250 and the write makes us send to that recipient again after the restart. RFC 5321 §6.1 prefers a
+//    duplicate to a loss; the window is the time of one atomic write.
+import { readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { fsyncDirectory, makeDurableDir, type SyncDirectory } from '../fs/directory.js';
+import { DurableFile, replaceFileDurably } from '../fs/durable-file.js';
+import { errorCode } from '../fs/error-code.js';
 import { GroupFsync } from '../fs/group-fsync.js';
+import { unlinkIfPresent, unlinkIfPresentSync } from '../fs/unlink-if-present.js';
 import type { Logger } from '../observability/logger.js';
-import { encodeEnvelope, MSG_SUFFIX, readBody } from './queue-file.js';
-import { isValidQueueId, serializeQueueItem, type QueueItem } from './queue-item.js';
-import { recoverQueueDir } from './queue-recovery.js';
-import { createQuickFile } from '../fs/quick-file.js';
-import { unlinkIfPresent } from '../fs/unlink-if-present.js';
-import { FileMessageWriter, type MessageWriter } from './queue-writer.js';
-
-/** A stored message as the transfer reads it: a Buffer kept from its arrival, or chunks read from the file. */
-export type MessageBody = Iterable<Buffer> | AsyncIterable<Buffer>;
-
-export type { MessageWriter } from './queue-writer.js';
+import type { MessageBody } from './courier.js';
+import { CORRUPT_SUFFIX, encodeEnvelope, encodeState, isValidQueueId, MSG_SUFFIX, readBody, readItem, scanNames } from './queue-file.js';
+import { byId, type QueueItem } from './queue-item.js';
 
 export interface QueueStoreOptions {
   /** <data_dir>/<queue_dir>, absolute. */
@@ -39,57 +34,98 @@ export interface QueueStoreOptions {
   readonly bodyCacheBytes?: number;
 }
 
+/** A message being queued: write* then finish (committed <id>.msg) or discard. */
+export interface MessageWriter {
+  /** The id it is written for; finish() may give another one (an id already on disk). */
+  readonly id: string;
+  /** Appends to the message; an I/O error is kept and thrown by finish(). */
+  write(chunk: Buffer): Promise<void>;
+  /** Flushes the file, gives it its name and flushes the folder; resolves with the id and the message's size. */
+  finish(opts?: { prefix?: Buffer }): Promise<{ readonly id: string; readonly size: number }>;
+  /** Removes whatever was written (tmp file or <id>.msg); safe at any time, any number of times. */
+  discard(): Promise<void>;
+}
+
 const DEFAULT_BODY_CACHE = 32 * 1024 * 1024;
 
 export class QueueStore {
   readonly dir: string;
   readonly #now: () => number;
-  /** fsync(2) of a directory, resolved only by an fsync that started after the call (a rename before it is covered). */
-  readonly #syncDir: (dir: string) => Promise<void>;
+  readonly #syncDir: SyncDirectory;
   /** Orders ids made within one millisecond; belongs to this store, not to the module. */
   #counter = 0;
-  /** Items loaded from a queue written by facteur 0.1: their message is <id>.eml, with no envelope line. */
-  readonly #legacy: Set<string>;
+  /** Items of a queue written by facteur 0.1: their message is <id>.eml, with no envelope line. */
+  readonly #legacy = new Set<string>();
   /** Items with an <id>.json (most are sent at the first attempt and never get one): removal unlinks only what exists. */
-  readonly #withState: Set<string>;
+  readonly #withState = new Set<string>();
   /**
-   * Messages that fit in the writer's buffer, kept from their arrival until their first attempt ends: the transfer
-   * then sends them without reading the file back (four trips through the thread pool saved per message).
+   * Messages that fit in the writer's buffer, kept from their arrival until the item first changes (saved after its
+   * first attempt, or removed): that attempt then sends them without reading the file back.
    */
   readonly #bodies = new Map<string, Buffer>();
   #bodyBytes = 0;
   readonly #bodyBudget: number;
 
-  private constructor(opts: QueueStoreOptions, legacy: Set<string>, withState: Set<string>) {
+  private constructor(opts: QueueStoreOptions) {
     this.dir = opts.dir;
     this.#now = opts.now;
     const group = opts.groupFsync ?? new GroupFsync();
     this.#syncDir = (dir) => group.sync(dir);
-    this.#legacy = legacy;
-    this.#withState = withState;
     this.#bodyBudget = opts.bodyCacheBytes ?? DEFAULT_BODY_CACHE;
   }
 
-  /** Creates the directory if needed, removes the leftovers of interrupted writes and loads every committed item. */
+  /**
+   * Creates the folder if needed, clears what interrupted writes left and loads every committed item. A file that
+   * cannot be read is renamed <name>.corrupt and kept for the operator, never deleted. Reads synchronously on
+   * purpose: it runs once, before anything is served (bench: queue-100000).
+   */
   static async open(opts: QueueStoreOptions): Promise<{ store: QueueStore; items: QueueItem[] }> {
-    const created = await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    // A new directory is durable once its parents are flushed: every one from the queue dir up to the first created.
-    if (created !== undefined) {
-      for (let d = opts.dir; d !== dirname(created) && d !== dirname(d); d = dirname(d)) await fsyncDir(dirname(d));
-    }
-    const { items, legacy, withState, changed } = recoverQueueDir(opts.dir, opts.logger);
-    if (changed) await fsyncDir(opts.dir);
-    return { store: new QueueStore(opts, legacy, withState), items };
+    await makeDurableDir(opts.dir);
+    const store = new QueueStore(opts);
+    const { items, changed } = store.#recover(opts.logger);
+    if (changed) await fsyncDirectory(opts.dir);
+    return { store, items };
   }
 
-  /** A new id: base-36 time, a counter and randomness, so ids sort by arrival and never repeat. */
+  /**
+   * The items of a queue folder without changing anything, and what could not be read: for `queue list` while the
+   * server is stopped (a server starting meanwhile owns the cleanup). A folder that does not exist is an empty queue.
+   */
+  static inspect(dir: string): { items: QueueItem[]; problems: string[] } {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return { items: [], problems: [] };
+      throw err;
+    }
+    const items: QueueItem[] = [];
+    const problems: string[] = [];
+    for (const [id, files] of scanNames(names).ids) {
+      try {
+        const v = readItem(dir, id, files);
+        if (v.kind === 'item') items.push(v.item);
+        if (v.kind === 'item' && v.badState !== undefined) problems.push(`${id}.json: ${v.badState} (listed as it arrived: every recipient pending)`);
+        if (v.kind === 'corrupt') problems.push(`${v.files.join(', ')}: ${v.why}`);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err; // removed meanwhile by the running server
+      }
+    }
+    return { items: items.sort(byId), problems };
+  }
+
+  /** `queue delete` while the server is stopped: removes one item's files; false if it is not queued. */
+  static removeWhileStopped(dir: string, id: string): Promise<boolean> {
+    return removeFiles(dir, checkedId(id), fsyncDirectory, { json: true, eml: true });
+  }
+
+  /** A new id: base-36 time, a counter and randomness, so ids sort by arrival and (almost) never repeat. */
   newId(): string {
     const time = this.#now().toString(36).padStart(9, '0');
     this.#counter = (this.#counter + 1) % 36 ** 4;
     const counter = this.#counter.toString(36).padStart(4, '0');
-    // Time and counter are unique within the process; after a restart with the clock set back they may repeat,
-    // and the commit's rename would then replace another message. 41 random bits make that negligible (no
-    // secrecy is needed, so no CSPRNG call).
+    // Time and counter are unique within the process; after a restart with the clock set back they may repeat.
+    // 41 random bits make that rare (no secrecy is needed, so no CSPRNG call), and a commit never replaces a file.
     const random = Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, '0');
     return `${time}${counter}${random}`;
   }
@@ -103,47 +139,67 @@ export class QueueStore {
   }
 
   /**
-   * Starts queuing `envelope` (its size is not read: it is the message's, known at finish). The file is created
-   * with mode 0600 (mail is private) and begins with the envelope line.
+   * Starts queuing `envelope` under its id (its size is not read: it is the message's, known at finish). The file is
+   * created with mode 0600 (mail is private), in the background while the client sends the text (a failure is
+   * reported by finish()), and begins with the envelope line.
    */
   async createMessage(envelope: QueueItem): Promise<MessageWriter> {
-    const final = this.msgPath(envelope.id);
-    const tmp = tmpPathFor(final);
-    return new FileMessageWriter({
+    let first: string | null = checkedId(envelope.id);
+    const file = new DurableFile(
+      {
+        dir: this.dir,
+        nextName: () => {
+          const id = first ?? this.newId();
+          first = null;
+          return `${id}${MSG_SUFFIX}`;
+        },
+        head: (name) => encodeEnvelope({ ...envelope, id: idOf(name) }),
+      },
+      { syncDir: this.#syncDir },
+    );
+    return {
       id: envelope.id,
-      // Created while the client sends the text (see MaildirWriter.open): a failure is reported by finish().
-      handle: createQuickFile(tmp),
-      tmp,
-      final,
-      envelope: encodeEnvelope(envelope),
-      syncDir: this.#syncDir,
-      keep: (body) => this.#keepBody(envelope.id, body),
-    });
+      write: (chunk) => file.write(chunk),
+      finish: async (opts) => {
+        const { name, size } = await file.commit(opts);
+        const body = file.inMemory();
+        if (body !== null) this.#keepBody(idOf(name), body);
+        return { id: idOf(name), size };
+      },
+      discard: async () => {
+        await file.abort();
+        if (file.path === null) return;
+        this.#forgetBody(idOf(file.name));
+        await unlinkIfPresent(file.path);
+      },
+    };
   }
 
-  /** Writes the item's state atomically, beside its message (after an attempt that leaves it queued). */
-  save(item: QueueItem): Promise<void> {
-    this.#withState.add(item.id); // before the write: a removal racing it must look for the file
-    return writeFileAtomic(this.jsonPath(item.id), serializeQueueItem(item), 0o600, this.#syncDir);
-  }
-
-  /** Stores a complete small message (a bounce) and commits it. */
-  async add(item: QueueItem, body: Buffer): Promise<void> {
+  /** Stores a complete small message (a bounce) and commits it; resolves with the item as stored (its id may differ). */
+  async add(item: QueueItem, body: Buffer): Promise<QueueItem> {
     const writer = await this.createMessage(item);
     try {
       await writer.write(body);
-      await writer.finish();
+      const { id } = await writer.finish();
+      return { ...item, id };
     } catch (err) {
       await writer.discard();
       throw err;
     }
   }
 
+  /** Replaces the item's state atomically, beside its message (after an attempt that leaves it queued). */
+  async save(item: QueueItem): Promise<void> {
+    this.#forgetBody(item.id); // its first attempt is over: later ones, hours apart, read the file
+    this.#withState.add(item.id); // before the write: a removal racing it must look for the file
+    await replaceFileDurably(this.jsonPath(item.id), encodeState(item), { syncDir: this.#syncDir });
+  }
+
   /** Removes an item: .msg first (it stops existing), then the rest. Resolves false if there was no item. */
   remove(id: string): Promise<boolean> {
-    this.forgetBody(id);
+    this.#forgetBody(id);
     const files = { json: this.#withState.delete(id), eml: this.#legacy.delete(id) };
-    return removeItemFiles(this.dir, id, this.#syncDir, files);
+    return removeFiles(this.dir, checkedId(id), this.#syncDir, files);
   }
 
   /** The stored message (LF line endings, not dot-stuffed); iterating it again reads it again. */
@@ -153,14 +209,6 @@ export class QueueStore {
     const legacy = this.#legacy.has(id);
     const path = legacy ? join(this.dir, `${checkedId(id)}.eml`) : this.msgPath(id);
     return { [Symbol.asyncIterator]: () => readBody(path, !legacy) };
-  }
-
-  /** The first attempt is over: later ones read the message from disk. */
-  forgetBody(id: string): void {
-    const kept = this.#bodies.get(id);
-    if (kept === undefined) return;
-    this.#bodies.delete(id);
-    this.#bodyBytes -= kept.length;
   }
 
   /** The message's header section (up to its first empty line), read streaming and capped at `maxBytes`. */
@@ -184,19 +232,53 @@ export class QueueStore {
     this.#bodies.set(id, body);
     this.#bodyBytes += body.length;
   }
+
+  #forgetBody(id: string): void {
+    const kept = this.#bodies.get(id);
+    if (kept === undefined) return;
+    this.#bodies.delete(id);
+    this.#bodyBytes -= kept.length;
+  }
+
+  /** Loads every item and clears the leftovers of interrupted writes; says whether the folder changed (to be flushed). */
+  #recover(logger: Logger): { items: QueueItem[]; changed: boolean } {
+    const items: QueueItem[] = [];
+    let changed = false;
+    const { ids, tmp } = scanNames(readdirSync(this.dir));
+    const setAside = (file: string, why: string, message: string): void => {
+      logger.error({ event: 'queue-corrupt', file, err: why }, message);
+      renameSync(join(this.dir, file), join(this.dir, `${file}${CORRUPT_SUFFIX}`));
+      changed = true;
+    };
+    const clear = (file: string, why: string): void => {
+      logger.warn({ event: 'queue-cleanup', file }, `removing ${why}`);
+      unlinkIfPresentSync(join(this.dir, file));
+      changed = true;
+    };
+    for (const name of tmp) clear(name, 'temporary file left by an interrupted write');
+    for (const [id, files] of ids) {
+      const v = readItem(this.dir, id, files);
+      if (v.kind === 'leftover') clear(v.file, v.why);
+      // Never crash on one bad file, never delete it: keep it for the operator and go on with the others.
+      else if (v.kind === 'corrupt') for (const file of v.files) setAside(file, v.why, `moving unreadable queue file aside to ${file}${CORRUPT_SUFFIX}`);
+      else {
+        items.push(v.item);
+        if (v.legacy) this.#legacy.add(id);
+        if (v.state) this.#withState.add(id);
+        const note = `state file unreadable, moved aside to ${id}.json${CORRUPT_SUFFIX}; using the envelope (recipients already served may get a second copy)`;
+        if (v.badState !== undefined) setAside(`${id}.json`, v.badState, note);
+      }
+    }
+    return { items: items.sort(byId), changed };
+  }
 }
 
 /**
  * Removes <id>.msg, then <id>.json and <id>.eml (0.1) unless `files` says they do not exist, and flushes the
- * directory; false if the item did not exist.
+ * folder; false if the item did not exist.
  */
-export async function removeItemFiles(
-  dir: string,
-  id: string,
-  syncDir: (dir: string) => Promise<void> = fsyncDir,
-  files: { readonly json: boolean; readonly eml: boolean } = { json: true, eml: true },
-): Promise<boolean> {
-  const base = join(dir, checkedId(id));
+async function removeFiles(dir: string, id: string, syncDir: SyncDirectory, files: { readonly json: boolean; readonly eml: boolean }): Promise<boolean> {
+  const base = join(dir, id);
   const msg = await unlinkIfPresent(`${base}${MSG_SUFFIX}`);
   const json = files.json && (await unlinkIfPresent(`${base}.json`));
   const eml = files.eml && (await unlinkIfPresent(`${base}.eml`));
@@ -211,3 +293,5 @@ function checkedId(id: string): string {
   if (!isValidQueueId(id)) throw new Error(`invalid queue id ${JSON.stringify(id)}`);
   return id;
 }
+
+const idOf = (name: string): string => name.slice(0, -MSG_SUFFIX.length);

@@ -1,5 +1,5 @@
 // The ESMTP parameters facteur accepts on MAIL (SIZE, BODY, SMTPUTF8) and on RCPT (none), validated.
-import type { EsmtpParams } from './address.js';
+import type { EsmtpParams } from './path-parser.js';
 import { replies } from './replies.js';
 import { SmtpError } from './smtp-error.js';
 

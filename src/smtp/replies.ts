@@ -1,5 +1,5 @@
 // The catalogue of replies facteur sends: basic and enhanced codes are always chosen together (RFC 3463).
-import { reply, type Reply } from './reply.js';
+import { reply, type Reply } from '../mail/reply.js';
 
 export const replies = {
   // Connection
@@ -24,7 +24,6 @@ export const replies = {
   synchronisation: (reason: string): Reply => reply(554, '5.5.0', `SMTP protocol synchronization error: ${reason}`),
 
   // Generic
-  ok: (enhanced = '2.0.0', text = 'OK'): Reply => reply(250, enhanced, text),
   help: (): Reply =>
     reply(214, '2.0.0', [
       'Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP STARTTLS',
@@ -48,13 +47,11 @@ export const replies = {
   utf8NotEnabled: (): Reply => reply(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8'),
 
   // Session
-  heloOk: (host: string, client: string): Reply => reply(250, null, `${host} greets ${client}`),
   reset: (): Reply => reply(250, '2.0.0', 'Reset'),
   noop: (): Reply => reply(250, '2.0.0', 'OK'),
   readyForTls: (): Reply => reply(220, '2.0.0', 'Ready to start TLS'),
   tlsNotAvailable: (): Reply => reply(454, '4.7.0', 'TLS not available'),
   alreadyTls: (): Reply => reply(503, '5.5.1', 'Already in TLS'),
-  tlsRequired: (): Reply => reply(530, '5.7.0', 'Must issue a STARTTLS command first'),
 
   // Authentication (RFC 4954 §6, with the enhanced codes it gives)
   authSucceeded: (): Reply => reply(235, '2.7.0', 'Authentication successful'),

@@ -1,14 +1,10 @@
 // An error that carries the SMTP reply it should produce (the shape of go-smtp's SMTPError).
-import { type Reply, isTransient, replyText } from './reply.js';
+import { type Reply, replyText } from '../mail/reply.js';
 
 export class SmtpError extends Error {
   constructor(readonly reply: Reply, options?: ErrorOptions) {
     super(replyText(reply), options);
     this.name = 'SmtpError';
-  }
-
-  get transient(): boolean {
-    return isTransient(this.reply);
   }
 }
 

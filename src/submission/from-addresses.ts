@@ -1,5 +1,5 @@
 // The addresses of a From: field's value (RFC 5322 §3.4 mailbox-list, groups and obsolete forms tolerated).
-import type { Address } from '../smtp/address.js';
+import type { Address } from '../mail/address.js';
 
 type Token =
   | { readonly kind: 'word'; readonly text: string }

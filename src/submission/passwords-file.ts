@@ -1,6 +1,6 @@
 // The passwords file: one "address:hash" line per login ('#' comments), read at start and on SIGHUP, written by `facteur passwd`.
 import { readFile, stat } from 'node:fs/promises';
-import { writeFileAtomic } from '../fs/safe-write.js';
+import { replaceFileDurably } from '../fs/durable-file.js';
 import { BadHashError, parseHash, type PasswordHash } from './password-hash.js';
 
 /** The lookup key of a login: case-insensitive, as recipients are matched (src/inbound/mailboxes.ts). */
@@ -93,5 +93,5 @@ export async function storePassword(file: string, address: string, hash: string)
   }
   // Refuse to rewrite a file we could not read back: the other users' lines would be lost or kept broken.
   parsePasswords(text, file);
-  await writeFileAtomic(file, withPassword(text, address, hash), 0o600);
+  await replaceFileDurably(file, withPassword(text, address, hash), { mode: 0o600 });
 }

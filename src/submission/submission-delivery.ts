@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AuthenticatedUser, Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Mailboxes } from '../inbound/mailboxes.js';
-import { formatAddress, type Address } from '../smtp/address.js';
+import { formatAddress, type Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
-import type { Reply } from '../smtp/reply.js';
+import type { Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import { formatMessageDate } from '../smtp/server/trace-headers.js';
 import { fromAddresses } from './from-addresses.js';

@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { generate } from 'selfsigned';
-import { writeFileAtomic } from '../fs/safe-write.js';
+import { replaceFileDurably } from '../fs/durable-file.js';
 import type { Logger } from '../observability/logger.js';
 import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION, type TlsMinVersion } from './tls-profile.js';
 
@@ -194,8 +194,8 @@ async function selfSigned(opts: TlsOptions, now: Date): Promise<{ cert: string; 
     opts.logger.info({ event: 'tls-self-signed-renew', cert: certFile }, 'the self-signed certificate has expired or names another host: making a new one');
   }
   const made = await generateSelfSigned(opts.hostname, now);
-  await writeFileAtomic(keyFile, made.key, 0o600);
-  await writeFileAtomic(certFile, made.cert, 0o644);
+  await replaceFileDurably(keyFile, made.key, { mode: 0o600 });
+  await replaceFileDurably(certFile, made.cert, { mode: 0o644 });
   opts.logger.info({ event: 'tls-self-signed', cert: certFile, hostname: opts.hostname }, `made a self-signed TLS certificate for ${opts.hostname}`);
   return made;
 }

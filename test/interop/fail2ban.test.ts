@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { hashPassword } from '../../src/submission/password-hash.js';
-import { prepareFacteur, repoRoot, spawnFacteur } from '../integration/helpers/facteur.js';
-import { SmtpDialog } from '../integration/helpers/smtp-dialog.js';
-import { plain, USERS } from '../integration/helpers/submission.js';
+import { prepareFacteur, repoRoot, spawnFacteur } from '../helpers/facteur.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { plain, USERS } from '../helpers/submission.js';
 
 const run = promisify(execFile);
 const hasFail2ban = await run('fail2ban-regex', ['--version'], { timeout: 10_000 }).then(() => true, () => false);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
-import { deliveredOnce, headerOf, LOGINS, REMOTE, startSubmissionWorld, type SubmissionWorld } from '../integration/helpers/submission.js';
+import { deliveredOnce, headerOf, LOGINS, REMOTE, startSubmissionWorld, type SubmissionWorld } from '../helpers/submission.js';
 
 const run = promisify(execFile);
 

@@ -5,8 +5,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startFacteur, type Facteur } from '../integration/helpers/facteur.js';
-import { readMail, splitMessage } from '../integration/helpers/maildir.js';
+import { startFacteur, type Facteur } from '../helpers/facteur.js';
+import { readMail, splitMessage } from '../helpers/maildir.js';
 
 const run = promisify(execFile);
 

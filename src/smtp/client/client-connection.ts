@@ -1,7 +1,7 @@
 // One client socket (plain, then maybe TLS): replies read in order, writes with backpressure, a time limit on every wait.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Reply } from '../reply.js';
+import type { Reply } from '../../mail/reply.js';
 import { ReplyParser } from '../wire/read-reply.js';
 import {
   ClientTimeoutError,

@@ -1,5 +1,5 @@
 // What can go wrong talking to a remote server, each error keeping what happened so transfer can classify it.
-import { type Reply, replyText } from '../reply.js';
+import { type Reply, replyText } from '../../mail/reply.js';
 
 /** The step of the dialogue an error happened in (RFC 5321 §4.5.3.2 names the waits). */
 export type ClientStage =
@@ -14,7 +14,6 @@ export type ClientStage =
   | 'data'
   | 'body'
   | 'final-dot'
-  | 'rset'
   | 'quit';
 
 /** The server answered, but not what the step needs (non-220 greeting, EHLO and HELO refused, 421 at any time…). */

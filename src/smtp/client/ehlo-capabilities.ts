@@ -1,5 +1,5 @@
 // What a server offers, read from its EHLO reply (RFC 5321 §4.1.1.1): one keyword and its parameters per line after the first.
-import type { Reply } from '../reply.js';
+import type { Reply } from '../../mail/reply.js';
 
 export class Capabilities {
   private readonly keywords: ReadonlyMap<string, readonly string[]>;

@@ -1,6 +1,6 @@
 // The SMTP client: greeting, EHLO (HELO fallback), STARTTLS, MAIL/RCPT/DATA (pipelined when offered), QUIT.
 import type { Logger } from '../../observability/logger.js';
-import { isPositive, type Reply, replyText } from '../reply.js';
+import { isPositive, type Reply, replyText } from '../../mail/reply.js';
 import { DotStuffer } from '../wire/dot-stuff.js';
 import { ClientConnection, type TlsInfo } from './client-connection.js';
 import { type ClientStage, ConnectionLostError, RemoteReplyError, TlsHandshakeError } from './client-errors.js';
@@ -14,7 +14,7 @@ export interface ClientTimeouts {
   readonly connect: number;
   /** The 220 greeting (§4.5.3.2.1: 5 minutes). */
   readonly greeting: number;
-  /** MAIL and RCPT (§4.5.3.2.2-3: 5 minutes), and EHLO, HELO, STARTTLS with its handshake, RSET, QUIT. */
+  /** MAIL and RCPT (§4.5.3.2.2-3: 5 minutes), and EHLO, HELO, STARTTLS with its handshake, QUIT. */
   readonly command: number;
   /** The 354 to DATA (§4.5.3.2.4: 2 minutes). */
   readonly dataInit: number;
@@ -210,10 +210,6 @@ export class SmtpClient {
     }
     this.trace('<message> .');
     return this.read('final-dot', t.dataEnd);
-  }
-
-  rset(): Promise<Reply> {
-    return this.command('RSET', 'rset', this.opts.timeouts.command);
   }
 
   /** QUIT and close; never throws: by now the transaction's outcome is known and a rude server changes nothing. */

@@ -1,6 +1,6 @@
 // The contract between the AUTH command (RFC 4954) and what checks logins: SASL mechanisms as exchanges of steps.
 import type { AuthenticatedUser, SessionInfo } from '../../delivery.js';
-import type { Reply } from '../reply.js';
+import type { Reply } from '../../mail/reply.js';
 
 /** A logged-in user, as the session keeps it. */
 export interface AuthIdentity extends AuthenticatedUser {

@@ -1,7 +1,7 @@
 // One SMTP connection: greet, then read a command, dispatch it, write the reply, until QUIT, EOF, a timeout or shutdown.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { formatReply, type Reply } from '../reply.js';
+import { formatReply, type Reply } from '../../mail/reply.js';
 import { replies } from '../replies.js';
 import { ByteReader } from '../wire/byte-reader.js';
 import { isConnectionError, isTimeout } from '../wire/connection-errors.js';

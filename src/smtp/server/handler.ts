@@ -1,6 +1,6 @@
 // The shape of a command handler: it gets the dialogue's state and the command's argument, and returns a reply.
 import type { ByteReader } from '../wire/byte-reader.js';
-import type { Reply } from '../reply.js';
+import type { Reply } from '../../mail/reply.js';
 import type { ServerContext } from './server-context.js';
 import type { Session } from './session.js';
 

@@ -1,8 +1,8 @@
 // The listening side of one server: sockets for "[::]:25"-style addresses, the connection cap, graceful shutdown.
 import { randomBytes } from 'node:crypto';
-import { createServer, isIPv4, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenAddress } from '../../config/config.js';
-import { formatReply, type Reply } from '../reply.js';
+import { formatReply, type Reply } from '../../mail/reply.js';
 import { replies } from '../replies.js';
 import { hangUp } from '../wire/hang-up.js';
 import { Connection, normalizeIp } from './connection.js';
@@ -195,9 +195,4 @@ export function toBindError(address: string, err: NodeJS.ErrnoException): BindEr
     EAFNOSUPPORT: 'address family not supported (is IPv6 disabled?)',
   };
   return new BindError(address, code, reasons[code] ?? err.message);
-}
-
-/** 127.0.0.0/8 and ::1: the only peers the outbound relay serves. */
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
 }

@@ -1,6 +1,6 @@
 // The state of one SMTP dialogue: facts about the connection, and the transaction in progress (RFC 5321 §3.3).
 import type { SessionInfo, Envelope } from '../../delivery.js';
-import type { Address } from '../address.js';
+import type { Address } from '../../mail/address.js';
 import type { MailParams } from '../mail-params.js';
 import type { AuthIdentity } from './auth-service.js';
 

@@ -1,5 +1,5 @@
 // The Received header we prepend to every message (RFC 5321 §4.4, protocol names from RFC 3848 / RFC 6531).
-import { formatAddress, type Address } from '../address.js';
+import { formatAddress, type Address } from '../../mail/address.js';
 import type { Session, Transaction } from './session.js';
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];

@@ -1,5 +1,5 @@
 // An incremental parser of server replies (RFC 5321 §4.2) for the client: bytes in, complete Replies out.
-import { reply, type Reply } from '../reply.js';
+import { reply, type Reply } from '../../mail/reply.js';
 
 /** The longest reply line we hold, without its line ending. RFC 5321 §4.5.3.1.5 says 512; we are lenient. */
 export const MAX_REPLY_LINE = 4096;

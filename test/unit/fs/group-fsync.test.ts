@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GroupFsync, fsyncDirectory } from '../../../src/fs/group-fsync.js';
-import { tempDir } from '../inbound/fixtures.js';
+import { fsyncDirectory } from '../../../src/fs/directory.js';
+import { GroupFsync } from '../../../src/fs/group-fsync.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** A controllable fsync: each call is recorded and finishes when the test says so. */
 function fakeFsync() {

@@ -1,4 +1,4 @@
-// InboundDelivery: who may receive mail here, and what a delivered file holds.
+// InboundDelivery over MaildirDelivery: who may receive mail here, and what a delivered file holds.
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,10 +6,12 @@ import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { Envelope } from '../../../src/delivery.js';
 import { InboundDelivery } from '../../../src/inbound/inbound-delivery.js';
+import { MaildirDelivery } from '../../../src/inbound/maildir-delivery.js';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
-import type { Address } from '../../../src/smtp/address.js';
+import type { Address } from '../../../src/mail/address.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
-import { inboundConfig, list, session, tempDir } from './fixtures.js';
+import { list, session } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const users = {
   alice: ['alice@example.org', 'a.smith@example.org'],
@@ -22,16 +24,9 @@ async function setup(t: TestContext) {
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const mailboxes = Mailboxes.fromEntries(['example.org'], users);
-  const delivery = new InboundDelivery({
-    config: inboundConfig(root),
-    hostname: 'mx1',
-    pid: 4242,
-    now: () => new Date(1764000000000),
-    logger,
-    mailboxes,
-  });
-  t.after(() => delivery.close());
-  return { root, logs, delivery };
+  const local = new MaildirDelivery({ root, hostname: 'mx1', pid: 4242, now: () => new Date(1764000000000), logger, mailboxes });
+  t.after(() => local.close());
+  return { root, logs, local, delivery: new InboundDelivery(local, logger) };
 }
 
 const addr = (local: string, domain: string): Address => ({ local, domain });
@@ -115,10 +110,10 @@ test('each mailbox gets one copy, even when two recipients map to it', async (t)
 });
 
 test('a recipient accepted before a reload keeps its mailbox', async (t) => {
-  const { root, delivery } = await setup(t);
+  const { root, delivery, local } = await setup(t);
   const to = addr('bob', 'example.org');
   await delivery.acceptRecipient(to, session);
-  delivery.setMailboxes(Mailboxes.fromEntries(['example.org'], { alice: ['alice@example.org'] }));
+  local.setMailboxes(Mailboxes.fromEntries(['example.org'], { alice: ['alice@example.org'] }));
   await assert.rejects(delivery.acceptRecipient(addr('bob', 'example.org'), session), rejectsWith(550, '5.1.1'));
   const sink = await delivery.open(envelope(null, [to]), session);
   await sink.commit();

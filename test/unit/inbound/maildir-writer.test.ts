@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GroupFsync, fsyncDirectory } from '../../../src/fs/group-fsync.js';
+import { fsyncDirectory } from '../../../src/fs/directory.js';
+import { GroupFsync } from '../../../src/fs/group-fsync.js';
 import { MaildirNamer } from '../../../src/inbound/maildir-name.js';
 import { MaildirWriter, type CopyHandle } from '../../../src/inbound/maildir-writer.js';
-import { list, runningAsRoot, tempDir } from './fixtures.js';
+import { list, runningAsRoot } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 function writer(root: string, extra: Partial<ConstructorParameters<typeof MaildirWriter>[0]> = {}) {
   const namer = new MaildirNamer({ hostname: 'mx1', pid: 4242, now: () => new Date(1764000000123) });
@@ -222,4 +224,25 @@ test('50 concurrent commits to one mailbox all land, with unique names, sharing 
   assert.ok(newDirSyncs >= 1 && newDirSyncs <= 50);
   t.diagnostic(`50 commits, ${newDirSyncs} fsyncs of new/`);
   await w.close();
+});
+
+test('delivery never overwrites: a name already in new/ stays intact, the message takes the next counter value', async (t) => {
+  const root = await tempDir(t);
+  const w = writer(root);
+  const first = await w.open(['alice'], header);
+  await first.write(Buffer.from('first\n'));
+  const [existing] = await first.commit();
+  // A namer whose next name is one already delivered (a clock set back, a reused pid), then the real sequence.
+  const namer = new MaildirNamer({ hostname: 'mx1', pid: 4242, now: () => new Date(1764000000123) });
+  namer.next(); // counter 1 is taken
+  let clashes = 1;
+  const clashing = new MaildirWriter({ root, namer: { next: () => (clashes-- > 0 ? existing!.name : namer.next()) } });
+  const second = await clashing.open(['alice'], header);
+  await second.write(Buffer.from('second\n'));
+  const [copy] = await second.commit();
+  assert.equal(copy?.name, '1764000000.M123000P4242Q2.mx1');
+  assert.equal(await readFile(join(root, 'alice', 'new', existing!.name), 'utf8'), 'Return-Path: <a@example.net>\nfirst\n', 'the first file is intact');
+  assert.equal(await readFile(join(root, 'alice', 'new', copy!.name), 'utf8'), 'Return-Path: <a@example.net>\nsecond\n');
+  assert.deepEqual(await list(root, 'alice', 'new'), [existing!.name, copy!.name].sort());
+  assert.deepEqual(await list(root, 'alice', 'tmp'), []);
 });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
 import { parseUsersFile } from '../../../src/inbound/users-file.js';
-import { inboundConfig, tempDir } from './fixtures.js';
+import { inboundConfig } from '../../helpers/inbound-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 test('a good file: comments, blank lines, spaces, CRLF', () => {
   const text = [
@@ -72,6 +73,10 @@ test('validation errors in the file name FILE:LINE', async (t) => {
     ['bob : bob@[127.0.0.1]\n', 'is not a local domain'],
     ['bob : bob@example.org\n\nrob : BOB@example.org\n', ':3: address BOB@example.org is already delivered to mailbox "bob"'],
     ['bob : bob@example.org, bob@example.org\n', ':1: address bob@example.org is already delivered to mailbox "bob"'],
+    // The rules of src/mail/local-users.ts, as the config's [inbound.users] has them.
+    ['bob : bob@example.org\nBob : rob@example.org\n', ':2: mailbox "Bob" differs from "bob" only by case'],
+    [`${'m'.repeat(256)} : a@example.org\n`, `:1: invalid mailbox name "${'m'.repeat(256)}"`],
+    ['bob : b\u00a0ob@example.org\n', ':1: "b\u00a0ob@example.org" has an invalid local part'],
   ];
   for (const [text, fragment] of cases) {
     const { file, load } = await loadWithFile(t, text);

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildBounce } from '../../../src/outbound/bounce.js';
 import { newRecipient, type QueueItem, type QueueRecipient } from '../../../src/outbound/queue-item.js';
-import { addr, SAMPLE_BODY, T0 } from './queue-fixtures.js';
+import { addr, SAMPLE_BODY, T0 } from '../../helpers/queue-fixtures.js';
 
 const original: QueueItem = {
   id: 'abc123',
   from: 'alice@origin.test',
-  reverse_path: addr('alice@origin.test'),
+  reversePath: addr('alice@origin.test'),
   created: new Date(T0).toISOString(),
   size: 100,
   eightBit: false,
@@ -17,11 +17,11 @@ const original: QueueItem = {
 };
 
 function failed(address: string, fields: Partial<QueueRecipient>): QueueRecipient {
-  return { ...newRecipient(address, addr(address)), status: 'failed', attempts: 1, last_attempt: new Date(T0 + 60_000).toISOString(), ...fields };
+  return { ...newRecipient(address, addr(address)), status: 'failed', attempts: 1, lastAttempt: new Date(T0 + 60_000).toISOString(), ...fields };
 }
 
-const bob = failed('bob@dest.test', { diagnostic: '550 5.1.1 <bob@dest.test>: No such user', last_error: '550 5.1.1 <bob@dest.test>: No such user', dsn_status: '5.1.1', remote_mta: 'mx1.dest.test' });
-const carol = failed('carol@slow.test', { diagnostic: '451 4.4.1 Connection timed out', last_error: 'delivery time expired: 451 4.4.1 Connection timed out', dsn_status: '4.4.7', remote_mta: null });
+const bob = failed('bob@dest.test', { diagnostic: '550 5.1.1 <bob@dest.test>: No such user', lastError: '550 5.1.1 <bob@dest.test>: No such user', dsnStatus: '5.1.1', remoteMta: 'mx1.dest.test' });
+const carol = failed('carol@slow.test', { diagnostic: '451 4.4.1 Connection timed out', lastError: 'delivery time expired: 451 4.4.1 Connection timed out', dsnStatus: '4.4.7', remoteMta: null });
 const headers = Buffer.from(SAMPLE_BODY.slice(0, SAMPLE_BODY.indexOf('\n\n') + 1));
 
 interface Part {
@@ -108,7 +108,7 @@ test('a boundary that occurs in the content is replaced', () => {
 });
 
 test('a diagnostic with line breaks cannot add header fields or parts', () => {
-  const evil = failed('bob@dest.test', { diagnostic: '550 no\r\nBcc: victim@evil.test\n\n--x', last_error: '550 no\r\nBcc: victim@evil.test', dsn_status: '5.0.0', remote_mta: 'mx\nX-Injected: 1' });
+  const evil = failed('bob@dest.test', { diagnostic: '550 no\r\nBcc: victim@evil.test\n\n--x', lastError: '550 no\r\nBcc: victim@evil.test', dsnStatus: '5.0.0', remoteMta: 'mx\nX-Injected: 1' });
   const text = buildBounce({ hostname: 'relay.test', original, failed: [evil], headers, date: new Date(T0), messageId: '<b3@relay.test>' }).toString();
   assert.ok(!/^Bcc:/m.test(text));
   assert.ok(!/^X-Injected:/m.test(text));
@@ -116,14 +116,14 @@ test('a diagnostic with line breaks cannot add header fields or parts', () => {
 });
 
 test('our own diagnosis is not labelled as an SMTP reply; a missing Status defaults to 5.0.0', () => {
-  const refused = failed('dan@nowhere.test', { diagnostic: 'connection refused by mx.nowhere.test [192.0.2.1]', last_error: 'x', dsn_status: null, remote_mta: null });
+  const refused = failed('dan@nowhere.test', { diagnostic: 'connection refused by mx.nowhere.test [192.0.2.1]', lastError: 'x', dsnStatus: null, remoteMta: null });
   const text = buildBounce({ hostname: 'relay.test', original, failed: [refused], headers, date: new Date(T0), messageId: '<b4@relay.test>' }).toString();
   assert.match(text, /^Diagnostic-Code: X-Facteur; connection refused by mx\.nowhere\.test \[192\.0\.2\.1\]$/m);
   assert.match(text, /^Status: 5\.0\.0$/m);
 });
 
 test('an internationalised address uses the RFC 6533 global report types', () => {
-  const u = failed('jösé@dest.test', { diagnostic: '550 5.1.1 unknown', last_error: '550 5.1.1 unknown', dsn_status: '5.1.1' });
+  const u = failed('jösé@dest.test', { diagnostic: '550 5.1.1 unknown', lastError: '550 5.1.1 unknown', dsnStatus: '5.1.1' });
   const text = buildBounce({ hostname: 'relay.test', original: { ...original, smtputf8: true }, failed: [u], headers, date: new Date(T0), messageId: '<b5@relay.test>' }).toString();
   const mime = parse(text);
   assert.match(mime.headers.get('content-type') ?? '', /report-type=global-delivery-status/);

@@ -10,7 +10,8 @@ import { parseEnvelope } from '../../../src/outbound/queue-file.js';
 import type { QueueItem } from '../../../src/outbound/queue-item.js';
 import type { MessageWriter } from '../../../src/outbound/queue-store.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
-import { addr, ManualTime, openStore, T0, tempDir } from './queue-fixtures.js';
+import { addr, ManualTime, openStore, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const session: SessionInfo = {
   id: 's1',
@@ -57,7 +58,7 @@ test('any domain and address literals are accepted; the bare <postmaster> is ref
   await assertSmtpError(delivery.acceptRecipient({ local: 'postmaster', domain: '' }, session), 550, '5.1.1');
 });
 
-test('commit writes <id>.msg (envelope line, then the message), hands the item to the scheduler and answers 250 queued', async (t) => {
+test('commit writes <id>.msg (envelope line, then the message), hands the item to the queue and answers 250 queued', async (t) => {
   const { dir, queued, delivery } = await setup(t);
   const sink = await delivery.open(envelope({ recipients: [addr('bob@Dest.test'), addr('bob@dest.TEST'), addr('carol@[192.0.2.7]')] }), session);
   await sink.write(Buffer.from('Received: from client\n'));
@@ -77,7 +78,7 @@ test('commit writes <id>.msg (envelope line, then the message), hands the item t
   assert.equal(item.size, 45);
   assert.equal(item.eightBit, true);
   assert.deepEqual(
-    item.recipients.map((r) => [r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_error]),
+    item.recipients.map((r) => [r.address, r.domain, r.status, r.attempts, r.nextAttempt, r.lastError]),
     [
       ['bob@Dest.test', 'dest.test', 'pending', 0, null, null],
       ['carol@[192.0.2.7]', '[192.0.2.7]', 'pending', 0, null, null],
@@ -94,7 +95,7 @@ test('the null sender is stored as ""', async (t) => {
   await sink.write(Buffer.from('Subject: x\n\n'));
   await sink.commit();
   assert.equal(queued[0]?.from, '');
-  assert.equal(queued[0]?.reverse_path, null);
+  assert.equal(queued[0]?.reversePath, null);
 });
 
 test('abort() removes everything, any number of times', async (t) => {
@@ -110,12 +111,14 @@ test('abort() removes everything, any number of times', async (t) => {
 test('a write failure is remembered and reported by commit as 451 4.3.0, leaving nothing', async (t) => {
   const { dir, store } = await setup(t);
   let discarded = 0;
+  // A writer keeps its I/O errors and reports them when it finishes (MessageWriter's contract).
+  const enospc = Object.assign(new Error('no space left'), { code: 'ENOSPC' });
   const failing: DeliveryStore = {
     newId: () => store.newId(),
     createMessage: async (item): Promise<MessageWriter> => ({
       id: item.id,
-      write: () => Promise.reject(Object.assign(new Error('no space left'), { code: 'ENOSPC' })),
-      finish: () => Promise.reject(new Error('finish must not be called after a failed write')),
+      write: async () => undefined,
+      finish: () => Promise.reject(enospc),
       discard: async () => {
         discarded += 1;
       },
@@ -143,7 +146,7 @@ test('a failure while committing (the fsync of the file or its directory) answer
         id: real.id,
         write: (chunk) => real.write(chunk),
         finish: async () => {
-          await real.finish(); // renamed and flushed: the failure comes after the rename, the worst moment
+          await real.finish(); // named and flushed: the failure comes after the link, the worst moment
           throw Object.assign(new Error('EIO: directory fsync'), { code: 'EIO' });
         },
         discard: () => real.discard(),

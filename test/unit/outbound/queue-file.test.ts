@@ -1,17 +1,18 @@
-// The <id>.msg format: the envelope line (encode, parse, read) and the message after it (readBody).
+// The queue's files: the envelope line of <id>.msg (encode, parse, read), the message after it (readBody), <id>.json.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { encodeEnvelope, parseEnvelope, readBody, readEnvelopeSync } from '../../../src/outbound/queue-file.js';
+import { encodeEnvelope, encodeState, parseEnvelope, parseState, readBody, readEnvelopeSync } from '../../../src/outbound/queue-file.js';
 import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
-import { addr, collectBody, SAMPLE_BODY, T0, tempDir } from './queue-fixtures.js';
+import { addr, collectBody, SAMPLE_BODY, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 function sampleItem(recipients: readonly string[], size = 0): QueueItem {
   return {
     id: '0abcdef12345',
     from: 'alice@origin.test',
-    reverse_path: addr('alice@origin.test'),
+    reversePath: addr('alice@origin.test'),
     created: new Date(T0).toISOString(),
     size,
     eightBit: true,
@@ -76,4 +77,23 @@ test('readBody() of a file written by facteur 0.1 (no envelope line) gives the w
   await writeFile(path, body);
   assert.ok((await collectBody(readBody(path, false))).equals(body));
   await assert.rejects(collectBody(readBody(join(dir, 'gone.msg'), true)), { code: 'ENOENT' });
+});
+
+test('encodeState() writes the on-disk names (snake_case, as facteur 0.1 did), parseState() reads them back into the item', () => {
+  const item = sampleItem(['bob@dest.test', 'carol@dest.test'], 42);
+  const tried: QueueItem = {
+    ...item,
+    recipients: [
+      { ...(item.recipients[0] as QueueItem['recipients'][number]), status: 'deferred', attempts: 2, nextAttempt: new Date(T0 + 60_000).toISOString(), lastError: '451 later', diagnostic: '451 later', remoteMta: 'mx.dest.test', lastAttempt: new Date(T0).toISOString() },
+      { ...(item.recipients[1] as QueueItem['recipients'][number]), status: 'failed', attempts: 1, lastError: '550 no', diagnostic: '550 no', dsnStatus: '5.0.0', bounced: true },
+    ],
+  };
+  const text = encodeState(tried);
+  const json = JSON.parse(text) as Record<string, unknown> & { recipients: Record<string, unknown>[] };
+  assert.deepEqual(Object.keys(json), ['id', 'from', 'reverse_path', 'created', 'size', 'eightBit', 'smtputf8', 'recipients']);
+  assert.deepEqual(Object.keys(json.recipients[0] ?? {}), ['address', 'local', 'domain', 'status', 'attempts', 'next_attempt', 'last_error', 'diagnostic', 'remote_mta', 'last_attempt', 'dsn_status']);
+  assert.equal(json.recipients[1]?.bounced, true);
+  assert.equal(json.recipients[0]?.next_attempt, tried.recipients[0]?.nextAttempt);
+  assert.deepEqual(parseState(text), tried);
+  assert.throws(() => parseState(JSON.stringify({ ...json, recipients: [] })), /not a queue item/);
 });

@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { test } from 'node:test';
-import { fsyncDirectory, GroupFsync } from '../../../src/fs/group-fsync.js';
+import { fsyncDirectory } from '../../../src/fs/directory.js';
+import { GroupFsync } from '../../../src/fs/group-fsync.js';
 import { QueueStore } from '../../../src/outbound/queue-store.js';
-import { deferred, logger, ManualTime, storeItem, tempDir } from './queue-fixtures.js';
+import { deferred, logger, ManualTime, storeItem } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const N = 20;
 

@@ -5,9 +5,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseEnvelope } from '../../../src/outbound/queue-file.js';
-import { newRecipient, parseQueueItem, serializeQueueItem, type QueueItem } from '../../../src/outbound/queue-item.js';
-import { readQueueDir } from '../../../src/outbound/queue-recovery.js';
-import { addr, collectBody, ManualTime, openStore, readMsgFile, SAMPLE_BODY, storeItem, T0, tempDir } from './queue-fixtures.js';
+import { encodeState, parseState } from '../../../src/outbound/queue-file.js';
+import { newRecipient, type QueueItem } from '../../../src/outbound/queue-item.js';
+import { QueueStore } from '../../../src/outbound/queue-store.js';
+import { addr, collectBody, ManualTime, openStore, readMsgFile, SAMPLE_BODY, storeItem, T0 } from '../../helpers/queue-fixtures.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const sorted = async (dir: string): Promise<string[]> => (await readdir(dir)).sort();
 
@@ -51,14 +53,14 @@ test('a message is streamed through a tmp file and only becomes <id>.msg at fini
   const dir = await tempDir(t);
   const { store } = await openStore(dir, new ManualTime());
   const id = store.newId();
-  const item: QueueItem = { id, from: '', reverse_path: null, created: new Date(T0).toISOString(), size: 0, eightBit: false, smtputf8: false, recipients: [newRecipient('bob@dest.test', addr('bob@dest.test'))] };
+  const item: QueueItem = { id, from: '', reversePath: null, created: new Date(T0).toISOString(), size: 0, eightBit: false, smtputf8: false, recipients: [newRecipient('bob@dest.test', addr('bob@dest.test'))] };
   const writer = await store.createMessage(item);
   await writer.write(Buffer.from('a'.repeat(100_000)));
   await writer.write(Buffer.from('b\n'));
   const during = await readdir(dir);
   assert.equal(during.length, 1);
   assert.match(during[0] ?? '', new RegExp(`^${id}\\.msg\\..*\\.tmp$`));
-  assert.equal(await writer.finish(), 100_002, 'the size is the message\'s, without the envelope line');
+  assert.deepEqual(await writer.finish(), { id, size: 100_002 }, 'the size is the message\'s, without the envelope line');
   assert.deepEqual(await readdir(dir), [`${id}.msg`]);
   assert.equal((await readMsgFile(dir, id)).body.toString(), `${'a'.repeat(100_000)}b\n`);
   assert.deepEqual((await openStore(dir, new ManualTime())).items, [{ ...item, size: 100_002 }]);
@@ -72,7 +74,7 @@ test('discard() before finish() leaves nothing, whether the message was small (s
   const { store } = await openStore(dir, new ManualTime());
   for (const size of [10, 200_000]) {
     const id = store.newId();
-    const writer = await store.createMessage({ id, from: '', reverse_path: null, created: new Date(T0).toISOString(), size: 0, eightBit: false, smtputf8: false, recipients: [newRecipient('bob@dest.test', addr('bob@dest.test'))] });
+    const writer = await store.createMessage({ id, from: '', reversePath: null, created: new Date(T0).toISOString(), size: 0, eightBit: false, smtputf8: false, recipients: [newRecipient('bob@dest.test', addr('bob@dest.test'))] });
     await writer.write(Buffer.alloc(size, 'x'));
     await writer.discard();
     assert.deepEqual(await readdir(dir), [], `${size} bytes`);
@@ -86,7 +88,7 @@ test('at open: tmp files and lone .eml or .json are removed, unreadable files mo
   const { store } = await openStore(dir, time);
   const good = await storeItem(store, { to: ['bob@dest.test'] });
   const saved = await storeItem(store, { to: ['dave@dest.test'] });
-  const savedState: QueueItem = { ...saved, recipients: saved.recipients.map((r) => ({ ...r, status: 'deferred', attempts: 2, next_attempt: new Date(T0 + 60_000).toISOString(), last_error: '451 later' })) };
+  const savedState: QueueItem = { ...saved, recipients: saved.recipients.map((r) => ({ ...r, status: 'deferred', attempts: 2, nextAttempt: new Date(T0 + 60_000).toISOString(), lastError: '451 later' })) };
   await store.save(savedState);
   const goodMsg = await readFile(join(dir, `${good.id}.msg`));
 
@@ -96,7 +98,7 @@ test('at open: tmp files and lone .eml or .json are removed, unreadable files mo
   await writeFile(join(dir, 'x2.eml.0a1b2c3d4e5f.tmp'), 'half a 0.1 body');
   await writeFile(join(dir, 'orphan1.eml'), 'never acknowledged\n');
   // A removal interrupted between the .msg and the .json: the item is gone, its state file too.
-  await writeFile(join(dir, 'nobody1.json'), serializeQueueItem({ ...savedState, id: 'nobody1' }));
+  await writeFile(join(dir, 'nobody1.json'), encodeState({ ...savedState, id: 'nobody1' }));
   // Unreadable messages: set aside, never deleted.
   await writeFile(join(dir, 'notjson1.msg'), 'Subject: no envelope line\n\nbody\n');
   await writeFile(join(dir, 'nolf1.msg'), '{"v":1,"id":"nolf1"');
@@ -167,14 +169,14 @@ test('a queue written by facteur 0.1 (<id>.json + <id>.eml) is loaded, its body 
   const item: QueueItem = {
     id: '0legacy0001',
     from: 'alice@origin.test',
-    reverse_path: addr('alice@origin.test'),
+    reversePath: addr('alice@origin.test'),
     created: new Date(T0 - 60_000).toISOString(),
     size: Buffer.byteLength(legacyBody),
     eightBit: false,
     smtputf8: false,
-    recipients: [{ ...newRecipient('bob@dest.test', addr('bob@dest.test')), status: 'deferred', attempts: 1, next_attempt: new Date(T0).toISOString(), last_error: '451 later' }],
+    recipients: [{ ...newRecipient('bob@dest.test', addr('bob@dest.test')), status: 'deferred', attempts: 1, nextAttempt: new Date(T0).toISOString(), lastError: '451 later' }],
   };
-  await writeFile(join(dir, `${item.id}.json`), serializeQueueItem(item));
+  await writeFile(join(dir, `${item.id}.json`), encodeState(item));
   await writeFile(join(dir, `${item.id}.eml`), legacyBody);
 
   const { store, items } = await openStore(dir, time);
@@ -185,7 +187,7 @@ test('a queue written by facteur 0.1 (<id>.json + <id>.eml) is loaded, its body 
 
   const later: QueueItem = { ...item, recipients: item.recipients.map((r) => ({ ...r, attempts: 2 })) };
   await store.save(later);
-  assert.deepEqual(parseQueueItem(await readFile(join(dir, `${item.id}.json`), 'utf8')), later);
+  assert.deepEqual(parseState(await readFile(join(dir, `${item.id}.json`), 'utf8')), later);
   assert.deepEqual((await openStore(dir, time)).items, [later]);
 
   assert.equal(await store.remove(item.id), true);
@@ -201,7 +203,7 @@ test('save() replaces the state atomically: no tmp file remains and the file alw
   for (let i = 1; i <= 20; i++) writes.push(store.save({ ...item, recipients: item.recipients.map((r) => ({ ...r, attempts: i })) }));
   await Promise.all(writes);
   assert.deepEqual(await sorted(dir), [`${item.id}.json`, `${item.id}.msg`]);
-  const saved = parseQueueItem(await readFile(join(dir, `${item.id}.json`), 'utf8'));
+  const saved = parseState(await readFile(join(dir, `${item.id}.json`), 'utf8'));
   assert.ok(saved.recipients[0] !== undefined && saved.recipients[0].attempts >= 1);
   assert.equal((await readMsgFile(dir, item.id)).body.toString(), SAMPLE_BODY, 'the message file is not rewritten');
 });
@@ -247,7 +249,7 @@ test('readHeaders() returns the header section only, capped at whole lines, from
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   const expected = SAMPLE_BODY.slice(0, SAMPLE_BODY.indexOf('\n\n') + 1);
   assert.equal((await store.readHeaders(item.id, 64 * 1024)).toString(), expected);
-  store.forgetBody(item.id);
+  await store.save(item); // its first attempt is over: the copy in memory goes
   assert.equal((await store.readHeaders(item.id, 64 * 1024)).toString(), expected, 'the file, after its envelope line');
 
   const long = `${'X-Long: '.padEnd(200, 'y')}\n`.repeat(1000) + '\nbody\n';
@@ -258,7 +260,7 @@ test('readHeaders() returns the header section only, capped at whole lines, from
   assert.ok(capped.startsWith('X-Long: y'), 'not the envelope line');
 });
 
-test('openBody(): a small message is kept from its arrival until forgetBody(), then read from its file', async (t) => {
+test('openBody(): a small message is kept from its arrival until the item first changes (save), then read from its file', async (t) => {
   const dir = await tempDir(t);
   const { store } = await openStore(dir, new ManualTime());
   const item = await storeItem(store, { to: ['bob@dest.test'] });
@@ -267,8 +269,8 @@ test('openBody(): a small message is kept from its arrival until forgetBody(), t
   assert.equal((await collectBody(kept)).toString(), SAMPLE_BODY);
   assert.equal((await collectBody(store.openBody(item.id))).toString(), SAMPLE_BODY, 'again: the same copy');
 
-  store.forgetBody(item.id);
-  store.forgetBody(item.id); // twice is harmless
+  await store.save(item);
+  await store.save(item); // twice is harmless
   const fromFile = store.openBody(item.id);
   assert.ok(!Array.isArray(fromFile) && Symbol.asyncIterator in fromFile, 'read from the file');
   assert.equal((await collectBody(fromFile)).toString(), SAMPLE_BODY);
@@ -317,7 +319,7 @@ test('openBody(): a message that fits but whose envelope line fills the buffer i
   assert.deepEqual((await openStore(dir, new ManualTime())).items, [item], 'a long envelope line is read back whole');
 });
 
-test('bodyCacheBytes: 0 keeps nothing; a budget keeps messages while they fit and frees what forgetBody() drops', async (t) => {
+test('bodyCacheBytes: 0 keeps nothing; a budget keeps messages while they fit and frees what a save or a removal drops', async (t) => {
   const none = (await openStore(await tempDir(t), new ManualTime(), { bodyCacheBytes: 0 })).store;
   const item = await storeItem(none, { to: ['bob@dest.test'] });
   assert.ok(!Array.isArray(none.openBody(item.id)));
@@ -328,34 +330,34 @@ test('bodyCacheBytes: 0 keeps nothing; a budget keeps messages while they fit an
   const [a, b, c] = [await storeItem(store, { to: ['a@dest.test'] }), await storeItem(store, { to: ['b@dest.test'] }), await storeItem(store, { to: ['c@dest.test'] })];
   const isKept = (id: string): boolean => Array.isArray(store.openBody(id));
   assert.deepEqual([isKept(a.id), isKept(b.id), isKept(c.id)], [true, true, false], 'the third is over the budget');
-  store.forgetBody(a.id);
+  await store.save(a); // the first change after the first attempt drops the copy
   await store.remove(b.id); // removal drops the copy too
   const [d, e, f] = [await storeItem(store, { to: ['d@dest.test'] }), await storeItem(store, { to: ['e@dest.test'] }), await storeItem(store, { to: ['f@dest.test'] })];
   assert.deepEqual([isKept(d.id), isKept(e.id), isKept(f.id)], [true, true, false], 'room was made for two');
   for (const x of [a, c, d, e, f]) assert.equal((await collectBody(store.openBody(x.id))).toString(), SAMPLE_BODY);
 });
 
-test('readQueueDir() lists committed items without touching anything, and reports unreadable ones', async (t) => {
+test('QueueStore.inspect() lists committed items without touching anything, and reports unreadable ones', async (t) => {
   const dir = await tempDir(t);
   const { store } = await openStore(dir, new ManualTime());
   const item = await storeItem(store, { to: ['bob@dest.test'] });
   const tried = await storeItem(store, { to: ['carol@dest.test'], body: 'Subject: other\n\nbody\n' });
-  const triedState: QueueItem = { ...tried, recipients: tried.recipients.map((r) => ({ ...r, status: 'deferred', attempts: 1, last_error: '451 later' })) };
+  const triedState: QueueItem = { ...tried, recipients: tried.recipients.map((r) => ({ ...r, status: 'deferred', attempts: 1, lastError: '451 later' })) };
   await store.save(triedState);
   const legacy: QueueItem = { ...item, id: '0legacy0002', size: 5 };
-  await writeFile(join(dir, `${legacy.id}.json`), serializeQueueItem(legacy));
+  await writeFile(join(dir, `${legacy.id}.json`), encodeState(legacy));
   await writeFile(join(dir, `${legacy.id}.eml`), 'body\n');
   await writeFile(join(dir, 'bad1.msg'), 'nope');
   await writeFile(join(dir, 'bad2.json'), 'nope');
   await writeFile(join(dir, 'bad2.eml'), 'body\n');
-  await writeFile(join(dir, 'gone1.json'), serializeQueueItem({ ...item, id: 'gone1' }));
+  await writeFile(join(dir, 'gone1.json'), encodeState({ ...item, id: 'gone1' }));
   await writeFile(join(dir, 'orphan1.eml'), 'x');
   await writeFile(join(dir, 'left.msg.12.tmp'), 'x');
   const badState = await storeItem(store, { to: ['dave@dest.test'] });
   await writeFile(join(dir, `${badState.id}.json`), '{"truncated');
   const before = await sorted(dir);
 
-  const { items, problems } = readQueueDir(dir);
+  const { items, problems } = QueueStore.inspect(dir);
   assert.deepEqual(items, [legacy, item, triedState, badState].sort((x, y) => (x.id < y.id ? -1 : 1)));
   assert.equal(items.find((i) => i.id === item.id)?.size, Buffer.byteLength(SAMPLE_BODY), 'the size is the message\'s, without the envelope line');
   const reported = [...problems].sort();
@@ -364,5 +366,25 @@ test('readQueueDir() lists committed items without touching anything, and report
   assert.match(reported[1] ?? '', /^bad1\.msg: /);
   assert.match(reported[2] ?? '', /^bad2\.json, bad2\.eml: /);
   assert.deepEqual(await sorted(dir), before, 'nothing removed, nothing set aside');
-  assert.deepEqual(readQueueDir(join(dir, 'missing')), { items: [], problems: [] });
+  assert.deepEqual(QueueStore.inspect(join(dir, 'missing')), { items: [], problems: [] });
+});
+
+test('a commit never overwrites a queued message: an id already on disk gives the new message another id', async (t) => {
+  const dir = await tempDir(t);
+  const time = new ManualTime();
+  const { store } = await openStore(dir, time);
+  const first = await storeItem(store, { to: ['bob@dest.test'] });
+  const before = await readFile(join(dir, `${first.id}.msg`));
+  // A writer whose first name is one already taken (a clock set back past an id still queued).
+  const writer = await store.createMessage({ ...first, recipients: [newRecipient('carol@dest.test', addr('carol@dest.test'))] });
+  await writer.write(Buffer.from('Subject: second\n\nanother message\n'));
+  const { id } = await writer.finish();
+  assert.notEqual(id, first.id);
+  assert.deepEqual(await readFile(join(dir, `${first.id}.msg`)), before, 'the first message is intact');
+  const second = await readMsgFile(dir, id);
+  assert.equal(second.body.toString(), 'Subject: second\n\nanother message\n');
+  assert.equal((JSON.parse(second.line) as { id: string }).id, id, 'the envelope line names the new id');
+  assert.deepEqual(await sorted(dir), [`${first.id}.msg`, `${id}.msg`].sort());
+  const { items } = await openStore(dir, time);
+  assert.deepEqual(items.map((i) => [i.id, i.recipients[0]?.address]).sort(), [[first.id, 'bob@dest.test'], [id, 'carol@dest.test']].sort());
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../../integration/helpers/facteur.js';
+import { repoRoot } from '../../helpers/facteur.js';
 
 /** "Key=value" lines by section; repeated keys keep every value. */
 function parseUnit(text: string): Map<string, Map<string, string[]>> {

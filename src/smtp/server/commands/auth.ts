@@ -1,5 +1,5 @@
 // AUTH (RFC 4954): a SASL exchange of 334 challenges and base64 responses, under TLS only, once per session.
-import { reply, type Reply } from '../../reply.js';
+import { reply, type Reply } from '../../../mail/reply.js';
 import { replies } from '../../replies.js';
 import { ConnectionClosedError } from '../../wire/byte-reader.js';
 import type { AuthIdentity, SaslExchange } from '../auth-service.js';

@@ -1,7 +1,7 @@
 // DATA (RFC 5321 §4.1.1.4): 354, read the message text to its final dot, hand it to the delivery, answer once durable.
 import { isSmtpError, SmtpError } from '../../smtp-error.js';
 import { replies } from '../../replies.js';
-import type { Reply } from '../../reply.js';
+import type { Reply } from '../../../mail/reply.js';
 import { readData } from '../../wire/read-data.js';
 import { isConnectionError } from '../../wire/connection-errors.js';
 import type { MessageSink } from '../../../delivery.js';

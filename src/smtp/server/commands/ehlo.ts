@@ -1,5 +1,5 @@
 // EHLO (RFC 5321 §4.1.1.1): greeting plus the list of extensions we honour.
-import { reply } from '../../reply.js';
+import { reply } from '../../../mail/reply.js';
 import { capabilities } from '../capabilities.js';
 import type { Handler } from '../handler.js';
 import { resetTransaction } from '../session.js';

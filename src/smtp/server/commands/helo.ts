@@ -1,5 +1,5 @@
 // HELO (RFC 5321 §4.1.1.1): the old greeting, without extensions.
-import { reply } from '../../reply.js';
+import { reply } from '../../../mail/reply.js';
 import { replies } from '../../replies.js';
 import { SmtpError } from '../../smtp-error.js';
 import type { Handler } from '../handler.js';

@@ -1,5 +1,5 @@
 // MAIL FROM (RFC 5321 §4.1.1.2): opens a transaction with its reverse-path and ESMTP parameters.
-import { parseReversePath, type EsmtpParams } from '../../address.js';
+import { parseReversePath, type EsmtpParams } from '../../path-parser.js';
 import { parseMailParams } from '../../mail-params.js';
 import { replies } from '../../replies.js';
 import type { Handler } from '../handler.js';

@@ -1,5 +1,6 @@
 // RCPT TO (RFC 5321 §4.1.1.3): one forward-path, accepted or refused by the server's delivery.
-import { addressKey, parseForwardPath } from '../../address.js';
+import { addressKey } from '../../../mail/address.js';
+import { parseForwardPath } from '../../path-parser.js';
 import { parseRcptParams } from '../../mail-params.js';
 import { replies } from '../../replies.js';
 import type { Handler } from '../handler.js';

@@ -1,0 +1,82 @@
+// The relay's parts, opened and closed together: the queue folder (store), the queue, the relay server's Delivery
+// (a message is queued at the end of DATA), and the control socket through which `facteur queue …` reaches them.
+import type { OutboundConfig } from '../config/config.js';
+import type { Delivery } from '../delivery.js';
+import type { Logger } from '../observability/logger.js';
+import type { Courier } from './courier.js';
+import { OutboundDelivery } from './outbound-delivery.js';
+import { Queue } from './queue.js';
+import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
+import { QueueStore } from './queue-store.js';
+import type { Timers } from '../time/timers.js';
+
+export interface RelayOptions {
+  readonly config: OutboundConfig;
+  readonly hostname: string;
+  readonly dataDir: string;
+  readonly courier: Courier;
+  readonly logger: Logger;
+  /** Milliseconds since the epoch; Date.now by default. */
+  readonly now?: () => number;
+  readonly timers?: Timers;
+  readonly random?: () => number;
+  /** How long close() waits for attempts in flight (default 10 s). */
+  readonly closeTimeoutMs?: number;
+}
+
+const CLOSE_TIMEOUT_MS = 10_000;
+
+export class Relay {
+  readonly queue: Queue;
+  /** The relay server's final step: commit() makes the message a durable queue item. */
+  readonly delivery: Delivery;
+  readonly #logger: Logger;
+  readonly #socketPath: string;
+  readonly #closeTimeoutMs: number;
+  #control: ControlServer | null = null;
+
+  private constructor(queue: Queue, delivery: Delivery, logger: Logger, opts: RelayOptions) {
+    this.queue = queue;
+    this.delivery = delivery;
+    this.#logger = logger;
+    this.#socketPath = controlSocketPath(opts.dataDir);
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
+  }
+
+  /** Loads the queue (clearing what interrupted writes left) and schedules every item; nothing is tried before start(). */
+  static async open(opts: RelayOptions): Promise<Relay> {
+    // Before the queue is even read: a second server would take the first one's files in flight for leftovers.
+    await assertNoOtherServer(controlSocketPath(opts.dataDir));
+    const now = opts.now ?? Date.now;
+    const logger = opts.logger.child({ component: 'queue' });
+    const { store, items } = await QueueStore.open({ dir: opts.config.queueDir, logger, now });
+    const queue = new Queue({
+      store,
+      courier: opts.courier,
+      logger,
+      hostname: opts.hostname,
+      config: opts.config,
+      now,
+      ...(opts.timers === undefined ? {} : { timers: opts.timers }),
+      ...(opts.random === undefined ? {} : { random: opts.random }),
+    });
+    for (const item of items) queue.add(item);
+    if (items.length > 0) logger.info({ event: 'queue-loaded', messages: items.length }, 'queue loaded');
+    const delivery = new OutboundDelivery({ store, enqueue: (item) => queue.add(item), logger, now });
+    return new Relay(queue, delivery, logger, opts);
+  }
+
+  /** Opens the control socket (for `facteur queue …`) and starts delivering. */
+  async start(): Promise<void> {
+    this.#control = await ControlServer.listen(this.#socketPath, this.queue, this.#logger);
+    this.queue.start();
+  }
+
+  /** Closes the control socket, then stops the queue (waiting, bounded, for attempts in flight). */
+  async close(): Promise<void> {
+    const control = this.#control;
+    this.#control = null;
+    await control?.close();
+    await this.queue.close(this.#closeTimeoutMs);
+  }
+}

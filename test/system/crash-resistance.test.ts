@@ -1,0 +1,119 @@
+// No client can take the process down: TLS clients that linger after we close (the reset used to throw from a
+// timer and kill `facteur start`), clients cut off by a limit, and shutdown with TLS clients open.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { prepareFacteur, spawnFacteur, type SpawnedFacteur } from '../helpers/facteur.js';
+import { listMail } from '../helpers/maildir.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
+
+/** Short timeouts so that each trigger fires in about a second; debug level so that resets are logged. */
+const TOML = '[log]\nlevel = "debug"\n[timeouts]\ncommand = "1s"\n';
+
+/** Resolves when facteur logs that it reset a lingering client's connection (rejects if the process dies first). */
+const resetLogged = (facteur: SpawnedFacteur): Promise<Record<string, unknown>> =>
+  facteur.waitForLog((e) => e.event === 'connection-reset', 10_000);
+
+/** One message through the plain listener, end to end: the process is alive and still delivers. */
+async function deliverOne(facteur: SpawnedFacteur, subject: string): Promise<void> {
+  const d = await SmtpDialog.connect(facteur.port('plain'));
+  try {
+    await d.expect(220);
+    await d.ask('EHLO client.example');
+    assert.equal((await d.ask('MAIL FROM:<s@client.example>')).code, 250);
+    assert.equal((await d.ask('RCPT TO:<alice@example.org>')).code, 250);
+    await d.command('DATA');
+    await d.expect(354);
+    await d.send(`Subject: ${subject}\r\n\r\nstill here\r\n.\r\n`);
+    await d.expect(250, '2.0.0');
+    await d.command('QUIT');
+    await d.expect(221);
+  } finally {
+    d.close();
+  }
+}
+
+describe('a lingering client never crashes the server (one process, every trigger in turn)', () => {
+  test('silent TLS client, QUIT then linger on 465, STARTTLS then idle, error limit over TLS: same pid, still delivers', async (t) => {
+    const prepared = await prepareFacteur({ toml: TOML });
+    t.after(() => prepared.cleanup());
+    const facteur = await spawnFacteur(prepared.configPath);
+    t.after(() => facteur.kill());
+
+    await t.test('a client that connects to the implicit-TLS port and says nothing until the handshake timeout', async () => {
+      const d = await SmtpDialog.connect(facteur.port('tls'), '127.0.0.1', { linger: true });
+      t.after(() => d.close());
+      const reset = resetLogged(facteur);
+      await d.expectClosed(); // our FIN after the handshake timeout; the client keeps its side open
+      await reset;
+    });
+
+    await t.test('QUIT on port 465, then the client keeps the connection open', async () => {
+      const d = await SmtpDialog.connect(facteur.port('tls'), '127.0.0.1', { tls: true, linger: true });
+      t.after(() => d.close());
+      await d.expect(220);
+      const reset = resetLogged(facteur);
+      await d.command('QUIT');
+      await d.expect(221);
+      await d.expectClosed();
+      await reset;
+    });
+
+    await t.test('STARTTLS, then idle into the command timeout', async () => {
+      const d = await SmtpDialog.connect(facteur.port('plain'), '127.0.0.1', { linger: true });
+      t.after(() => d.close());
+      await d.expect(220);
+      await d.ask('EHLO client.example');
+      assert.equal((await d.ask('STARTTLS')).code, 220);
+      await d.startTls();
+      const reset = resetLogged(facteur);
+      await d.expect(421, '4.4.2');
+      await d.expectClosed();
+      await reset;
+    });
+
+    await t.test('the error limit reached over TLS', async () => {
+      const d = await SmtpDialog.connect(facteur.port('tls'), '127.0.0.1', { tls: true, linger: true });
+      t.after(() => d.close());
+      await d.expect(220);
+      await d.ask('EHLO client.example');
+      const reset = resetLogged(facteur);
+      await d.send('BOGUS\r\n'.repeat(20));
+      for (let i = 0; i < 19; i++) await d.expect(500);
+      await d.expect(500);
+      await d.expect(421, '4.7.0');
+      await d.expectClosed();
+      await reset;
+    });
+
+    await deliverOne(facteur, 'after the lingering clients');
+    assert.equal(facteur.child.exitCode, null, 'the process is still running');
+    assert.equal(facteur.child.pid, facteur.pid);
+    assert.equal((await listMail(prepared.maildirRoot, 'alice')).length, 1);
+  });
+
+  test('SIGTERM with lingering TLS clients open: 421 to each, exit 0', async (t) => {
+    const prepared = await prepareFacteur({ toml: TOML });
+    t.after(() => prepared.cleanup());
+    const facteur = await spawnFacteur(prepared.configPath);
+    t.after(() => facteur.kill());
+
+    const implicit = await SmtpDialog.connect(facteur.port('tls'), '127.0.0.1', { tls: true, linger: true });
+    t.after(() => implicit.close());
+    await implicit.expect(220);
+    await implicit.ask('EHLO client.example');
+    const upgraded = await SmtpDialog.connect(facteur.port('plain'), '127.0.0.1', { linger: true });
+    t.after(() => upgraded.close());
+    await upgraded.expect(220);
+    await upgraded.ask('EHLO client.example');
+    await upgraded.ask('STARTTLS');
+    await upgraded.startTls();
+    await upgraded.ask('EHLO client.example');
+
+    facteur.child.kill('SIGTERM');
+    for (const d of [implicit, upgraded]) {
+      await d.expect(421, '4.3.2');
+      await d.expectClosed();
+    }
+    assert.deepEqual(await facteur.exited, { code: 0, signal: null });
+  });
+});
