@@ -1,0 +1,87 @@
+// Types for the parts of mailauth 4.13 used beyond its documented API (it ships no types for them). The version is
+// pinned exactly in package.json, and the tests run these paths: an upgrade that moves them fails loudly.
+
+declare module 'mailauth/lib/tools.js' {
+  export interface ParsedHeader {
+    /** Lower-cased field name. */
+    key: string | null;
+    casedKey: string | undefined;
+    /** The whole field, folded lines joined with CRLF. */
+    line: Buffer;
+  }
+  export interface ParsedHeaders {
+    parsed: ParsedHeader[];
+    original: Buffer;
+  }
+  export function parseHeaders(section: Buffer): ParsedHeaders;
+  /** "DKIM-Signature: v=1; a=…" from tag values; folded (CRLF + space) when `folded`. */
+  export function formatSignatureHeaderLine(type: 'DKIM', values: Record<string, unknown>, folded: boolean): string;
+}
+
+declare module 'mailauth/lib/dkim/header/relaxed.js' {
+  import type { ParsedHeader } from 'mailauth/lib/tools.js';
+  /** The relaxed canonical form of the signed fields and of the DKIM-Signature field with an empty b= (RFC 6376 §3.7). */
+  export function relaxedHeaders(
+    type: 'DKIM',
+    signingHeaderLines: { keys: string; headers: ParsedHeader[] },
+    options: {
+      signingDomain: string;
+      selector: string;
+      algorithm: string;
+      canonicalization: string;
+      bodyHash: string;
+      signTime: Date;
+    },
+  ): { canonicalizedHeader: Buffer; signatureHeaderLine: string; dkimHeaderOpts: Record<string, unknown> };
+}
+
+declare module 'mailauth/lib/dkim/dkim-verifier.js' {
+  import type { ParsedHeaders } from 'mailauth/lib/tools.js';
+
+  export interface DkimStatus {
+    result: string;
+    comment?: string | false;
+    aligned?: string | false;
+    underSized?: number;
+    policy?: Record<string, string>;
+    header?: { i?: string | false; s?: string; a?: string; b?: string | false };
+  }
+  export interface DkimResultRow {
+    id?: string;
+    signingDomain?: string;
+    selector?: string;
+    algo?: string;
+    status: DkimStatus;
+    info?: string;
+  }
+  export interface SignatureHeader {
+    type: 'DKIM' | 'ARC' | 'AS';
+    signingDomain?: string;
+    selector?: string;
+    skip?: boolean;
+  }
+  /** The chain data that mailauth's arc() takes. */
+  export interface ArcData {
+    chain: unknown;
+    lastEntry?: unknown;
+    error?: unknown;
+  }
+
+  export class DkimVerifier {
+    constructor(options: { resolver?: (name: string, rrtype: string) => Promise<unknown>; minBitLength?: number; curTime?: Date; sender?: string });
+    headers: ParsedHeaders | false;
+    headerFrom: string[];
+    results: DkimResultRow[];
+    signatureHeaders: SignatureHeader[];
+    arc: ArcData;
+    bodyHashes: Map<string, unknown>;
+    /** Called once the header section is parsed; sets up one body hasher per (canonicalisation, hash, l=). */
+    messageHeaders(headers: ParsedHeaders): Promise<void>;
+    /** Splits LF line endings into CRLF before anything else sees the bytes. */
+    ensureLinebreaks(input: Buffer): Generator<Buffer>;
+    /** Feeds the next chunk of the message. */
+    writeAsync(chunk: Buffer): Promise<void>;
+    /** The end of the message: body hashes, key lookups, signature checks; fills `results`. */
+    finish(): Promise<void>;
+  }
+}
