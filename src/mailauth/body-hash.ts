@@ -33,7 +33,7 @@ export class BodyHash {
 
   /** Octets given to update(). */
   byteLength = 0;
-  /** Canonical octets produced, hashed or not. */
+  /** Canonical octets produced, hashed or not (complete after digest()). */
   canonicalizedLength = 0;
   /** Canonical octets hashed (at most the l= limit). */
   bodyHashedBytes = 0;

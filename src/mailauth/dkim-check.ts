@@ -69,6 +69,10 @@ export class DkimCheck {
     const v = this.#verifier;
     if (this.#headerTooLarge) return { results: [], headerFrom: [], arc: { chain: false }, headerTooLarge: true };
     await v.finish();
+    for (const r of v.results) {
+      // A body that does not match bh= is a failed signature (RFC 6376 §6.1.3), not a "neutral" one as mailauth says.
+      if (r.status.result === 'neutral' && r.status.comment === 'body hash did not verify') r.status.result = 'fail';
+    }
     return { results: v.results, headerFrom: v.headerFrom, arc: v.arc, headerTooLarge: false };
   }
 
