@@ -5,6 +5,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../config/config
 import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-config.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
+import { DkimKeyError, DkimKeys } from '../mailauth/dkim-keys.js';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -37,6 +38,14 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
       output.err(`${formatProblem({ file: shown, key: 'inbound.users_file', problem: (err as Error).message })}\n`);
       return 2;
     }
+  }
+  // Every domain listed for signing needs a key that can be read (INTERFACE.md): mail from it would go out unsigned.
+  try {
+    await DkimKeys.load(config.dkim.keyDir, config.dkim.domains);
+  } catch (err) {
+    if (!(err instanceof DkimKeyError)) throw err;
+    for (const problem of err.problems) output.err(`${formatProblem({ file: shown, key: 'dkim.domains', problem })}\n`);
+    return 2;
   }
   for (const w of warnings(config, mailboxes, shown)) output.err(`${formatProblem(w)}\n`);
   output.out(formatSettings(config, mailboxes));
@@ -77,6 +86,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
     `hostname = ${str(config.hostname)}`,
     `data_dir = ${str(config.dataDir)}`,
+    `dns_servers = ${list(config.dnsServers)}${config.dnsServers.length === 0 ? '  # the system resolver' : ''}`,
     '',
     '[log]',
     `level = ${str(config.log.level)}`,
@@ -102,6 +112,8 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_message_size = ${size(inbound.maxMessageSize)}`,
     `max_recipients = ${inbound.maxRecipients}`,
     `max_connections = ${inbound.maxConnections}`,
+    `verify = ${inbound.verify}`,
+    `dmarc_policy = ${str(inbound.dmarcPolicy)}`,
     '',
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),
@@ -122,6 +134,11 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_connections = ${outbound.maxConnections}`,
     `concurrency = ${outbound.concurrency}`,
     `concurrency_per_domain = ${outbound.concurrencyPerDomain}`,
+    '',
+    '[dkim]',
+    `domains = ${list(config.dkim.domains)}`,
+    `selector = ${str(config.dkim.selector)}`,
+    `# keys: ${join(config.dkim.keyDir, '<domain>', '<selector>.key')}`,
   ];
   return `${lines.join('\n')}\n`;
 }

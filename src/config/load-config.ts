@@ -126,6 +126,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
     file: at.file,
     hostname: at.hostname,
     dataDir,
+    dnsServers: p.dns_servers,
     log: { level: p.log.level, file: fromBase(p.log.file) },
     tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key) },
     timeouts: { command: p.timeouts.command, data: p.timeouts.data, connect: p.timeouts.connect, shutdownGrace: p.timeouts.shutdown_grace },
@@ -140,6 +141,8 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxRecipients: p.inbound.max_recipients,
       maxConnections: p.inbound.max_connections,
       users,
+      verify: p.inbound.verify,
+      dmarcPolicy: p.inbound.dmarc_policy,
     },
     outbound: {
       enabled: p.outbound.enabled,
@@ -157,6 +160,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       concurrency: p.outbound.concurrency,
       concurrencyPerDomain: p.outbound.concurrency_per_domain,
     },
+    dkim: { domains: [...new Set(p.dkim.domains)], selector: p.dkim.selector, keyDir: resolve(dataDir, 'dkim') },
   };
 }
 

@@ -7,9 +7,12 @@
 //              shutdown_grace = "10s" time given to sessions in flight on SIGTERM (INTERFACE.md: 10 s)
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
+// Mail authentication keys (INTERFACE.md "Added keys"): dns_servers = [] at the top level; [dkim] domains = [],
+// selector = "facteur"; [inbound] verify = true, dmarc_policy = "enforce".
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { ListenAddress, LogLevel } from './config.js';
+import { SELECTOR } from '../mailauth/dkim-keys.js';
 import { describeValue, parseDuration, parseSize, UnitError } from './units.js';
 
 type Path = readonly (string | number)[];
@@ -277,6 +280,8 @@ const inboundShape = {
   max_recipients: integer(1).prefault(100),
   max_connections: integer(1).prefault(1000),
   users: users.prefault({}),
+  verify: bool.prefault(true),
+  dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
 };
 
 const outboundShape = {
@@ -296,6 +301,15 @@ const outboundShape = {
   concurrency_per_domain: integer(1).prefault(4),
 };
 
+const dkimShape = {
+  domains: listOf(domain).prefault([]),
+  selector: field((v) => {
+    const s = str(v);
+    if (!SELECTOR.test(s)) throw Invalid.of(`"${s}" is not a valid selector: use letters, digits and inner hyphens, in dot-separated labels (RFC 6376 §3.1)`);
+    return s;
+  }).prefault('facteur'),
+};
+
 /** Cross-key checks run even when other keys of the table are wrong, as long as the table and the keys they read are usable. */
 const keysUsable =
   (...keys: string[]) =>
@@ -312,6 +326,7 @@ const rootShape = {
     return s;
   }).optional(),
   data_dir: path.prefault('data'),
+  dns_servers: listOf(dnsServer).prefault([]),
   log: z.strictObject(logShape).prefault({}),
   tls: z
     .strictObject(tlsShape)
@@ -335,6 +350,7 @@ const rootShape = {
       }
     }, { when: keysUsable('retry_min', 'retry_max') })
     .prefault({}),
+  dkim: z.strictObject(dkimShape).prefault({}),
 };
 
 export const configSchema = z.strictObject(rootShape);
@@ -350,4 +366,5 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   timeouts: Object.keys(timeoutsShape),
   inbound: Object.keys(inboundShape),
   outbound: Object.keys(outboundShape),
+  dkim: Object.keys(dkimShape),
 };

@@ -133,7 +133,7 @@ export async function loadKey(file: string, domain: string, selector: string): P
     if (bits < MIN_RSA_BITS) throw new Error(`an RSA key of ${bits} bits is too short (at least ${MIN_RSA_BITS}; 2048 recommended, RFC 8301 §3.2)`);
     return { domain, selector, algorithm: 'rsa-sha256', privateKey, file };
   }
-  throw new Error(`a ${type ?? 'unknown'} key: DKIM signs with RSA or Ed25519 keys only`);
+  throw new Error(`a key of type ${type ?? 'unknown'}: DKIM signs with RSA or Ed25519 keys only`);
 }
 
 function describe(err: unknown): string {

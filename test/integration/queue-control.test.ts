@@ -20,6 +20,7 @@ function makeConfig(dataDir: string): Config {
     file: null,
     hostname: 'relay.test',
     dataDir,
+    dnsServers: [],
     log: { level: 'error', file: null },
     tls: { cert: null, key: null },
     timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
@@ -34,6 +35,8 @@ function makeConfig(dataDir: string): Config {
       maxRecipients: 100,
       maxConnections: 1000,
       users: {},
+      verify: false,
+      dmarcPolicy: 'enforce',
     },
     outbound: {
       enabled: true,
@@ -52,6 +55,7 @@ function makeConfig(dataDir: string): Config {
       concurrency: 10,
       concurrencyPerDomain: 2,
     },
+    dkim: { domains: [], selector: 'facteur', keyDir: join(dataDir, 'dkim') },
   };
 }
 

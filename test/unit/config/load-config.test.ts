@@ -67,6 +67,8 @@ test('built-in defaults (no file)', async () => {
     maxRecipients: 100,
     maxConnections: 1000,
     users: {},
+    verify: true,
+    dmarcPolicy: 'enforce',
   });
   assert.deepEqual(c.outbound, {
     enabled: true,

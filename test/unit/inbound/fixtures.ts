@@ -25,6 +25,8 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxRecipients: 100,
     maxConnections: 10,
     users: {},
+    verify: false,
+    dmarcPolicy: 'enforce',
     ...overrides,
   };
 }
