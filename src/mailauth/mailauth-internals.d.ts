@@ -14,6 +14,8 @@ declare module 'mailauth/lib/tools.js' {
     original: Buffer;
   }
   export function parseHeaders(section: Buffer): ParsedHeaders;
+  /** The fields named by h=, each name taking the next unused field from the bottom (RFC 6376 §5.4.2) when `verify`. */
+  export function getSigningHeaderLines(parsed: ParsedHeader[], fieldNames: string, verify: boolean): { keys: string; headers: ParsedHeader[] };
   /** "DKIM-Signature: v=1; a=…" from tag values; folded (CRLF + space) when `folded`. */
   export function formatSignatureHeaderLine(type: 'DKIM', values: Record<string, unknown>, folded: boolean): string;
 }
@@ -35,6 +37,21 @@ declare module 'mailauth/lib/dkim/header/relaxed.js' {
   ): { canonicalizedHeader: Buffer; signatureHeaderLine: string; dkimHeaderOpts: Record<string, unknown> };
 }
 
+declare module 'mailauth/lib/parse-dkim-headers.js' {
+  /** A tag=value list ("DKIM-Signature: v=1; a=…", or "DNS: TXT;v=DKIM1; p=…"): each tag's value. */
+  export default function parseDkimHeaders(line: string | Buffer): { parsed: Record<string, { value?: unknown } | undefined>; original: string | Buffer };
+}
+
+declare module 'mailauth/lib/dkim/header/index.js' {
+  import type { ParsedHeader } from 'mailauth/lib/tools.js';
+  /** The canonical signed fields followed by the signature field with an empty b= (RFC 6376 §3.7). */
+  export function generateCanonicalizedHeader(
+    type: 'DKIM' | 'ARC' | 'AS',
+    signingHeaderLines: { keys: string; headers: ParsedHeader[] },
+    options: { signatureHeaderLine: unknown; canonicalization: string; instance: unknown },
+  ): { canonicalizedHeader: Buffer };
+}
+
 declare module 'mailauth/lib/dkim/dkim-verifier.js' {
   import type { ParsedHeaders } from 'mailauth/lib/tools.js';
 
@@ -54,10 +71,22 @@ declare module 'mailauth/lib/dkim/dkim-verifier.js' {
     status: DkimStatus;
     info?: string;
   }
+  /** One DKIM-Signature (or ARC signature) as messageHeaders() parses it. */
   export interface SignatureHeader {
     type: 'DKIM' | 'ARC' | 'AS';
+    parsed?: Record<string, { value?: unknown } | undefined>;
+    /** The whole field as received. */
+    original: unknown;
     signingDomain?: string;
     selector?: string;
+    signAlgo?: string;
+    hashAlgo?: string;
+    canonicalization?: string;
+    timestamp?: Date | null;
+    expiration?: Date | null;
+    /** The key of its body hasher in bodyHashes: "canonicalization:hash:l". */
+    bodyHashKey?: string;
+    /** Set for an unsupported algorithm or canonicalisation, or a missing d= or s=. */
     skip?: boolean;
   }
   /** The chain data that mailauth's arc() takes. */
@@ -69,6 +98,8 @@ declare module 'mailauth/lib/dkim/dkim-verifier.js' {
 
   export class DkimVerifier {
     constructor(options: { resolver?: (name: string, rrtype: string) => Promise<unknown>; minBitLength?: number; curTime?: Date; sender?: string });
+    /** "header" until the header section was seen, then "body". */
+    state: string;
     headers: ParsedHeaders | false;
     headerFrom: string[];
     results: DkimResultRow[];

@@ -8,6 +8,7 @@ import { replies } from '../smtp/replies.js';
 import type { Reply } from '../smtp/reply.js';
 import { formatAuthenticationResults, type MethodResult } from './authentication-results.js';
 import { DkimCheck, type DkimOutcome } from './dkim-check.js';
+import { DkimKeyCache } from './dkim-public-key.js';
 import { checkDmarc, type Disposition, type DmarcOutcome } from './dmarc-check.js';
 import { MessageResolver, type DnsResolve } from './dns-resolve.js';
 import { MAX_HEADER_SECTION } from './header-section.js';
@@ -58,6 +59,8 @@ const MAX_AUTHOR_DOMAINS = 5;
 
 export class InboundChecks {
   readonly #opts: InboundChecksOptions;
+  /** DKIM keys parsed once per distinct record, for every message. */
+  readonly #keys = new DkimKeyCache();
 
   constructor(opts: InboundChecksOptions) {
     this.#opts = opts;
@@ -65,7 +68,7 @@ export class InboundChecks {
 
   /** Starts the checks of one message at DATA: SPF runs at once, while the message arrives. */
   start(facts: SessionFacts): MessageChecks {
-    return new MessageChecks(this.#opts, facts);
+    return new MessageChecks(this.#opts, this.#keys, facts);
   }
 }
 
@@ -79,14 +82,14 @@ export class MessageChecks {
   readonly #lookups: MessageResolver;
   readonly #dkim: DkimCheck;
 
-  constructor(opts: InboundChecksOptions, facts: SessionFacts) {
+  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts) {
     this.#opts = opts;
     this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
     // Each SPF check has its own lookup limits; they share nothing with the other checks.
     this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts);
     this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts);
     this.#lookups = new MessageResolver(opts.resolve);
-    this.#dkim = new DkimCheck(this.#lookups.resolve, (check) => this.#prefetch(check));
+    this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
   }
 
   /** Feeds the next chunk of the message as received (before any field is added or removed). */
