@@ -5,7 +5,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../config/config
 import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-config.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
-import { DkimKeyError, DkimKeys } from '../mailauth/dkim-keys.js';
+import { loadDkimKeysForCommand } from './dkim-commands.js';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -40,13 +40,7 @@ export async function runCheckConfig(cliPath: string | undefined, output: CheckO
     }
   }
   // Every domain listed for signing needs a key that can be read (INTERFACE.md): mail from it would go out unsigned.
-  try {
-    await DkimKeys.load(config.dkim.keyDir, config.dkim.domains);
-  } catch (err) {
-    if (!(err instanceof DkimKeyError)) throw err;
-    for (const problem of err.problems) output.err(`${formatProblem({ file: shown, key: 'dkim.domains', problem })}\n`);
-    return 2;
-  }
+  if ((await loadDkimKeysForCommand(config, (text) => output.err(text), shown)) === null) return 2;
   for (const w of warnings(config, mailboxes, shown)) output.err(`${formatProblem(w)}\n`);
   output.out(formatSettings(config, mailboxes));
   return 0;

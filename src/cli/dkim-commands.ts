@@ -1,7 +1,10 @@
-// `facteur dkim keygen DOMAIN`: a new private key under <data_dir>/dkim/, and the TXT record to publish on stdout.
+// `facteur dkim keygen DOMAIN`: a new private key under <data_dir>/dkim/, and the TXT record to publish on stdout;
+// and the keys of dkim.domains as `start` and `check-config` load them (every listed domain must have one).
 import type { Config } from '../config/config.js';
+import { formatProblem } from '../config/config-error.js';
+import { DEFAULTS_NAME } from '../config/load-config.js';
 import { domainProblem } from '../config/schema.js';
-import { SELECTOR } from '../mailauth/dkim-keys.js';
+import { DkimKeyError, DkimKeys, SELECTOR } from '../mailauth/dkim-keys.js';
 import { generateDkimKey, KeyExistsError, type KeyAlgorithm } from '../mailauth/dkim-keygen.js';
 import { EXIT_CONFIG } from './load-for-command.js';
 
@@ -40,4 +43,22 @@ export async function dkimKeygen(config: Config, domainArg: string, opts: Keygen
     process.stderr.write(`facteur dkim keygen: ${domain} is not in dkim.domains: add it there for its mail to be signed\n`);
   }
   return 0;
+}
+
+/**
+ * The keys of every domain in dkim.domains, or null once each problem is written as a "FILE: dkim.domains: problem"
+ * line (the caller exits 2, as for any config problem). For `start` (and SIGHUP: keep the old keys on null).
+ */
+export async function loadDkimKeysForCommand(
+  config: Config,
+  err: (text: string) => void = (t) => process.stderr.write(t),
+  shown: string = config.file ?? DEFAULTS_NAME,
+): Promise<DkimKeys | null> {
+  try {
+    return await DkimKeys.load(config.dkim.keyDir, config.dkim.domains);
+  } catch (e) {
+    if (!(e instanceof DkimKeyError)) throw e;
+    for (const problem of e.problems) err(`${formatProblem({ file: shown, key: 'dkim.domains', problem })}\n`);
+    return null;
+  }
 }

@@ -35,12 +35,17 @@ export interface DkimSignerOptions {
 }
 
 export class DkimSigner {
-  readonly #keys: DkimKeys;
+  #keys: DkimKeys;
   readonly #now: () => Date;
 
   constructor(opts: DkimSignerOptions) {
     this.#keys = opts.keys;
     this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** SIGHUP: messages started from now on use these keys; those being signed keep theirs. */
+  setKeys(keys: DkimKeys): void {
+    this.#keys = keys;
   }
 
   /**

@@ -52,6 +52,8 @@ export interface CheckOutcome {
   readonly dkim: readonly DkimResultRow[];
   readonly dmarc: readonly DmarcOutcome[];
   readonly arc: string;
+  /** Set when a check broke (then every result is temperror and the verdict "accept"): worth a warning in the log. */
+  readonly error?: Error;
 }
 
 /** At most this many distinct author domains are evaluated (a From: with fifty domains is abuse, not mail). */
@@ -81,6 +83,7 @@ export class MessageChecks {
   /** DKIM keys and DMARC records share one memo, so that the lookups started early are the ones used. */
   readonly #lookups: MessageResolver;
   readonly #dkim: DkimCheck;
+  #failure: Error | null = null;
 
   constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts) {
     this.#opts = opts;
@@ -92,12 +95,32 @@ export class MessageChecks {
     this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
   }
 
-  /** Feeds the next chunk of the message as received (before any field is added or removed). */
-  write(chunk: Buffer): Promise<void> {
-    return this.#dkim.write(chunk);
+  /** Feeds the next chunk of the message as received (before any field is added or removed). Never throws. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#failure !== null) return;
+    try {
+      await this.#dkim.write(chunk);
+    } catch (err) {
+      this.#failure = err as Error;
+    }
   }
 
+  /**
+   * The results and the verdict, once the whole message was written. Never throws: a check that breaks (a bug, a
+   * library surprise) gives temperror results and "accept", since refusing mail over our own fault would lose it.
+   */
   async finish(): Promise<CheckOutcome> {
+    try {
+      if (this.#failure !== null) throw this.#failure;
+      return await this.#finish();
+    } catch (err) {
+      const comment = `internal error: ${(err as Error).message}`;
+      const results: MethodResult[] = ['spf', 'dkim', 'dmarc'].map((method) => ({ method, result: 'temperror', comment }));
+      return { header: formatAuthenticationResults(this.#opts.hostname, results), verdict: 'accept', reply: null, summary: `checks failed: ${(err as Error).message}`, spf: { mailFrom: null, helo: null }, dkim: [], dmarc: [], arc: 'none', error: err as Error };
+    }
+  }
+
+  async #finish(): Promise<CheckOutcome> {
     const dkim = await this.#dkim.finish();
     const [spfMailFrom, spfHelo, arc] = await Promise.all([this.#spfMailFrom, this.#spfHelo, this.#checkArc(dkim)]);
     const dkimRows = dkim.results.filter((r) => r.status !== undefined);

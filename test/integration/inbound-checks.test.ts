@@ -95,9 +95,21 @@ describe('inbound checks over a DNS server on loopback', () => {
     assert.match(out.header, /\n dmarc=pass \(p=REJECT arc=none\) header\.from=example\.org;\n arc=none\n$/);
   });
 
-  test('IPv6 loopback works the same (ip6: mechanism)', async () => {
-    const out = await check(await signed(message('alice@example.org')), { clientIp: '::1' });
-    assert.equal(out.spf.mailFrom?.result, 'pass');
+  test('IPv6 loopback works the same (ip6: mechanism), and an IPv4-mapped address is taken as IPv4', async () => {
+    const text = await signed(message('alice@example.org'));
+    assert.equal((await check(text, { clientIp: '::1' })).spf.mailFrom?.result, 'pass');
+    assert.equal((await check(text, { clientIp: '::ffff:127.0.0.1' })).spf.mailFrom?.result, 'pass');
+  });
+
+  test('a check that breaks gives temperror and "accept", never a refusal or a crash', async () => {
+    const broken: DnsResolve = () => {
+      throw new Error('resolver exploded');
+    };
+    const run = new InboundChecks({ resolve: broken, hostname: HOST, dmarcPolicy: 'enforce' }).start(FACTS);
+    await run.write(Buffer.from(message('security@bank.example')));
+    const out = await run.finish();
+    assert.equal(out.verdict, 'accept');
+    assert.match(out.header, /^Authentication-Results: mx\.test;\n spf=temperror/);
   });
 
   test('a forged From: of a p=reject domain is refused with 550 5.7.1 naming DMARC', async () => {
