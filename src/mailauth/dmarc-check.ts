@@ -1,6 +1,6 @@
 // DMARC (RFC 7489) for one author domain, with mailauth's evaluator: the policy record, identifier alignment of the
 // SPF and DKIM passes, and the disposition the domain asks for (p=, sp=, sampled by pct=).
-import type { ARCResult } from 'mailauth';
+import type { ARCResult, DMARCResult } from 'mailauth';
 import { dmarc } from 'mailauth/lib/dmarc/index.js';
 import type { DnsResolve } from './dns-resolve.js';
 
@@ -53,7 +53,7 @@ export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs): Prom
   }
   if (r === false) return { domain, result: 'none', policy: null, disposition: 'none', comment: null };
   const comment = r.status.comment || null;
-  const result = r.status.result;
+  const result = r.status.result === 'pass' && !strictlyAligned(r, domain, inputs) ? 'fail' : r.status.result;
   if (result !== 'fail') {
     return { domain, result, policy: asDisposition(r.policy), disposition: 'none', comment };
   }
@@ -62,6 +62,20 @@ export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs): Prom
     return { domain, result: 'temperror', policy, disposition: 'none', comment: `${comment ?? ''}${comment ? '; ' : ''}a DNS failure left SPF or DKIM undecided` };
   }
   return { domain, result, policy, disposition: sample(policy, r.pct, inputs.random), comment };
+}
+
+/**
+ * adkim=s / aspf=s (RFC 7489 §3.1): the identifier must equal the From: domain, not merely share its organisational
+ * domain. mailauth 4.13 computes relaxed alignment whatever the record says, so a pass is checked again here.
+ */
+function strictlyAligned(r: DMARCResult, domain: string, inputs: DmarcInputs): boolean {
+  const tags = `;${(r.rr ?? '').toLowerCase().replace(/\s+/g, '')};`;
+  const strictDkim = tags.includes(';adkim=s;');
+  const strictSpf = tags.includes(';aspf=s;');
+  if (!strictDkim && !strictSpf) return true;
+  const dkimOk = strictDkim ? inputs.dkimDomains.some((d) => d.domain.toLowerCase() === domain) : Boolean(r.alignment?.dkim?.result);
+  const spfOk = strictSpf ? inputs.spfDomains.some((d) => d.toLowerCase() === domain) : Boolean(r.alignment?.spf?.result);
+  return dkimOk || spfOk;
 }
 
 /**

@@ -39,6 +39,11 @@ const ZONE: Record<string, ZoneEntry> = {
   'flaky.example': { servfail: true },
   '_dmarc.flaky.example': dmarc('v=DMARC1; p=reject'),
   'mail.example.org': { A: ['127.0.0.1'], ...spf('v=spf1 a -all') },
+  // Alignment: SPF passes for a subdomain of the From: domain; relaxed alignment accepts it, strict does not.
+  'bounces.relaxed.example': spf('v=spf1 ip4:127.0.0.1 -all'),
+  '_dmarc.relaxed.example': dmarc('v=DMARC1; p=reject'),
+  'bounces.strict.example': spf('v=spf1 ip4:127.0.0.1 -all'),
+  '_dmarc.strict.example': dmarc('v=DMARC1; p=reject; aspf=s'),
   'void.example': spf('v=spf1 a:nx1.void.example a:nx2.void.example a:nx3.void.example ip4:127.0.0.1 -all'),
   ...includeChain(),
 };
@@ -127,6 +132,15 @@ describe('inbound checks over a DNS server on loopback', () => {
     const out = await check(forged, { mailFrom: 'x@attacker.example' });
     assert.deepEqual(out.dkim.map((d) => d.status.result), ['pass', 'pass']);
     assert.equal(out.verdict, 'reject');
+  });
+
+  test('alignment: an SPF pass for a subdomain aligns when relaxed, not under aspf=s', async () => {
+    const relaxed = await check(message('news@relaxed.example'), { mailFrom: 'x@bounces.relaxed.example' });
+    assert.equal(relaxed.dmarc[0]?.result, 'pass');
+    assert.equal(relaxed.verdict, 'accept');
+    const strict = await check(message('news@strict.example'), { mailFrom: 'x@bounces.strict.example' });
+    assert.equal(strict.dmarc[0]?.result, 'fail');
+    assert.equal(strict.verdict, 'reject');
   });
 
   test('"report": the same message is only recorded', async () => {
