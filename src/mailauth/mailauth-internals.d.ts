@@ -108,11 +108,5 @@ declare module 'mailauth/lib/dkim/dkim-verifier.js' {
     bodyHashes: Map<string, unknown>;
     /** Called once the header section is parsed; sets up one body hasher per (canonicalisation, hash, l=). */
     messageHeaders(headers: ParsedHeaders): Promise<void>;
-    /** Splits LF line endings into CRLF before anything else sees the bytes. */
-    ensureLinebreaks(input: Buffer): Generator<Buffer>;
-    /** Feeds the next chunk of the message. */
-    writeAsync(chunk: Buffer): Promise<void>;
-    /** The end of the message: body hashes, key lookups, signature checks; fills `results`. */
-    finish(): Promise<void>;
   }
 }
