@@ -9,6 +9,7 @@ import { Mailboxes } from '../inbound/mailboxes.js';
 import { inspectCertificate } from '../tls/tls-context.js';
 import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.js';
 import { processOutput, type CommandOutput } from './output.js';
+import { loadDkimKeysForCommand } from './dkim-commands.js';
 
 /** Exit code 0 (valid; warnings on stderr) or 2 (problems on stderr, one "FILE: key: problem" per line). */
 export async function runCheckConfig(cliPath: string | undefined, output: CommandOutput = processOutput): Promise<number> {
@@ -40,6 +41,8 @@ export async function runCheckConfig(cliPath: string | undefined, output: Comman
     }
     for (const d of doubts) output.err(`${formatProblem({ file: shown, key: 'tls.cert', problem: `warning: ${d}` })}\n`);
   }
+  // Every domain listed for signing needs a key that can be read (INTERFACE.md): mail from it would go out unsigned.
+  if ((await loadDkimKeysForCommand(config, (text) => output.err(text), shown)) === null) return 2;
   const found = warnings(config, mailboxes, shown);
   if (config.submission.enabled) {
     try {
@@ -104,6 +107,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
     `hostname = ${str(config.hostname)}`,
     `data_dir = ${str(config.dataDir)}`,
+    `dns_servers = ${list(config.dnsServers)}${config.dnsServers.length === 0 ? '  # the system resolver' : ''}`,
     '',
     '[log]',
     `level = ${str(config.log.level)}`,
@@ -142,6 +146,8 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_message_rate = ${inbound.maxMessageRate}  # per minute`,
     `max_recipient_rate = ${inbound.maxRecipientRate}  # per minute`,
     `limits_exempt = ${list(inbound.limitsExempt)}`,
+    `verify = ${inbound.verify}`,
+    `dmarc_policy = ${str(inbound.dmarcPolicy)}`,
     '',
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),
@@ -176,6 +182,11 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `max_messages_per_hour = ${submission.maxMessagesPerHour}`,
     `received_shows_user = ${submission.receivedShowsUser}`,
     `max_connections = ${submission.maxConnections}`,
+    '',
+    '[dkim]',
+    `domains = ${list(config.dkim.domains)}`,
+    `selector = ${str(config.dkim.selector)}`,
+    `# keys: ${join(config.dkim.keyDir, '<domain>', '<selector>.key')}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { errorText } from '../observability/error-text.js';
 
 const EXIT_USAGE = 2;
@@ -68,6 +68,20 @@ async function run(argv: readonly string[]): Promise<number> {
     .option('-c, --config <file>', CONFIG_HELP)
     .action(async (id: string, opts: { config?: string }) => {
       code = await withConfig(opts.config, (config, q) => q.queueDelete(config, id));
+    });
+
+  const dkim = program.command('dkim').description('DKIM signing keys');
+  dkim
+    .command('keygen')
+    .description('write a new private key (mode 0600) under <data_dir>/dkim/ and print the DNS TXT record to publish; never replaces a key')
+    .argument('<domain>', 'the domain that signs (the d= tag)')
+    .option('--selector <name>', 'the selector (default: dkim.selector, "facteur")')
+    .addOption(new Option('--algorithm <algorithm>', 'key type').choices(['rsa', 'ed25519']).default('rsa'))
+    .option('-c, --config <file>', CONFIG_HELP)
+    .action(async (domain: string, opts: { config?: string; selector?: string; algorithm: 'rsa' | 'ed25519' }) => {
+      code = await withConfig(opts.config, async (config) =>
+        (await import('./dkim-commands.js')).dkimKeygen(config, domain, { algorithm: opts.algorithm, ...(opts.selector !== undefined ? { selector: opts.selector } : {}) }),
+      );
     });
 
   try {

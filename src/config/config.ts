@@ -39,6 +39,19 @@ export interface InboundConfig {
   readonly limitsExempt: readonly string[];
   /** mailbox name → addresses delivered into it (from [inbound.users]). */
   readonly users: Readonly<Record<string, readonly string[]>>;
+  /** SPF, DKIM, DMARC and ARC checks at the end of DATA, with an Authentication-Results header. */
+  readonly verify: boolean;
+  /** "enforce": DMARC p=reject failures get 550 5.7.1, p=quarantine ones go to .Junk/; "report": only recorded. */
+  readonly dmarcPolicy: 'enforce' | 'report';
+}
+
+export interface DkimConfig {
+  /** Domains whose mail is signed (From: domain), lower-cased. */
+  readonly domains: readonly string[];
+  /** The default selector of `facteur dkim keygen`. */
+  readonly selector: string;
+  /** <data_dir>/dkim: <domain>/<selector>.key files. */
+  readonly keyDir: string;
 }
 
 export interface OutboundConfig {
@@ -103,6 +116,8 @@ export interface Config {
   readonly file: string | null;
   readonly hostname: string;
   readonly dataDir: string;
+  /** DNS servers "host:port" for every lookup (SPF, DKIM, DMARC, MX, …); empty: the system resolver. */
+  readonly dnsServers: readonly string[];
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly tls: {
     readonly cert: string | null;
@@ -117,4 +132,5 @@ export interface Config {
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;
   readonly submission: SubmissionConfig;
+  readonly dkim: DkimConfig;
 }

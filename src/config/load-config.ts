@@ -127,6 +127,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
     file: at.file,
     hostname: at.hostname,
     dataDir,
+    dnsServers: p.dns_servers,
     log: { level: p.log.level, file: fromBase(p.log.file) },
     tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key), ciphers: p.tls.ciphers, minVersion: p.tls.min_version },
     metrics: { listen: p.metrics.listen ?? null },
@@ -150,6 +151,8 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxRecipientRate: p.inbound.max_recipient_rate,
       limitsExempt: p.inbound.limits_exempt,
       users,
+      verify: p.inbound.verify,
+      dmarcPolicy: p.inbound.dmarc_policy,
     },
     outbound: {
       enabled: p.outbound.enabled,
@@ -181,6 +184,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       receivedShowsUser: p.submission.received_shows_user,
       maxConnections: p.submission.max_connections,
     },
+    dkim: { domains: [...new Set(p.dkim.domains)], selector: p.dkim.selector, keyDir: resolve(dataDir, 'dkim') },
   };
 }
 

@@ -11,6 +11,8 @@
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
 //   [submission] received_shows_user = false (name the authenticated user in Received), max_connections = 100
+// Mail authentication keys (INTERFACE.md "Added keys"): dns_servers = [] at the top level; [dkim] domains = [],
+// selector = "facteur"; [inbound] verify = true, dmarc_policy = "enforce".
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { domainProblem } from '../mail/address.js';
@@ -21,6 +23,7 @@ import type { ListenAddress, LogLevel } from './config.js';
 import { addNetwork } from '../net/networks.js';
 import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
+import { SELECTOR } from '../mailauth/dkim-keys.js';
 import { describeValue, parseDuration, parseSize, UnitError } from './units.js';
 
 type Path = readonly (string | number)[];
@@ -242,6 +245,8 @@ const inboundShape = {
   max_recipient_rate: integer(1).prefault(1000),
   limits_exempt: listOf(network).prefault(['127.0.0.0/8', '::1']),
   users: users.prefault({}),
+  verify: bool.prefault(true),
+  dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
 };
 
 const outboundShape = {
@@ -276,6 +281,15 @@ const submissionShape = {
   max_connections: integer(1).prefault(100),
 };
 
+const dkimShape = {
+  domains: listOf(domain).prefault([]),
+  selector: field((v) => {
+    const s = str(v);
+    if (!SELECTOR.test(s)) throw Invalid.of(`"${s}" is not a valid selector: use letters, digits and inner hyphens, in dot-separated labels (RFC 6376 §3.1)`);
+    return s;
+  }).prefault('facteur'),
+};
+
 /** Cross-key checks run even when other keys of the table are wrong, as long as the table and the keys they read are usable. */
 const keysUsable =
   (...keys: string[]) =>
@@ -296,6 +310,7 @@ const rootShape = {
     return s;
   }).optional(),
   data_dir: path.prefault('data'),
+  dns_servers: listOf(dnsServer).prefault([]),
   log: z.strictObject(logShape).prefault({}),
   tls: z
     .strictObject(tlsShape)
@@ -321,6 +336,7 @@ const rootShape = {
     }, { when: keysUsable('retry_min', 'retry_max') })
     .prefault({}),
   submission: z.strictObject(submissionShape).prefault({}),
+  dkim: z.strictObject(dkimShape).prefault({}),
 };
 
 type Root = { inbound: z.output<typeof rootShape.inbound>; outbound: z.output<typeof rootShape.outbound>; submission: z.output<typeof rootShape.submission> };
@@ -366,4 +382,5 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   inbound: Object.keys(inboundShape),
   outbound: Object.keys(outboundShape),
   submission: Object.keys(submissionShape),
+  dkim: Object.keys(dkimShape),
 };

@@ -86,4 +86,9 @@ export const replies = {
   storageFailure: (): Reply => reply(451, '4.3.0', 'Temporary storage failure, try again later'),
   localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),
   noValidRecipients: (): Reply => reply(554, '5.5.1', 'No valid recipients'),
+
+  // Mail authentication (inbound checks)
+  dmarcRefused: (domain: string): Reply =>
+    reply(550, '5.7.1', `Message refused: it fails DMARC, and the DMARC policy of ${domain} is reject`),
+  headerSectionTooLarge: (max: number): Reply => reply(552, '5.3.4', `Message refused: header section over ${max} bytes`),
 } as const;

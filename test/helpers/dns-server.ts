@@ -8,6 +8,8 @@ export interface ZoneEntry {
   readonly MX?: readonly { readonly exchange: string; readonly priority: number }[];
   readonly A?: readonly string[];
   readonly AAAA?: readonly string[];
+  /** One entry per TXT record; a string longer than 255 octets is sent as several character-strings (RFC 1035 §3.3.14). */
+  readonly TXT?: readonly (string | readonly string[])[];
   /** Answer SERVFAIL for every question about this name. */
   readonly servfail?: boolean;
 }
@@ -24,7 +26,7 @@ export interface DnsServer {
 }
 
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 } as const;
-const TYPE_NAMES: Readonly<Record<number, string>> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX' };
+const TYPE_NAMES: Readonly<Record<number, string>> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX', [Packet.TYPE.TXT]: 'TXT' };
 
 /** Starts the server on UDP 127.0.0.1, port 0. The zone is read at each question, so a test may change it in place. */
 export async function startDnsServer(zone: Zone): Promise<DnsServer> {
@@ -71,7 +73,18 @@ function answers(question: dns2.Packet.Question, entry: ZoneEntry): dns2.Packet.
       return (entry.A ?? []).map((address) => Packet.createResourceFromQuestion(question, { ...base, type: Packet.TYPE.A, address }));
     case Packet.TYPE.AAAA:
       return (entry.AAAA ?? []).map((address) => Packet.createResourceFromQuestion(question, { ...base, type: Packet.TYPE.AAAA, address }));
+    case Packet.TYPE.TXT:
+      return (entry.TXT ?? []).map((record) =>
+        Packet.createResourceFromQuestion(question, { ...base, type: Packet.TYPE.TXT, data: typeof record === 'string' ? characterStrings(record) : [...record] }),
+      );
     default:
       return [];
   }
+}
+
+/** A TXT value as character-strings of at most 255 octets. */
+function characterStrings(value: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < value.length; i += 255) out.push(value.slice(i, i + 255));
+  return out.length === 0 ? [''] : out;
 }

@@ -24,6 +24,8 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxRecipientRate: 1000,
     limitsExempt: [],
     users: {},
+    verify: false,
+    dmarcPolicy: 'enforce',
     ...overrides,
   };
 }

@@ -22,6 +22,7 @@ function makeConfig(dataDir: string): Config {
     file: null,
     hostname: 'relay.test',
     dataDir,
+    dnsServers: [],
     log: { level: 'error', file: null },
     tls: { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' },
     metrics: { listen: null },
@@ -45,6 +46,8 @@ function makeConfig(dataDir: string): Config {
       maxRecipientRate: 1000,
       limitsExempt: [],
       users: {},
+      verify: false,
+      dmarcPolicy: 'enforce',
     },
     outbound: {
       enabled: true,
@@ -77,6 +80,7 @@ function makeConfig(dataDir: string): Config {
       receivedShowsUser: false,
       maxConnections: 100,
     },
+    dkim: { domains: [], selector: 'facteur', keyDir: join(dataDir, 'dkim') },
   };
 }
 

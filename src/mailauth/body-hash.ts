@@ -1,0 +1,168 @@
+// DKIM body canonicalisation ("simple" RFC 6376 §3.4.3, "relaxed" §3.4.4) and its hash, streamed in bounded memory.
+//
+// mailauth's own body hasher keeps an unfinished line whole (and re-concatenates it at every chunk) and queues every
+// trailing empty line as a buffer until content follows: a 25 MB line, or 25 MB of " \n", would sit in memory. This
+// one keeps counters instead (empty lines held back, one pending space, one pending CR), so a message of any shape
+// costs a 16 KiB output buffer. It takes LF or CRLF line endings alike: the stored messages have LF.
+import { createHash, type Hash } from 'node:crypto';
+
+export type BodyCanonicalization = 'simple' | 'relaxed';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const TAB = 0x09;
+const OUT_BYTES = 16 * 1024;
+
+export class BodyHash {
+  readonly #hash: Hash;
+  readonly #relaxed: boolean;
+  /** The l= tag: canonical octets hashed at most (RFC 6376 §3.5); null: all. */
+  readonly #limit: number | null;
+  readonly #out = Buffer.allocUnsafe(OUT_BYTES);
+  #n = 0;
+  /** The current line has content: any octet for simple, any octet other than WSP for relaxed. */
+  #content = false;
+  /** Relaxed: WSP seen since the last content octet of the line; it becomes one SP if more content follows. */
+  #space = false;
+  /** A CR whose LF may come in the next chunk. */
+  #cr = false;
+  /** Empty lines not yet hashed: they count only if content follows (trailing empty lines are ignored). */
+  #emptyLines = 0;
+  #digest: string | null = null;
+
+  /** Octets given to update(). */
+  byteLength = 0;
+  /** Canonical octets produced, hashed or not (complete after digest()). */
+  canonicalizedLength = 0;
+  /** Canonical octets hashed (at most the l= limit). */
+  bodyHashedBytes = 0;
+
+  constructor(canonicalization: BodyCanonicalization, algorithm: 'sha256' | 'sha1' = 'sha256', limit: number | null = null) {
+    this.#hash = createHash(algorithm);
+    this.#relaxed = canonicalization === 'relaxed';
+    this.#limit = limit;
+  }
+
+  update(chunk: Uint8Array): void {
+    if (this.#digest !== null) throw new Error('BodyHash: update after digest');
+    this.byteLength += chunk.length;
+    const out = this.#out;
+    const relaxed = this.#relaxed;
+    let n = this.#n;
+    for (let i = 0; i < chunk.length; i++) {
+      let c = chunk[i] as number;
+      if (this.#cr) {
+        this.#cr = false;
+        if (c === LF) {
+          n = this.#endLine(n);
+          continue;
+        }
+        // A CR not followed by LF is text.
+        n = this.#contentStart(n);
+        out[n++] = CR;
+        if (n === OUT_BYTES) n = this.#flush(n);
+      }
+      if (c === CR) {
+        this.#cr = true;
+        continue;
+      }
+      if (c === LF) {
+        n = this.#endLine(n);
+        continue;
+      }
+      if (relaxed && (c === SP || c === TAB)) {
+        // §3.4.4: a run of WSP becomes one SP; WSP at the end of a line disappears.
+        this.#space = true;
+        continue;
+      }
+      if (!this.#content || this.#space) n = this.#contentStart(n);
+      // The common case: a run of plain octets copied with no further state change.
+      out[n++] = c;
+      if (n === OUT_BYTES) n = this.#flush(n);
+      while (i + 1 < chunk.length) {
+        c = chunk[i + 1] as number;
+        if (c === CR || c === LF || (relaxed && (c === SP || c === TAB))) break;
+        out[n++] = c;
+        if (n === OUT_BYTES) n = this.#flush(n);
+        i++;
+      }
+    }
+    this.#n = n;
+  }
+
+  /** The base64 body hash (the bh= value). */
+  digest(_encoding: 'base64' = 'base64'): string {
+    if (this.#digest !== null) return this.#digest;
+    let n = this.#n;
+    if (this.#cr) {
+      this.#cr = false;
+      n = this.#contentStart(n);
+      this.#out[n++] = CR;
+      if (n === OUT_BYTES) n = this.#flush(n);
+    }
+    // A last line without its line ending gets one (§3.4.3, §3.4.4).
+    if (this.#content) n = this.#endLine(n);
+    // §3.4.3: an empty body is one CRLF for simple; relaxed leaves it empty (erratum 1384).
+    if (!this.#relaxed && this.canonicalizedLength + n === 0) {
+      this.#out[n++] = CR;
+      this.#out[n++] = LF;
+    }
+    this.#flush(n);
+    this.#n = 0;
+    this.#digest = this.#hash.digest('base64');
+    return this.#digest;
+  }
+
+  /** mailauth's hashers take the Content-Type to find the MIME structure; nothing to do here. */
+  setContentType(_contentType: unknown): void {}
+
+  /** mailauth reads this after the digest; undefined: not computed. */
+  getMimeStructureStart(): number | undefined {
+    return undefined;
+  }
+
+  /** Before the first content octet of a line: the held-back empty lines, then the pending SP. */
+  #contentStart(n: number): number {
+    const out = this.#out;
+    if (!this.#content) {
+      this.#content = true;
+      for (; this.#emptyLines > 0; this.#emptyLines--) {
+        if (n + 2 > OUT_BYTES) n = this.#flush(n);
+        out[n++] = CR;
+        out[n++] = LF;
+      }
+    }
+    if (this.#space) {
+      this.#space = false;
+      out[n++] = SP;
+      if (n === OUT_BYTES) n = this.#flush(n);
+    }
+    return n;
+  }
+
+  #endLine(n: number): number {
+    if (this.#content) {
+      if (n + 2 > OUT_BYTES) n = this.#flush(n);
+      this.#out[n++] = CR;
+      this.#out[n++] = LF;
+    } else {
+      this.#emptyLines++;
+    }
+    this.#content = false;
+    this.#space = false;
+    return n;
+  }
+
+  #flush(n: number): number {
+    if (n === 0) return 0;
+    this.canonicalizedLength += n;
+    const room = this.#limit === null ? n : Math.max(0, Math.min(n, this.#limit - this.bodyHashedBytes));
+    if (room > 0) {
+      // Hash.update copies what it is given, so the buffer can be reused at once.
+      this.#hash.update(this.#out.subarray(0, room));
+      this.bodyHashedBytes += room;
+    }
+    return 0;
+  }
+}

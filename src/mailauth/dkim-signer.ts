@@ -1,0 +1,162 @@
+// DKIM signing (RFC 6376 §5; Ed25519 per RFC 8463): the DKIM-Signature fields to put above a message, one per key of
+// its From: domain, relaxed/relaxed, no l=, with From: signed once more than it appears (§8.15: no From: can be added).
+// The body is hashed as it streams; only the header section is held, up to MAX_HEADER_SECTION.
+import { createHash, sign as signCallback, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import { relaxedHeaders } from 'mailauth/lib/dkim/header/relaxed.js';
+import { formatSignatureHeaderLine, parseHeaders, type ParsedHeader } from 'mailauth/lib/tools.js';
+import { BodyHash } from './body-hash.js';
+import type { DkimKey, DkimKeys } from './dkim-keys.js';
+import { fromDomain } from './from-domain.js';
+import { HeaderSection } from './header-section.js';
+
+const sign = promisify(signCallback);
+
+/** The fields signed when present (RFC 6376 §5.4.1's list, the fields a reader sees or a client acts on). */
+const SIGNED = new Set([
+  'from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references',
+  'mime-version', 'content-type', 'content-transfer-encoding',
+]);
+const isSigned = (name: string) => SIGNED.has(name) || name.startsWith('list-');
+
+export interface SigningResult {
+  /** The DKIM-Signature fields to put before the message, each ending in LF ("" when nothing is signed). */
+  readonly fields: string;
+  /** The d= domain signed for, or null. */
+  readonly domain: string | null;
+  /** Why nothing was signed, for the log: no single From: domain, no key for it, or a header section too large. */
+  readonly skipped: 'no-from-domain' | 'no-key' | 'header-too-large' | null;
+}
+
+export interface DkimSignerOptions {
+  readonly keys: DkimKeys;
+  /** The t= tag's clock. */
+  readonly now?: () => Date;
+}
+
+export class DkimSigner {
+  #keys: DkimKeys;
+  readonly #now: () => Date;
+
+  constructor(opts: DkimSignerOptions) {
+    this.#keys = opts.keys;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** SIGHUP: messages started from now on use these keys; those being signed keep theirs. */
+  setKeys(keys: DkimKeys): void {
+    this.#keys = keys;
+  }
+
+  /**
+   * Starts signing a message that arrives in chunks (the relay during DATA): write() each chunk, then finish().
+   * The signing domain is the From: domain (with `parents`, also a listed parent: for facteur's own bounces).
+   */
+  start(opts: { parents?: boolean; fromDomain?: string } = {}): MessageSigning {
+    return new MessageSigning(this.#keys, this.#now, opts);
+  }
+
+  /** Signs a whole message read from `message` (a spooled file read back, a bounce) for the domain given. */
+  async sign(message: AsyncIterable<Uint8Array> | Uint8Array, fromDomain: string, opts: { parents?: boolean } = {}): Promise<SigningResult> {
+    const run = this.start({ ...opts, fromDomain });
+    if (message instanceof Uint8Array) run.write(message);
+    else for await (const chunk of message) run.write(chunk);
+    return run.finish();
+  }
+}
+
+/** One message being signed. Lines may end in LF or CRLF. */
+export class MessageSigning {
+  readonly #keys: DkimKeys;
+  readonly #now: () => Date;
+  readonly #opts: { parents?: boolean; fromDomain?: string };
+  readonly #header = new HeaderSection();
+  #signWith: readonly DkimKey[] | null = null;
+  #body: BodyHash | null = null;
+  #skipped: SigningResult['skipped'] = null;
+
+  constructor(keys: DkimKeys, now: () => Date, opts: { parents?: boolean; fromDomain?: string }) {
+    this.#keys = keys;
+    this.#now = now;
+    this.#opts = opts;
+  }
+
+  write(chunk: Uint8Array): void {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (this.#body !== null) {
+      this.#body.update(buf);
+      return;
+    }
+    if (this.#skipped !== null || this.#header.state !== 'reading') return;
+    const rest = this.#header.push(buf);
+    if (this.#header.tooLarge()) this.#skipped = 'header-too-large';
+    else if (rest !== null) this.#headerDone(rest);
+  }
+
+  /** The DKIM-Signature fields, once the whole message was written. RSA and Ed25519 signing run in the thread pool. */
+  async finish(): Promise<SigningResult> {
+    if (this.#header.state === 'reading') {
+      this.#header.end();
+      this.#headerDone(Buffer.alloc(0));
+    }
+    const keys = this.#signWith;
+    const header = this.#header.header;
+    if (keys === null || this.#body === null || header === null) return { fields: '', domain: null, skipped: this.#skipped };
+    const bodyHash = this.#body.digest();
+    const parsed = parseHeaders(header).parsed.filter((h) => h.key !== null && h.key !== '');
+    const signed = signedFields(parsed);
+    const signTime = this.#now();
+    const fields = await Promise.all(keys.map((key) => signatureField(key, signed, bodyHash, signTime)));
+    return { fields: fields.join(''), domain: keys[0]?.domain ?? null, skipped: null };
+  }
+
+  #headerDone(rest: Buffer): void {
+    const header = this.#header.header as Buffer;
+    const domain = this.#opts.fromDomain?.toLowerCase() ?? fromDomain(header);
+    if (domain === null) {
+      this.#skipped = 'no-from-domain';
+      return;
+    }
+    const keys = this.#keys.keysFor(domain, { parents: this.#opts.parents === true });
+    if (keys.length === 0) {
+      this.#skipped = 'no-key';
+      return;
+    }
+    this.#signWith = keys;
+    this.#body = new BodyHash('relaxed', 'sha256');
+    if (rest.length > 0) this.#body.update(rest);
+  }
+}
+
+/**
+ * The fields to sign, bottom-up as a verifier picks them (RFC 6376 §5.4.2), and h= with one "From" more than there
+ * are From: fields: the extra name matches no field, and a From: added later would be picked by it and break the
+ * signature (§8.15).
+ */
+function signedFields(parsed: ParsedHeader[]): { keys: string; headers: ParsedHeader[] } {
+  const headers = parsed.filter((h) => isSigned(h.key as string)).reverse();
+  const names = headers.map((h) => h.casedKey ?? (h.key as string));
+  names.push('From');
+  return { keys: names.join(': '), headers };
+}
+
+async function signatureField(key: DkimKey, signed: { keys: string; headers: ParsedHeader[] }, bodyHash: string, signTime: Date): Promise<string> {
+  // signTime is given so that t= is the same in the signed copy and the final field (mailauth would read the clock twice).
+  const { canonicalizedHeader, dkimHeaderOpts } = relaxedHeaders('DKIM', signed, {
+    signingDomain: key.domain,
+    selector: key.selector,
+    algorithm: key.algorithm,
+    canonicalization: 'relaxed/relaxed',
+    bodyHash,
+    signTime,
+  });
+  const signature = await signHeader(key.algorithm, key.privateKey, canonicalizedHeader);
+  const field = formatSignatureHeaderLine('DKIM', { ...dkimHeaderOpts, b: signature.toString('base64') }, true);
+  return `${field.replace(/\r\n/g, '\n')}\n`;
+}
+
+/** RSA signs the canonical header with SHA-256 (RFC 6376 §3.3.1); Ed25519 signs its SHA-256 digest (RFC 8463 §3). */
+function signHeader(algorithm: DkimKey['algorithm'], key: KeyObject, canonical: Buffer): Promise<Buffer> {
+  if (algorithm === 'rsa-sha256') return sign('sha256', canonical, key);
+  return sign(null, createHash('sha256').update(canonical).digest(), key);
+}

@@ -1,0 +1,88 @@
+// DMARC (RFC 7489) for one author domain, with mailauth's evaluator: the policy record, identifier alignment of the
+// SPF and DKIM passes, and the disposition the domain asks for (p=, sp=, sampled by pct=).
+import type { ARCResult, DMARCResult } from 'mailauth';
+import { dmarc } from 'mailauth/lib/dmarc/index.js';
+import type { DnsResolve } from './dns-resolve.js';
+
+export type Disposition = 'none' | 'quarantine' | 'reject';
+
+export interface DmarcOutcome {
+  /** The RFC5322.From domain evaluated. */
+  readonly domain: string;
+  /** pass, fail, none (no policy published), temperror, permerror. */
+  readonly result: string;
+  /** The policy that applies to the domain (sp= for a subdomain of the organisational domain), null without one. */
+  readonly policy: Disposition | null;
+  /** What the domain asks for this message: its policy on a failure, after pct= sampling; "none" otherwise. */
+  readonly disposition: Disposition;
+  readonly comment: string | null;
+}
+
+export interface DmarcInputs {
+  readonly fromDomain: string;
+  /** The domains that passed SPF (MAIL FROM's, or HELO's for the null sender). */
+  readonly spfDomains: readonly string[];
+  /** The d= domains of the DKIM signatures that passed. */
+  readonly dkimDomains: readonly { readonly domain: string; readonly aligned?: string | false; readonly underSized?: number }[];
+  readonly arc?: ARCResult | undefined;
+  /**
+   * An SPF or DKIM check failed on a DNS error: a DMARC fail is then only a temperror, since the missing result might
+   * have been an aligned pass (RFC 7489 §6.6.2 asks not to act on incomplete evaluations).
+   */
+  readonly incomplete: boolean;
+  /** [0, 1), for pct= sampling (RFC 7489 §6.6.4). */
+  readonly random: () => number;
+}
+
+const DISPOSITIONS: readonly string[] = ['none', 'quarantine', 'reject'];
+const asDisposition = (v: unknown): Disposition | null => (typeof v === 'string' && DISPOSITIONS.includes(v.toLowerCase()) ? (v.toLowerCase() as Disposition) : null);
+
+export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs): Promise<DmarcOutcome> {
+  const domain = inputs.fromDomain;
+  let r;
+  try {
+    r = await dmarc({
+      headerFrom: `postmaster@${domain}`,
+      spfDomains: [...inputs.spfDomains],
+      dkimDomains: inputs.dkimDomains.map((d) => ({ domain: d.domain, ...(d.underSized ? { underSized: true } : {}) })),
+      ...(inputs.arc !== undefined ? { arcResult: inputs.arc } : {}),
+      resolver: resolve as (name: string, rrtype: string) => Promise<string[][]>,
+    });
+  } catch (err) {
+    return { domain, result: 'temperror', policy: null, disposition: 'none', comment: (err as Error).message };
+  }
+  if (r === false) return { domain, result: 'none', policy: null, disposition: 'none', comment: null };
+  const comment = r.status.comment || null;
+  const result = r.status.result === 'pass' && !strictlyAligned(r, domain, inputs) ? 'fail' : r.status.result;
+  if (result !== 'fail') {
+    return { domain, result, policy: asDisposition(r.policy), disposition: 'none', comment };
+  }
+  const policy = asDisposition(r.policy) ?? 'none';
+  if (inputs.incomplete) {
+    return { domain, result: 'temperror', policy, disposition: 'none', comment: `${comment ?? ''}${comment ? '; ' : ''}a DNS failure left SPF or DKIM undecided` };
+  }
+  return { domain, result, policy, disposition: sample(policy, r.pct, inputs.random), comment };
+}
+
+/**
+ * adkim=s / aspf=s (RFC 7489 §3.1): the identifier must equal the From: domain, not merely share its organisational
+ * domain. mailauth 4.13 computes relaxed alignment whatever the record says, so a pass is checked again here.
+ */
+function strictlyAligned(r: DMARCResult, domain: string, inputs: DmarcInputs): boolean {
+  const tags = `;${(r.rr ?? '').toLowerCase().replace(/\s+/g, '')};`;
+  const strictDkim = tags.includes(';adkim=s;');
+  const strictSpf = tags.includes(';aspf=s;');
+  if (!strictDkim && !strictSpf) return true;
+  const dkimOk = strictDkim ? inputs.dkimDomains.some((d) => d.domain.toLowerCase() === domain) : Boolean(r.alignment?.dkim?.result);
+  const spfOk = strictSpf ? inputs.spfDomains.some((d) => d.toLowerCase() === domain) : Boolean(r.alignment?.spf?.result);
+  return dkimOk || spfOk;
+}
+
+/**
+ * pct= (RFC 7489 §6.6.4): the policy applies to that share of failing messages; the others get the next milder one
+ * (reject → quarantine → none).
+ */
+function sample(policy: Disposition, pct: number | undefined, random: () => number): Disposition {
+  if (typeof pct !== 'number' || !Number.isFinite(pct) || pct >= 100 || random() * 100 < pct) return policy;
+  return policy === 'reject' ? 'quarantine' : 'none';
+}

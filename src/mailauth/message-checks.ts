@@ -1,0 +1,242 @@
+// The checks of an incoming message (the inbound server, end of DATA): SPF for MAIL FROM and HELO, every DKIM
+// signature, DMARC for the author domain(s), the ARC chain (recorded only); their Authentication-Results: field, and
+// the verdict the DMARC policy asks for. A DNS failure is a temperror and never refuses a message.
+import type { ARCResult } from 'mailauth';
+import { arc as checkArcChain } from 'mailauth/lib/arc/index.js';
+import type { DkimResultRow } from 'mailauth/lib/dkim/dkim-verifier.js';
+import { replies } from '../smtp/replies.js';
+import type { Reply } from '../mail/reply.js';
+import { formatAuthenticationResults, type MethodResult } from './authentication-results.js';
+import { DkimCheck, type DkimOutcome } from './dkim-check.js';
+import { DkimKeyCache } from './dkim-public-key.js';
+import { checkDmarc, type Disposition, type DmarcOutcome } from './dmarc-check.js';
+import { MessageResolver, type DnsResolve } from './dns-resolve.js';
+import { MAX_HEADER_SECTION } from './header-section.js';
+import { checkHeloSpf, checkMailFromSpf, type SpfFacts, type SpfOutcome } from './spf-check.js';
+
+export type DmarcPolicyMode = 'enforce' | 'report';
+
+export interface InboundChecksOptions {
+  /** Lookups, shaped as node:dns `promises.resolve`. */
+  readonly resolve: DnsResolve;
+  /** Our `hostname`: the authserv-id (RFC 8601 §2.5) and the name in SPF comments. */
+  readonly hostname: string;
+  /** "enforce": refuse p=reject failures, junk p=quarantine ones; "report": only record. */
+  readonly dmarcPolicy: DmarcPolicyMode;
+  /** [0, 1), for DMARC pct= sampling; Math.random by default. */
+  readonly random?: () => number;
+}
+
+/** What the session knows when DATA starts. */
+export interface SessionFacts {
+  /** The client's IP address as seen on the socket (IPv4-mapped IPv6 is taken as IPv4). */
+  readonly clientIp: string;
+  /** The HELO/EHLO name, null if none was given. */
+  readonly helo: string | null;
+  /** The MAIL FROM address ("local@domain"), null for the null reverse-path <>. */
+  readonly mailFrom: string | null;
+}
+
+export type Verdict = 'accept' | 'reject' | 'junk';
+
+export interface CheckOutcome {
+  /** "Authentication-Results: <hostname>;\n spf=…;\n dkim=…\n": to put above the message (LF line endings). */
+  readonly header: string;
+  /** accept; reject (send `reply`, store nothing); junk (store in the Maildir++ .Junk folder). */
+  readonly verdict: Verdict;
+  /** For "reject": 550 5.7.1 naming DMARC (or 552 5.3.4 for a header section past the limit). */
+  readonly reply: Reply | null;
+  /** "spf=pass dkim=pass dmarc=pass arc=none", for the log line. */
+  readonly summary: string;
+  readonly spf: { readonly mailFrom: SpfOutcome | null; readonly helo: SpfOutcome | null };
+  readonly dkim: readonly DkimResultRow[];
+  readonly dmarc: readonly DmarcOutcome[];
+  readonly arc: string;
+  /** Set when a check broke (then every result is temperror and the verdict "accept"): worth a warning in the log. */
+  readonly error?: Error;
+}
+
+/** At most this many distinct author domains are evaluated (a From: with fifty domains is abuse, not mail). */
+const MAX_AUTHOR_DOMAINS = 5;
+
+export class InboundChecks {
+  readonly #opts: InboundChecksOptions;
+  /** DKIM keys parsed once per distinct record, for every message. */
+  readonly #keys = new DkimKeyCache();
+
+  constructor(opts: InboundChecksOptions) {
+    this.#opts = opts;
+  }
+
+  /** Starts the checks of one message at DATA: SPF runs at once, while the message arrives. */
+  start(facts: SessionFacts): MessageChecks {
+    return new MessageChecks(this.#opts, this.#keys, facts);
+  }
+}
+
+/** One message's checks: write() each chunk as it arrives (LF or CRLF line endings), then finish(). */
+export class MessageChecks {
+  readonly #opts: InboundChecksOptions;
+  readonly #facts: SpfFacts;
+  readonly #spfMailFrom: Promise<SpfOutcome> | null;
+  readonly #spfHelo: Promise<SpfOutcome> | null;
+  /** DKIM keys and DMARC records share one memo, so that the lookups started early are the ones used. */
+  readonly #lookups: MessageResolver;
+  readonly #dkim: DkimCheck;
+  #failure: Error | null = null;
+
+  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts) {
+    this.#opts = opts;
+    this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
+    // Each SPF check has its own lookup limits; they share nothing with the other checks.
+    this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts);
+    this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts);
+    this.#lookups = new MessageResolver(opts.resolve);
+    this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
+  }
+
+  /** Feeds the next chunk of the message as received (before any field is added or removed). Never throws. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#failure !== null) return;
+    try {
+      await this.#dkim.write(chunk);
+    } catch (err) {
+      this.#failure = err as Error;
+    }
+  }
+
+  /**
+   * The results and the verdict, once the whole message was written. Never throws: a check that breaks (a bug, a
+   * library surprise) gives temperror results and "accept", since refusing mail over our own fault would lose it.
+   */
+  async finish(): Promise<CheckOutcome> {
+    try {
+      if (this.#failure !== null) throw this.#failure;
+      return await this.#finish();
+    } catch (err) {
+      const comment = `internal error: ${(err as Error).message}`;
+      const results: MethodResult[] = ['spf', 'dkim', 'dmarc'].map((method) => ({ method, result: 'temperror', comment }));
+      return { header: formatAuthenticationResults(this.#opts.hostname, results), verdict: 'accept', reply: null, summary: `checks failed: ${(err as Error).message}`, spf: { mailFrom: null, helo: null }, dkim: [], dmarc: [], arc: 'none', error: err as Error };
+    }
+  }
+
+  async #finish(): Promise<CheckOutcome> {
+    const dkim = await this.#dkim.finish();
+    const [spfMailFrom, spfHelo, arc] = await Promise.all([this.#spfMailFrom, this.#spfHelo, this.#checkArc(dkim)]);
+    const dkimRows = dkim.results.filter((r) => r.status !== undefined);
+    const spfPass = spfMailFrom !== null ? (spfMailFrom.result === 'pass' ? [spfMailFrom.domain] : []) : spfHelo?.result === 'pass' ? [spfHelo.domain] : [];
+    const incomplete = [spfMailFrom ?? spfHelo].some((s) => s?.result === 'temperror') || dkimRows.some((r) => r.status.result === 'temperror');
+    const authorDomains = [...new Set(dkim.headerFrom.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()).filter((d) => d !== ''))];
+    const dmarc = dkim.headerTooLarge
+      ? []
+      : await Promise.all(
+          authorDomains.slice(0, MAX_AUTHOR_DOMAINS).map((fromDomain) =>
+            checkDmarc(this.#lookups.resolve, {
+              fromDomain,
+              spfDomains: spfPass,
+              dkimDomains: dkimRows.filter((r) => r.status.result === 'pass' && r.signingDomain).map((r) => ({ domain: r.signingDomain as string })),
+              arc: arc.result,
+              incomplete,
+              random: this.#opts.random ?? Math.random,
+            }),
+          ),
+        );
+    const { verdict, reply } = this.#verdict(dkim, dmarc);
+    const results: MethodResult[] = [
+      ...spfResults(spfMailFrom, spfHelo, this.#facts),
+      ...dkimResults(dkim),
+      ...dmarcResults(dkim, dmarc, authorDomains, this.#opts.dmarcPolicy),
+      { method: 'arc', result: arc.status, comment: arc.comment ?? undefined },
+    ];
+    const summary = [
+      `spf=${(spfMailFrom ?? spfHelo)?.result ?? 'none'}`,
+      `dkim=${dkimRows.map((r) => r.status.result).join(',') || (dkim.headerTooLarge ? 'permerror' : 'none')}`,
+      `dmarc=${dmarc.map((d) => d.result).join(',') || 'none'}`,
+      `arc=${arc.status}`,
+    ].join(' ');
+    return {
+      header: formatAuthenticationResults(this.#opts.hostname, results),
+      verdict,
+      reply,
+      summary,
+      spf: { mailFrom: spfMailFrom, helo: spfHelo },
+      dkim: dkimRows,
+      dmarc,
+      arc: arc.status,
+    };
+  }
+
+  #verdict(dkim: DkimOutcome, dmarc: readonly DmarcOutcome[]): { verdict: Verdict; reply: Reply | null } {
+    if (this.#opts.dmarcPolicy !== 'enforce') return { verdict: 'accept', reply: null };
+    // A header section past the limit was not checked: under "enforce", it could otherwise slip past a p=reject.
+    if (dkim.headerTooLarge) return { verdict: 'reject', reply: replies.headerSectionTooLarge(MAX_HEADER_SECTION) };
+    const refusing = dmarc.find((d) => d.disposition === 'reject');
+    if (refusing !== undefined) return { verdict: 'reject', reply: replies.dmarcRefused(refusing.domain) };
+    if (dmarc.some((d) => d.disposition === 'quarantine')) return { verdict: 'junk', reply: null };
+    return { verdict: 'accept', reply: null };
+  }
+
+  /** Once the header section is read: the keys of the signatures and the author domains' DMARC records. */
+  #prefetch(check: DkimCheck): void {
+    for (const { domain, selector } of check.signatureKeys()) this.#lookups.prefetch(`${selector}._domainkey.${domain}`, 'TXT');
+    const domains = new Set(check.headerFrom.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()));
+    for (const d of [...domains].slice(0, MAX_AUTHOR_DOMAINS)) if (d !== '') this.#lookups.prefetch(`_dmarc.${d}`, 'TXT');
+  }
+
+  /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
+  async #checkArc(dkim: DkimOutcome): Promise<{ status: string; comment: string | null; result: ARCResult | undefined }> {
+    if (dkim.headerTooLarge) return { status: 'none', comment: null, result: undefined };
+    const lookups = new MessageResolver(this.#opts.resolve);
+    try {
+      const result = await checkArcChain(dkim.arc as Parameters<typeof checkArcChain>[0], { resolver: lookups.resolve as (name: string, rrtype: string) => Promise<string[][]> });
+      const status = result.status.result === 'fail' && lookups.failures > 0 ? 'temperror' : result.status.result;
+      return { status, comment: result.status.comment ?? null, result };
+    } catch (err) {
+      return { status: 'temperror', comment: (err as Error).message, result: undefined };
+    }
+  }
+}
+
+function spfResults(mailFrom: SpfOutcome | null, helo: SpfOutcome | null, facts: SpfFacts): MethodResult[] {
+  const out: MethodResult[] = [];
+  if (mailFrom !== null) out.push({ method: 'spf', result: mailFrom.result, comment: mailFrom.comment ?? undefined, properties: [['smtp.mailfrom', facts.mailFrom ?? '']] });
+  if (helo !== null) {
+    const comment = facts.mailFrom === null ? `${helo.comment ?? ''}${helo.comment ? '; ' : ''}null sender: the HELO identity stands for MAIL FROM` : helo.comment;
+    out.push({ method: 'spf', result: helo.result, comment: comment ?? undefined, properties: [['smtp.helo', facts.helo ?? '']] });
+  }
+  if (out.length === 0) out.push({ method: 'spf', result: 'none', comment: 'no MAIL FROM domain and no HELO domain to check', properties: [['smtp.helo', facts.helo ?? '']] });
+  return out;
+}
+
+function dkimResults(dkim: DkimOutcome): MethodResult[] {
+  if (dkim.headerTooLarge) return [{ method: 'dkim', result: 'permerror', comment: `header section over ${MAX_HEADER_SECTION / 1024} KiB, not checked` }];
+  return dkim.results.map((r) => {
+    const s = r.status;
+    const weak = s.policy?.['dkim-rules'] === 'weak-key' ? 'weak key' : '';
+    return {
+      method: 'dkim',
+      result: s.result,
+      comment: (typeof s.comment === 'string' ? s.comment : '') || weak || undefined,
+      properties: r.signingDomain
+        ? [
+            ['header.d', r.signingDomain],
+            ['header.s', r.selector ?? ''],
+            ['header.a', r.algo ?? ''],
+            ['header.b', typeof s.header?.b === 'string' ? s.header.b : ''],
+          ]
+        : [],
+    };
+  });
+}
+
+const ACTIONS: Readonly<Record<Disposition, string>> = { reject: 'refused', quarantine: 'to the Junk folder', none: 'no action' };
+
+function dmarcResults(dkim: DkimOutcome, dmarc: readonly DmarcOutcome[], authorDomains: readonly string[], mode: DmarcPolicyMode): MethodResult[] {
+  if (dkim.headerTooLarge) return [{ method: 'dmarc', result: 'permerror', comment: 'header section not checked' }];
+  if (authorDomains.length === 0) return [{ method: 'dmarc', result: 'none', comment: 'no From: address' }];
+  return dmarc.map((d) => {
+    const action = d.result !== 'fail' ? null : mode === 'enforce' ? ACTIONS[d.disposition] : `policy ${d.disposition}, report only`;
+    const comment = [d.comment, action].filter((x) => x !== null && x !== '').join('; ');
+    return { method: 'dmarc', result: d.result, comment: comment || undefined, properties: [['header.from', d.domain]] };
+  });
+}
