@@ -16,6 +16,9 @@ import { isLoopbackIp } from './net/loopback.js';
 import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
 import { SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
 import { Metrics, type QueueGaugeSource } from './observability/metrics.js';
+import { DkimKeys } from './mailauth/dkim-keys.js';
+import { DkimSigner } from './mailauth/dkim-signer.js';
+import { errorText } from './observability/error-text.js';
 import { startMetricsServer } from './observability/metrics-server.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
@@ -45,6 +48,8 @@ export interface AppDeps {
   readonly inherited?: InheritedSocket[];
   /** Where everything is counted (a fresh registry by default). */
   readonly metrics?: Metrics;
+  /** The DKIM keys of dkim.domains, loaded and checked by the caller (`start` refuses a listed domain without one). */
+  readonly dkimKeys?: DkimKeys;
 }
 
 /** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
@@ -57,6 +62,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const now = deps.now ?? (() => new Date());
   const pid = deps.pid ?? process.pid;
   const metrics = deps.metrics ?? new Metrics();
+  // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains).
+  const signer = config.dkim.domains.length === 0 ? null : new DkimSigner({ keys: deps.dkimKeys ?? (await DkimKeys.load(config.dkim.keyDir, config.dkim.domains)) });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await TlsContextProvider.create({
     cert: config.tls.cert,
@@ -144,7 +151,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
         isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
       });
-      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger });
+      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer });
       relay = r;
       cleanups.push(() => r.close());
       metrics.watchQueue(queueGauges(r));
@@ -206,6 +213,13 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     },
     async reload() {
       await tls.reload();
+      if (signer !== null) {
+        // A key that went missing keeps the old set: mail must not start leaving unsigned because of a bad edit.
+        await DkimKeys.load(config.dkim.keyDir, config.dkim.domains).then(
+          (keys) => signer.setKeys(keys),
+          (err: unknown) => logger.error({ event: 'dkim-reload-failed', err }, `DKIM keys not reloaded, keeping the previous ones: ${errorText(err)}`),
+        );
+      }
       if (local !== null) local.setMailboxes(await Mailboxes.load(config.inbound));
       if (submission !== null) await submission.reload(await Mailboxes.load(config.inbound));
       logger.info({ event: 'reloaded' }, `certificate${submission === null ? ' and users' : ', users and passwords'} reloaded; listen addresses and other settings need a restart`);

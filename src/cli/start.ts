@@ -1,5 +1,6 @@
 // `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
 import { startApp, type RunningApp } from '../app.js';
+import { loadDkimKeysForCommand } from './dkim-commands.js';
 import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
 import { errorText } from '../observability/error-text.js';
 import { createLogger, reopenLog, type Logger } from '../observability/logger.js';
@@ -19,6 +20,9 @@ const STOP_MARGIN_MS = 5_000;
 export async function runStart(cliPath: string | undefined): Promise<number> {
   const config = await loadConfigForCommand(cliPath);
   if (config === null) return EXIT_CONFIG;
+  // INTERFACE.md: start insists that every domain of dkim.domains has a key (keygen is how one is made).
+  const dkimKeys = await loadDkimKeysForCommand(config);
+  if (dkimKeys === null) return EXIT_CONFIG;
 
   let logger: Logger;
   try {
@@ -36,7 +40,7 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
   const notify = systemdNotifier(process.env, logger);
   // Signals are handled from now on: a SIGHUP or SIGTERM arriving while the servers start must not kill the process.
   const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS, notify);
-  const running = inheritedSockets(process.env).then((inherited) => startApp(config, logger, { inherited })).then(
+  const running = inheritedSockets(process.env).then((inherited) => startApp(config, logger, { inherited, dkimKeys })).then(
     (app) => {
       notify('READY=1'); // every listener is bound (or adopted) and accepting
       control.started(app);

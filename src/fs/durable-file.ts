@@ -57,6 +57,8 @@ type State = 'open' | 'prepared' | 'placed' | 'committed' | 'closed';
  */
 export class DurableFile {
   readonly #place: DurablePlace;
+  /** The final folder: the place's, unless place() was given another. */
+  #dir: string;
   readonly #syncDir: (dir: string) => Promise<void>;
   readonly #createFile: (path: string) => Promise<QuickFile>;
   #name: string;
@@ -81,6 +83,7 @@ export class DurableFile {
 
   constructor(place: DurablePlace, opts: DurableFileOptions) {
     this.#place = place;
+    this.#dir = place.dir;
     this.#syncDir = opts.syncDir;
     this.#createFile = opts.createFile ?? createQuickFile;
     this.#name = place.nextName();
@@ -112,10 +115,13 @@ export class DurableFile {
     return this.#ops.run(() => this.#append(chunk));
   }
 
-  /** prepare, place and sync: resolves once the file and its name are on disk. */
-  async commit(opts: { prefix?: Buffer } = {}): Promise<Committed> {
+  /**
+   * prepare, place and sync: resolves once the file and its name are on disk. `dir` gives the file another final
+   * folder than its place's (a Maildir++ subfolder chosen once the message is complete), on the same file system.
+   */
+  async commit(opts: { prefix?: Buffer; dir?: string } = {}): Promise<Committed> {
     await this.prepare(opts);
-    await this.place();
+    await this.place(opts);
     await this.sync();
     return { name: this.#name, path: this.#path as string, size: this.#size };
   }
@@ -147,10 +153,11 @@ export class DurableFile {
    * Step 2: the final name. link(2) never replaces a file: a name already taken (EEXIST) means the next name, and the
    * head written for the old name is rewritten for the new one. Resolves with the name given.
    */
-  place(): Promise<string> {
+  place(opts: { dir?: string } = {}): Promise<string> {
     return this.#step('prepared', async () => {
+      if (opts.dir !== undefined) this.#dir = opts.dir;
       for (let attempt = 1; ; attempt++) {
-        const target = join(this.#place.dir, this.#name);
+        const target = join(this.#dir, this.#name);
         try {
           if (this.#place.replace === true) renameSync(this.#tmp as string, target);
           else linkSync(this.#tmp as string, target); // a metadata change in the page cache: see quick-file.ts
@@ -172,7 +179,7 @@ export class DurableFile {
   sync(): Promise<void> {
     return this.#ops.run(async () => {
       this.#expect('placed');
-      await this.#syncDir(this.#place.dir);
+      await this.#syncDir(this.#dir);
       this.#state = 'committed';
       this.#buffer = EMPTY;
     });

@@ -5,12 +5,25 @@ import type { Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
 import type { Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
+import { AuthResultsFilter } from '../mailauth/auth-results-filter.js';
 import type { LogContext, MaildirDelivery } from './maildir-delivery.js';
 import type { MaildirMessage } from './maildir-writer.js';
+import { combineVerdicts, type CheckRun, type MessageCheck } from './message-check.js';
+
+export interface InboundChecking {
+  /** Run on every message while it arrives; their verdicts decide at the end of DATA. */
+  readonly checks: readonly MessageCheck[];
+  /**
+   * Our authserv-id: an Authentication-Results field of the message that claims it is removed before storing
+   * (RFC 8601 §5), so that no sender can forge our verdict. null: messages are stored as they came.
+   */
+  readonly authservId: string | null;
+}
 
 export class InboundDelivery implements Delivery {
   readonly #local: MaildirDelivery;
   readonly #logger: Logger;
+  readonly #checking: InboundChecking;
   /**
    * The mailbox chosen when each recipient was accepted, keyed by the Address object the core keeps in its
    * transaction: a SIGHUP reload between RCPT and DATA must not drop a recipient we already said 250 to.
@@ -18,9 +31,10 @@ export class InboundDelivery implements Delivery {
    */
   readonly #accepted = new WeakMap<Address, string>();
 
-  constructor(local: MaildirDelivery, logger: Logger) {
+  constructor(local: MaildirDelivery, logger: Logger, checking: InboundChecking = { checks: [], authservId: null }) {
     this.#local = local;
     this.#logger = logger;
+    this.#checking = checking;
   }
 
   async acceptRecipient(to: Address, _session: SessionInfo): Promise<void> {
@@ -40,26 +54,48 @@ export class InboundDelivery implements Delivery {
     }
     if (mailboxes.length === 0) throw new SmtpError(replies.noValidRecipients());
     const log = { session: session.id };
-    return new MaildirSink(this.#local, await this.#local.open(envelope.reversePath, mailboxes, log), log);
+    const message = await this.#local.open(envelope.reversePath, mailboxes, log);
+    const { checks, authservId } = this.#checking;
+    const runs = checks.map((c) => c.start(envelope, session));
+    return new MaildirSink(this.#local, message, log, runs, authservId === null ? null : new AuthResultsFilter(authservId));
   }
 }
 
+/**
+ * One message on its way into the Maildirs: each chunk goes to the checks as it came, and to the files without the
+ * Authentication-Results fields that claim to be ours; at the end the checks' verdict refuses the message, or
+ * stores it with their headers on top, in the inbox or the Junk folder.
+ */
 class MaildirSink implements MessageSink {
   constructor(
     private readonly local: MaildirDelivery,
     private readonly message: MaildirMessage,
     private readonly log: LogContext,
+    private readonly runs: readonly CheckRun[],
+    private readonly filter: AuthResultsFilter | null,
   ) {}
 
-  write(chunk: Buffer): Promise<void> {
-    return this.message.write(chunk);
+  async write(chunk: Buffer): Promise<void> {
+    for (const run of this.runs) await run.write(chunk);
+    const stored = this.filter === null ? chunk : this.filter.push(chunk);
+    if (stored.length > 0) await this.message.write(stored);
   }
 
-  commit(): Promise<Reply> {
-    return this.local.commit(this.message, this.log);
+  async commit(): Promise<Reply> {
+    const tail = this.filter?.end();
+    if (tail !== undefined && tail.length > 0) await this.message.write(tail);
+    if (this.runs.length === 0) return this.local.commit(this.message, this.log);
+    const verdict = combineVerdicts(await Promise.all(this.runs.map((r) => r.finish())));
+    if (verdict.action === 'reject' || verdict.action === 'defer') {
+      await this.message.abort();
+      throw new SmtpError(verdict.reply ?? (verdict.action === 'reject' ? replies.policyRefused() : replies.localError()));
+    }
+    const prefix = verdict.headers.length === 0 ? undefined : Buffer.from(verdict.headers.map((h) => `${h}\n`).join(''));
+    return this.local.commit(this.message, this.log, { ...(prefix === undefined ? {} : { prefix }), ...(verdict.action === 'junk' ? { folder: 'Junk' } : {}) });
   }
 
-  abort(): Promise<void> {
-    return this.message.abort();
+  async abort(): Promise<void> {
+    for (const run of this.runs) run.abort();
+    await this.message.abort();
   }
 }

@@ -74,15 +74,15 @@ export class MaildirDelivery {
   }
 
   /** Makes the message durable and answers 250 only then (every copy and its new/ flushed); else 451 4.3.0, nothing left in tmp/. */
-  async commit(message: MaildirMessage, log: LogContext): Promise<Reply> {
+  async commit(message: MaildirMessage, log: LogContext, opts: { prefix?: Buffer; folder?: string } = {}): Promise<Reply> {
     let copies;
     try {
-      copies = await message.commit();
+      copies = await message.commit(opts);
     } catch (err) {
       await message.abort();
       throw this.#storageFailure(log, err);
     }
-    for (const c of copies) this.#logger.info({ event: 'delivered', ...log, mailbox: c.mailbox, file: c.name, size: c.size }, 'delivered');
+    for (const c of copies) this.#logger.info({ event: 'delivered', ...log, mailbox: c.mailbox, ...(c.folder === null ? {} : { folder: c.folder }), file: c.name, size: c.size }, 'delivered');
     return replies.delivered(copies[0]?.name ?? '');
   }
 

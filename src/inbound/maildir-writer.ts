@@ -1,5 +1,5 @@
 // Maildir delivery of one message into several mailboxes: one durable file per mailbox, from tmp/ into new/.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDurableDir } from '../fs/directory.js';
 import { DurableFile } from '../fs/durable-file.js';
@@ -10,9 +10,11 @@ import { Serial } from '../fs/serial.js';
 import { isMailboxName } from '../mail/local-users.js';
 import type { MaildirNamer } from './maildir-name.js';
 
-/** One durable copy in <mailbox>/new/<name>. */
+/** One durable copy in <mailbox>/new/<name> (or <mailbox>/.<folder>/new/<name>). */
 export interface DeliveredCopy {
   readonly mailbox: string;
+  /** The Maildir++ subfolder, or null for the inbox. */
+  readonly folder: string | null;
   readonly name: string;
   readonly size: number;
 }
@@ -21,8 +23,12 @@ export interface DeliveredCopy {
 export interface MaildirMessage {
   /** Appends to every copy. An I/O failure is remembered (not thrown) and reported by commit(). */
   write(chunk: Buffer): Promise<void>;
-  /** Resolves once every copy is in new/ and flushed (file and directory); on failure nothing is left in tmp/. */
-  commit(opts?: { prefix?: Buffer }): Promise<readonly DeliveredCopy[]>;
+  /**
+   * Resolves once every copy is in new/ and flushed (file and directory); on failure nothing is left in tmp/.
+   * `prefix` goes after the Return-Path header, before everything written; `folder` ("Junk") delivers into the
+   * mailbox's Maildir++ subfolder (.Junk/new/), made on first use.
+   */
+  commit(opts?: { prefix?: Buffer; folder?: string }): Promise<readonly DeliveredCopy[]>;
   /** Removes every copy not yet delivered; a no-op after a successful commit. */
   abort(): Promise<void>;
 }
@@ -78,12 +84,11 @@ export class MaildirWriter {
     const copies = mailboxes.map((mailbox) => {
       const dir = join(this.#opts.root, mailbox);
       // The same name in tmp/ and new/; a name taken in either means the next one (the namer's counter moves on).
-      const place = { dir: join(dir, 'new'), tmpDir: join(dir, 'tmp'), nextName: () => namer.next() };
-      return { mailbox, file: new DurableFile(place, { syncDir, ...(bufferSize === undefined ? {} : { bufferSize }), ...(createFile === undefined ? {} : { createFile }) }) };
+      // Return-Path is the file's head: headers known only at the end of DATA go after it (RFC 5321 §4.4).
+      const place = { dir: join(dir, 'new'), tmpDir: join(dir, 'tmp'), nextName: () => namer.next(), head: () => header };
+      return { mailbox, headLength: header.length, file: new DurableFile(place, { syncDir, ...(bufferSize === undefined ? {} : { bufferSize }), ...(createFile === undefined ? {} : { createFile }) }) };
     });
-    const message = new PendingMessage(copies, () => this.#forget(mailboxes));
-    await message.write(header);
-    return message;
+    return new PendingMessage(copies, () => this.#forget(mailboxes), (mailbox, folder) => this.#subfolder(mailbox, folder));
   }
 
   /** Refuses new messages and waits for directory fsyncs in flight. */
@@ -119,6 +124,28 @@ export class MaildirWriter {
     if (created) await syncDir(dir);
   }
 
+  /**
+   * <root>/<mailbox>/.<folder>/{tmp,new,cur} and its `maildirfolder` marker (Maildir++, as Dovecot and Courier make
+   * them), created once; resolves with its new/. `folder` is one of ours ("Junk"), never a client's word.
+   */
+  #subfolder(mailbox: string, folder: string): Promise<string> {
+    if (!isMailboxName(folder)) return Promise.reject(new Error(`invalid Maildir++ folder name ${JSON.stringify(folder)}`));
+    const dir = join(this.#opts.root, mailbox, `.${folder}`);
+    const key = join(mailbox, `.${folder}`);
+    let ready = this.#ready.get(key);
+    if (ready === undefined) {
+      ready = this.#createDirs(dir).then(async () => {
+        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: 0o600 });
+      });
+      this.#ready.set(key, ready);
+      const mine = ready;
+      ready.catch(() => {
+        if (this.#ready.get(key) === mine) this.#ready.delete(key);
+      });
+    }
+    return ready.then(() => join(dir, 'new'));
+  }
+
   #forget(mailboxes: readonly string[]): void {
     for (const m of mailboxes) this.#ready.delete(m);
   }
@@ -128,19 +155,23 @@ export class MaildirWriter {
 interface Copy {
   readonly mailbox: string;
   readonly file: DurableFile;
+  /** The Return-Path header's length: the file's head, not counted by DurableFile.size. */
+  readonly headLength: number;
 }
 
 class PendingMessage implements MaildirMessage {
   readonly #copies: readonly Copy[];
   readonly #onFailure: () => void;
+  readonly #subfolder: (mailbox: string, folder: string) => Promise<string>;
   #state: 'open' | 'committed' | 'closed' = 'open';
   #delivered: readonly DeliveredCopy[] = [];
   /** Every operation runs after the previous one, so abort() never races a write or a commit. */
   readonly #ops = new Serial();
 
-  constructor(copies: readonly Copy[], onFailure: () => void) {
+  constructor(copies: readonly Copy[], onFailure: () => void, subfolder: (mailbox: string, folder: string) => Promise<string>) {
     this.#copies = copies;
     this.#onFailure = onFailure;
+    this.#subfolder = subfolder;
   }
 
   write(chunk: Buffer): Promise<void> {
@@ -150,7 +181,7 @@ class PendingMessage implements MaildirMessage {
     });
   }
 
-  commit(opts: { prefix?: Buffer } = {}): Promise<readonly DeliveredCopy[]> {
+  commit(opts: { prefix?: Buffer; folder?: string } = {}): Promise<readonly DeliveredCopy[]> {
     return this.#ops.run(() => this.#commit(opts));
   }
 
@@ -162,12 +193,22 @@ class PendingMessage implements MaildirMessage {
    * Every copy flushed first, then every rename into new/, then the folders flushed: the window in which some copies
    * are in new/ and others are not is as short as it can be.
    */
-  async #commit(opts: { prefix?: Buffer }): Promise<readonly DeliveredCopy[]> {
+  async #commit(opts: { prefix?: Buffer; folder?: string }): Promise<readonly DeliveredCopy[]> {
     if (this.#state === 'committed') return this.#delivered;
     if (this.#state === 'closed') throw new Error('commit of an aborted message');
-    for (const step of [(f: DurableFile) => f.prepare(opts), (f: DurableFile) => f.place(), (f: DurableFile) => f.sync()]) {
+    const { folder } = opts;
+    const dirs = new Map<Copy, string>();
+    const steps = [
+      (c: Copy) => c.file.prepare(opts),
+      async (c: Copy) => {
+        if (folder !== undefined) dirs.set(c, await this.#subfolder(c.mailbox, folder));
+      },
+      (c: Copy) => c.file.place({ dir: dirs.get(c) }),
+      (c: Copy) => c.file.sync(),
+    ];
+    for (const step of steps) {
       try {
-        await settleAll(this.#copies.map((c) => step(c.file)));
+        await settleAll(this.#copies.map((c) => step(c)));
       } catch (err) {
         // Copies already in new/ stay there: they are complete and flushed, and a reader may already have taken
         // them. The caller answers 451, the sender retries, and those mailboxes get a duplicate — better than a
@@ -178,7 +219,7 @@ class PendingMessage implements MaildirMessage {
       }
     }
     this.#state = 'committed';
-    this.#delivered = this.#copies.map((c) => ({ mailbox: c.mailbox, name: c.file.name, size: c.file.size }));
+    this.#delivered = this.#copies.map((c) => ({ mailbox: c.mailbox, folder: folder ?? null, name: c.file.name, size: c.headLength + c.file.size }));
     return this.#delivered;
   }
 

@@ -1,4 +1,5 @@
 // The bounce: an RFC 3464 delivery status notification inside an RFC 6522 multipart/report, LF line endings.
+import type { DkimSigner } from '../mailauth/dkim-signer.js';
 import { randomBytes } from 'node:crypto';
 import { formatMessageDate } from '../smtp/server/trace-headers.js';
 import type { Logger } from '../observability/logger.js';
@@ -147,7 +148,14 @@ export const BOUNCE_HEADERS_MAX = 64 * 1024;
  * the bounce's item (for the schedule), or null for a message from <>, which is never bounced.
  */
 export async function queueBounce(
-  ctx: { readonly store: Pick<QueueStore, 'readHeaders' | 'newId' | 'add'>; readonly hostname: string; readonly logger: Logger; readonly now: number },
+  ctx: {
+    readonly store: Pick<QueueStore, 'readHeaders' | 'newId' | 'add'>;
+    readonly hostname: string;
+    readonly logger: Logger;
+    readonly now: number;
+    /** Signs the report for the host name's domain, or a parent listed in dkim.domains (RFC 6376 §3.5: d= may be a parent). */
+    readonly signer?: DkimSigner | null;
+  },
   original: QueueItem,
   failed: readonly QueueRecipient[],
 ): Promise<QueueItem | null> {
@@ -158,7 +166,8 @@ export async function queueBounce(
   });
   const id = ctx.store.newId();
   const { item, body } = bounceItem({ id, hostname: ctx.hostname, original, failed, headers, now: ctx.now });
-  const stored = await ctx.store.add(item, body);
+  const signature = ctx.signer === undefined || ctx.signer === null ? '' : (await ctx.signer.sign(body, ctx.hostname, { parents: true })).fields;
+  const stored = await ctx.store.add(item, signature === '' ? body : Buffer.concat([Buffer.from(signature), body]));
   ctx.logger.info({ event: 'bounce', id: stored.id, original: original.id, to: original.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
   return stored;
 }

@@ -7,6 +7,7 @@ import { reply, type Reply } from '../mail/reply.js';
 import { SmtpError } from '../smtp/smtp-error.js';
 import { newRecipient, recipientKey, type QueueItem, type QueueRecipient } from './queue-item.js';
 import type { MessageWriter, QueueStore } from './queue-store.js';
+import type { DkimSigner, MessageSigning } from '../mailauth/dkim-signer.js';
 
 /** What the delivery needs of the store (tests pass one that fails on purpose). */
 export type DeliveryStore = Pick<QueueStore, 'newId' | 'createMessage'>;
@@ -17,6 +18,8 @@ export interface OutboundDeliveryOptions {
   readonly enqueue: (item: QueueItem) => void;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Signs mail whose From: domain has a DKIM key, before its 250 (null: no signing). */
+  readonly signer?: DkimSigner | null;
 }
 
 /**
@@ -30,8 +33,10 @@ export class OutboundDelivery implements Delivery {
   readonly #enqueue: (item: QueueItem) => void;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #signer: DkimSigner | null;
 
   constructor(opts: OutboundDeliveryOptions) {
+    this.#signer = opts.signer ?? null;
     this.#store = opts.store;
     this.#enqueue = opts.enqueue;
     this.#logger = opts.logger;
@@ -54,7 +59,8 @@ export class OutboundDelivery implements Delivery {
       this.#logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot create a queue file');
       throw new SmtpError(replies.storageFailure(), { cause: err });
     }
-    return new QueueSink({ envelope: envelopeItem, session, body, enqueue: this.#enqueue, logger: this.#logger });
+    const signing = this.#signer?.start() ?? null;
+    return new QueueSink({ envelope: envelopeItem, session, body, signing, enqueue: this.#enqueue, logger: this.#logger });
   }
 }
 
@@ -63,6 +69,8 @@ interface SinkParts {
   readonly envelope: QueueItem;
   readonly session: SessionInfo;
   readonly body: MessageWriter;
+  /** The DKIM signature being computed as the message streams by, or null. */
+  readonly signing: MessageSigning | null;
   readonly enqueue: (item: QueueItem) => void;
   readonly logger: Logger;
 }
@@ -78,7 +86,9 @@ class QueueSink implements MessageSink {
 
   /** An I/O error is kept by the writer and reported by commit(): the core reads DATA to its end before it commits. */
   async write(chunk: Buffer): Promise<void> {
-    if (this.#state === 'open') await this.#p.body.write(chunk);
+    if (this.#state !== 'open') return;
+    this.#p.signing?.write(chunk);
+    await this.#p.body.write(chunk);
   }
 
   async commit(): Promise<Reply> {
@@ -87,7 +97,9 @@ class QueueSink implements MessageSink {
     if (this.#state !== 'open') throw new Error(`queue sink ${id} is ${this.#state}`);
     this.#state = 'committing';
     try {
-      const stored = await this.#p.body.finish(); // <id>.msg, file and directory flushed: the commit point
+      // Signed once, before the 250: the queue file holds the signed message, and every retry sends the same bytes.
+      const prefix = await this.#signature(id);
+      const stored = await this.#p.body.finish({ prefix }); // <id>.msg, file and directory flushed: the commit point
       id = stored.id;
       const item: QueueItem = { ...this.#p.envelope, id, size: stored.size };
       this.#state = 'committed';
@@ -104,6 +116,16 @@ class QueueSink implements MessageSink {
       await this.#p.body.discard().catch(() => undefined);
       throw new SmtpError(replies.storageFailure(), { cause: err });
     }
+  }
+
+  /** The DKIM-Signature fields to put before the message (empty when it is not signed, said at debug level). */
+  async #signature(id: string): Promise<Buffer> {
+    const signing = this.#p.signing;
+    if (signing === null) return Buffer.alloc(0);
+    const signed = await signing.finish();
+    if (signed.skipped !== null) this.#p.logger.debug({ event: 'dkim-skipped', id, reason: signed.skipped }, 'message not signed');
+    else this.#p.logger.debug({ event: 'dkim-signed', id, domain: signed.domain }, 'message signed');
+    return Buffer.from(signed.fields);
   }
 
   async abort(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Address } from '../mail/address.js';
 import { logAttempt } from './attempt-log.js';
 import { retryDelay } from './backoff.js';
 import { queueBounce } from './bounce.js';
+import type { DkimSigner } from '../mailauth/dkim-signer.js';
 import type { Courier, RecipientOutcome, TransferResult } from './courier.js';
 import { Dispatcher, type Job } from './dispatcher.js';
 import {
@@ -41,6 +42,8 @@ export interface QueueOptions {
   readonly now: () => number;
   readonly timers?: Timers;
   readonly random?: () => number;
+  /** Signs our bounces for the host name's domain or a listed parent (null: none). */
+  readonly signer?: DkimSigner | null;
 }
 
 /** An item and what is happening to it right now. */
@@ -62,6 +65,7 @@ export class Queue {
   readonly #courier: Courier;
   readonly #logger: Logger;
   readonly #hostname: string;
+  readonly #signer: DkimSigner | null;
   readonly #now: () => number;
   readonly #timers: Timers;
   readonly #retryMin: number;
@@ -82,6 +86,7 @@ export class Queue {
     this.#courier = opts.courier;
     this.#logger = opts.logger;
     this.#hostname = opts.hostname;
+    this.#signer = opts.signer ?? null;
     this.#now = opts.now;
     this.#timers = opts.timers ?? systemTimers;
     this.#retryMin = opts.config.retryMin;
@@ -297,7 +302,7 @@ export class Queue {
 
   /** Queues the RFC 3464 report from <> to the original sender, durably, through the same store. */
   async #bounce(item: QueueItem, failed: readonly QueueRecipient[]): Promise<void> {
-    const bounce = await queueBounce({ store: this.#store, hostname: this.#hostname, logger: this.#logger, now: this.#now() }, item, failed);
+    const bounce = await queueBounce({ store: this.#store, hostname: this.#hostname, logger: this.#logger, now: this.#now(), signer: this.#signer }, item, failed);
     if (bounce !== null) this.add(bounce);
   }
 

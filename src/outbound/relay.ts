@@ -9,6 +9,7 @@ import { Queue } from './queue.js';
 import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-control.js';
 import { QueueStore } from './queue-store.js';
 import type { Timers } from '../time/timers.js';
+import type { DkimSigner } from '../mailauth/dkim-signer.js';
 
 export interface RelayOptions {
   readonly config: OutboundConfig;
@@ -22,6 +23,8 @@ export interface RelayOptions {
   readonly random?: () => number;
   /** How long close() waits for attempts in flight (default 10 s). */
   readonly closeTimeoutMs?: number;
+  /** DKIM signing of relayed mail and of our bounces (null: none). */
+  readonly signer?: DkimSigner | null;
 }
 
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -57,12 +60,13 @@ export class Relay {
       hostname: opts.hostname,
       config: opts.config,
       now,
+      signer: opts.signer ?? null,
       ...(opts.timers === undefined ? {} : { timers: opts.timers }),
       ...(opts.random === undefined ? {} : { random: opts.random }),
     });
     for (const item of items) queue.add(item);
     if (items.length > 0) logger.info({ event: 'queue-loaded', messages: items.length }, 'queue loaded');
-    const delivery = new OutboundDelivery({ store, enqueue: (item) => queue.add(item), logger, now });
+    const delivery = new OutboundDelivery({ store, enqueue: (item) => queue.add(item), logger, now, signer: opts.signer ?? null });
     return new Relay(queue, delivery, logger, opts);
   }
 

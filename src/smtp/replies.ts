@@ -77,6 +77,7 @@ export const replies = {
   delivered: (id: string): Reply => reply(250, '2.0.0', `Ok: delivered as ${id}`),
   unknownMailbox: (): Reply => reply(550, '5.1.1', 'No such user here'),
   relayDenied: (): Reply => reply(550, '5.7.1', 'Relaying denied'),
+  policyRefused: (): Reply => reply(550, '5.7.1', 'Message refused by local policy'),
   tooManyRecipients: (): Reply => reply(452, '4.5.3', 'Too many recipients'),
   messageTooBig: (max: number): Reply => reply(552, '5.3.4', `Message exceeds the size limit of ${max} bytes`),
   bareLineEndingInData: (): Reply =>

@@ -25,7 +25,7 @@ test('a message lands in new/ with its exact content, nothing in tmp/', async (t
   await m.write(Buffer.from('Subject: hi\n\nbody\n'));
   const copies = await m.commit();
   const expected = 'Return-Path: <a@example.net>\nReceived: from x\nSubject: hi\n\nbody\n';
-  assert.deepEqual(copies, [{ mailbox: 'alice', name: '1764000000.M123000P4242Q1.mx1', size: Buffer.byteLength(expected) }]);
+  assert.deepEqual(copies, [{ mailbox: 'alice', folder: null, name: '1764000000.M123000P4242Q1.mx1', size: Buffer.byteLength(expected) }]);
   assert.deepEqual(await list(root, 'alice', 'new'), ['1764000000.M123000P4242Q1.mx1']);
   assert.deepEqual(await list(root, 'alice', 'tmp'), []);
   assert.deepEqual(await list(root, 'alice', 'cur'), []);

@@ -1,0 +1,37 @@
+// SPF, DKIM, DMARC and ARC as one end-of-DATA check of the inbound server (the MessageCheck contract): its verdict
+// and its Authentication-Results header.
+import type { Envelope, SessionInfo } from '../delivery.js';
+import type { CheckRun, CheckVerdict, MessageCheck } from '../inbound/message-check.js';
+import { formatAddress } from '../mail/address.js';
+import type { Logger } from '../observability/logger.js';
+import type { InboundChecks } from './message-checks.js';
+
+export class MailauthCheck implements MessageCheck {
+  readonly name = 'mailauth';
+
+  constructor(
+    private readonly checks: InboundChecks,
+    private readonly logger: Logger,
+  ) {}
+
+  start(envelope: Envelope, session: SessionInfo): CheckRun {
+    const run = this.checks.start({
+      clientIp: session.remoteAddress,
+      helo: session.heloName,
+      mailFrom: envelope.reversePath === null ? null : formatAddress(envelope.reversePath),
+    });
+    const logger = this.logger;
+    return {
+      write: (chunk) => run.write(chunk),
+      async finish(): Promise<CheckVerdict> {
+        const o = await run.finish();
+        const line = { event: 'auth-results', session: session.id, client: session.remoteAddress, results: o.summary, verdict: o.verdict };
+        if (o.error !== undefined) logger.warn({ ...line, err: o.error }, 'mail authentication checks failed: every result is temperror');
+        else logger.info(line, `mail authentication: ${o.summary}`);
+        const header = o.header.replace(/\n$/, '');
+        return o.reply === null ? { action: o.verdict, headers: [header] } : { action: o.verdict, reply: o.reply, headers: [header] };
+      },
+      abort: () => undefined,
+    };
+  }
+}
