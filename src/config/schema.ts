@@ -285,7 +285,10 @@ const outboundShape = {
   queue_dir: path.prefault('queue'),
   smtp_port: integer(1, 65535).prefault(25),
   dns_servers: listOf(dnsServer).prefault([]),
-  tls: oneOf(['opportunistic', 'required'] as const).prefault('opportunistic'),
+  tls: oneOf(['opportunistic', 'required', 'verify'] as const).prefault('opportunistic'),
+  ca_file: path.optional(),
+  mta_sts: bool.prefault(true),
+  dane: bool.prefault(false),
   retry_min: duration(MAX_TIMER).prefault('5m'),
   retry_max: duration(MAX_TIMER).prefault('1h'),
   queue_lifetime: duration(Number.MAX_SAFE_INTEGER).prefault('5d'),
@@ -312,6 +315,7 @@ const rootShape = {
     return s;
   }).optional(),
   data_dir: path.prefault('data'),
+  dns_servers: listOf(dnsServer).prefault([]),
   log: z.strictObject(logShape).prefault({}),
   tls: z
     .strictObject(tlsShape)

@@ -20,6 +20,7 @@ function makeConfig(dataDir: string): Config {
     file: null,
     hostname: 'relay.test',
     dataDir,
+    dnsServers: [],
     log: { level: 'error', file: null },
     tls: { cert: null, key: null },
     timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
@@ -42,6 +43,10 @@ function makeConfig(dataDir: string): Config {
       smtpPort: 25,
       dnsServers: [],
       tls: 'opportunistic',
+      tlsMode: 'opportunistic',
+      caFile: null,
+      mtaSts: true,
+      dane: false,
       // A retry an hour away: only a flush can bring one within the test.
       retryMin: HOUR,
       retryMax: 4 * HOUR,
