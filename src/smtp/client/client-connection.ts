@@ -25,7 +25,11 @@ export interface TlsInfo {
   readonly authorized: boolean;
   /** OpenSSL's reason when not authorized ("CERT_HAS_EXPIRED", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"…), else null. */
   readonly authorizationError: string | null;
-  /** The server's certificate first, then its chain as Node builds it (the issuer from the trust store may end it). */
+  /**
+   * The server's certificate first, then its chain as Node builds it (the issuer from the trust store may end it).
+   * Worked out on first read (about a millisecond, which sessions without a policy to check need not pay): read it
+   * while the session is open.
+   */
   readonly peerCertificates: readonly X509Certificate[];
 }
 
@@ -147,12 +151,16 @@ export class ClientConnection {
     this.listen(secure);
     secure.once('secureConnect', () => {
       const error = secure.authorizationError as Error | string | null | undefined;
+      let chain: X509Certificate[] | null = null;
       this.tlsInfo = {
         protocol: secure.getProtocol() ?? 'unknown',
         cipher: secure.getCipher()?.name ?? 'unknown',
         authorized: secure.authorized,
         authorizationError: secure.authorized || error === undefined || error === null ? null : typeof error === 'string' ? error : ((error as { code?: string }).code ?? error.message),
-        peerCertificates: peerChain(secure),
+        get peerCertificates(): readonly X509Certificate[] {
+          chain ??= peerChain(secure);
+          return chain;
+        },
       };
       this.notify();
     });
