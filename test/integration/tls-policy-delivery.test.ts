@@ -8,14 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DnsResolver } from '../../src/dns/dns-resolver.js';
-import { lookupVia } from '../../src/dns/lookup.js';
-import { decideTlsPolicy, type TlsPolicyDeps, type TlsPolicySettings } from '../../src/outbound/tls-policy/host-policy.js';
-import { MtaSts } from '../../src/outbound/tls-policy/mta-sts.js';
-import { fetchStsPolicy } from '../../src/outbound/tls-policy/sts-fetch.js';
-import { StsPolicyStore } from '../../src/outbound/tls-policy/sts-store.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import type { TlsPolicySettings } from '../../src/outbound/tls-policy/host-policy.js';
+import { createOutboundTls, type OutboundTls } from '../../src/outbound/tls-policy/outbound-tls.js';
 import { checkBeforeConnect, checkTls, type TlsOutcome, type TlsVerdict } from '../../src/outbound/tls-policy/tls-check.js';
 import { tlsaFor } from '../../src/outbound/tls-policy/tlsa.js';
-import { loadTrustStore, type TrustStore } from '../../src/outbound/tls-policy/trust-store.js';
 import { RemoteReplyError, TlsHandshakeError } from '../../src/smtp/client/client-errors.js';
 import { type ClientTimeouts, SmtpClient } from '../../src/smtp/client/smtp-client.js';
 import { type DnsServer, startDnsServer, type ZoneEntry, type ZoneTlsa } from './helpers/dns-server.js';
@@ -52,7 +49,6 @@ describe('outbound TLS policy, end to end over sockets', () => {
   let port = 0;
   let dns: DnsServer;
   let resolver: DnsResolver;
-  let trust: TrustStore;
   let root: TestCa;
   let sub: TestCa;
   let stranger: TestCa;
@@ -91,7 +87,7 @@ describe('outbound TLS policy, end to end over sockets', () => {
     root = await createTestCa('policy test root');
     sub = await root.intermediate('policy test intermediate');
     stranger = await createTestCa('untrusted root');
-    trust = await loadTrustStore({ caFile: await writeCaFile(dir, [root]), systemBundle: null });
+    await writeCaFile(dir, [root]);
     certs.valid = await sub.issue(['*.valid.mx.test']);
     certs.untrusted = await stranger.issue(['*.untrusted.mx.test']);
     certs.wrongname = await sub.issue(['someone-else.test']);
@@ -129,22 +125,32 @@ describe('outbound TLS policy, end to end over sockets', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const deps = (dane: boolean): TlsPolicyDeps => ({
-    dane: dane ? resolver : null,
-    mtaSts: new MtaSts({
-      dns: resolver,
-      store: new StsPolicyStore(join(dir, 'mta-sts')),
-      fetch: (d) => fetchStsPolicy(d, { lookup: lookupVia(resolver), trust, port: policyServer.port }),
-    }),
-  });
+  /** What the courier gets from the config: one OutboundTls per (outbound.tls, outbound.dane) pair used here. */
+  const built = new Map<string, Promise<OutboundTls>>();
+  const outboundTls = (tls: TlsPolicySettings['tls'], dane: boolean): Promise<OutboundTls> => {
+    const key = `${tls} ${dane}`;
+    let made = built.get(key);
+    if (made === undefined) {
+      made = createOutboundTls({
+        config: { tlsMode: tls, caFile: join(dir, 'ca.pem'), mtaSts: true, dane, smtpPort: port },
+        dataDir: join(dir, key.replace(' ', '-')),
+        dns: resolver,
+        logger: silentLogger(),
+        httpsPort: policyServer.port,
+      });
+      built.set(key, made);
+    }
+    return made;
+  };
 
   /**
    * The courier's walk, as the wiring recipe describes it: decide, then per host: skip?, connect, EHLO, STARTTLS
    * with the policy's options, check, then send (or move on). Plain text only where the verdict allows.
    */
   async function deliver(to: string, settings: Partial<TlsPolicySettings> = {}, dane = true): Promise<Delivery> {
+    const tls = await outboundTls(settings.tls ?? 'opportunistic', dane);
     const mx = (await resolver.mx(to)).records.map((r) => r.exchange);
-    const decision = await decideTlsPolicy(to, mx, { tls: 'opportunistic', port, ...settings }, deps(dane));
+    const decision = await tls.decide(to, mx);
     const attempts: Attempt[] = [];
     for (const p of decision.hosts) {
       const refused = checkBeforeConnect(p);
@@ -159,7 +165,7 @@ describe('outbound TLS policy, end to end over sockets', () => {
       if (!client.capabilities.starttls) outcome = { kind: 'no-starttls', detail: `${p.host} does not offer STARTTLS` };
       else {
         try {
-          outcome = { kind: 'tls', info: await client.startTls({ servername: p.host, secureContext: trust.secureContext }) };
+          outcome = { kind: 'tls', info: await client.startTls(tls.startTlsOptions(p)) };
         } catch (err) {
           if (err instanceof RemoteReplyError) outcome = { kind: 'no-starttls', detail: `STARTTLS refused: ${err.message}` };
           else if (err instanceof TlsHandshakeError) outcome = { kind: 'handshake-failed', detail: err.message };
