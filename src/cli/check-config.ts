@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config, ListenAddress } from '../config/config.js';
 import { ConfigError, formatProblem, type ConfigProblem } from '../config/config-error.js';
 import { DEFAULTS_NAME, loadConfig, resolveConfigPath } from '../config/load-config.js';
+import { isLoopbackIp } from '../net/loopback.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { Mailboxes } from '../inbound/mailboxes.js';
 import { inspectCertificate } from '../tls/tls-context.js';
@@ -74,6 +75,12 @@ export function warnings(config: Config, mailboxes: Mailboxes | null, file: stri
   // RFC 5321 §4.5.3.1.8: at least 100 recipients MUST be buffered.
   if (config.inbound.maxRecipients < 100) warn('inbound.max_recipients', 'RFC 5321 §4.5.3.1.8 requires accepting at least 100 recipients');
   if (config.outbound.maxRecipients < 100) warn('outbound.max_recipients', 'RFC 5321 §4.5.3.1.8 requires accepting at least 100 recipients');
+  // RFC 7672 §2.1: the AD bit is worth something only from a validating resolver over a path nobody can touch.
+  const remote = config.outbound.dnsServers.filter((s) => !isLoopbackIp(s.replace(/^\[(.*)\]:\d+$/, '$1').replace(/^([\d.]+):\d+$/, '$1')));
+  if (config.outbound.enabled && config.outbound.dane && (config.outbound.dnsServers.length === 0 || remote.length > 0)) {
+    const which = remote.length > 0 ? remote.join(', ') : 'the system resolver';
+    warn('outbound.dane', `DANE trusts the AD bit from ${which}: use a validating resolver on this host (e.g. "127.0.0.1:53" running unbound), or anyone on the path can switch DANE off`);
+  }
   return found;
 }
 
@@ -107,7 +114,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
     `hostname = ${str(config.hostname)}`,
     `data_dir = ${str(config.dataDir)}`,
-    `dns_servers = ${list(config.dnsServers)}${config.dnsServers.length === 0 ? '  # the system resolver' : ''}`,
+    `dns_servers = ${list(config.dnsServers)}${config.dnsServers.length === 0 ? '  # the nameservers of /etc/resolv.conf' : ''}`,
     '',
     '[log]',
     `level = ${str(config.log.level)}`,
@@ -159,7 +166,10 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `queue_dir = ${str(outbound.queueDir)}`,
     `smtp_port = ${outbound.smtpPort}`,
     `dns_servers = ${list(outbound.dnsServers)}${outbound.dnsServers.length === 0 ? '  # the system resolver' : ''}`,
-    `tls = ${str(outbound.tls)}`,
+    `tls = ${str(outbound.tlsMode)}`,
+    optional('ca_file', outbound.caFile, 'the system CAs only'),
+    `mta_sts = ${outbound.mtaSts}`,
+    `dane = ${outbound.dane}${outbound.dane ? '  # trusts the AD bit of dns_servers' : ''}`,
     `retry_min = ${duration(outbound.retryMin)}`,
     `retry_max = ${duration(outbound.retryMax)}`,
     `queue_lifetime = ${duration(outbound.queueLifetime)}`,

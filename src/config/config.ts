@@ -61,9 +61,21 @@ export interface OutboundConfig {
   readonly queueDir: string;
   /** Port dialled on remote MX hosts. */
   readonly smtpPort: number;
-  /** DNS servers "host:port"; empty: the system resolver. */
+  /**
+   * The relay's DNS servers: outbound.dns_servers, else the top-level dns_servers (the one resolver of the
+   * program); empty: the nameservers of /etc/resolv.conf.
+   */
   readonly dnsServers: readonly string[];
+  /** Whether plain text is ever allowed: "verify" in the file implies "required" here. */
   readonly tls: 'opportunistic' | 'required';
+  /** outbound.tls as written: "verify" also asks for a verified certificate for every domain (see tlsPolicy in src/outbound/tls-policy). */
+  readonly tlsMode: 'opportunistic' | 'required' | 'verify';
+  /** Absolute path of a PEM file of CAs trusted beyond the system's (MX hosts and MTA-STS policy hosts), or null. */
+  readonly caFile: string | null;
+  /** Honour MTA-STS policies (RFC 8461). */
+  readonly mtaSts: boolean;
+  /** Honour DANE TLSA records (RFC 7672); needs DNS servers that validate DNSSEC (the AD bit). */
+  readonly dane: boolean;
   readonly retryMin: number;
   readonly retryMax: number;
   readonly queueLifetime: number;
@@ -116,7 +128,7 @@ export interface Config {
   readonly file: string | null;
   readonly hostname: string;
   readonly dataDir: string;
-  /** DNS servers "host:port" for every lookup (SPF, DKIM, DMARC, MX, …); empty: the system resolver. */
+  /** The DNS servers of every lookup (top-level dns_servers); empty: the nameservers of /etc/resolv.conf. */
   readonly dnsServers: readonly string[];
   readonly log: { readonly level: LogLevel; readonly file: string | null };
   readonly tls: {

@@ -1,7 +1,7 @@
 // Where to deliver a domain's mail: MX hosts by preference with their addresses (RFC 5321 §5.1), or why not.
-import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import { domainToASCII } from 'node:url';
+import { DnsResolver } from '../dns/dns-resolver.js';
 
 export interface MxHost {
   /** The exchange's name, or the address literal ("[192.0.2.1]") for a literal domain. */
@@ -20,8 +20,10 @@ export type MxResult =
   | { readonly kind: 'transient'; readonly reason: string };
 
 export interface MxResolverOptions {
-  /** DNS servers as "127.0.0.1:5353" or "[::1]:53"; empty: the system's resolver configuration. */
+  /** DNS servers as "127.0.0.1:5353" or "[::1]:53"; empty: the system's resolver configuration. Unused with `dns`. */
   readonly servers: readonly string[];
+  /** The program's shared resolver (src/dns); without it one is made from `servers`. */
+  readonly dns?: Pick<DnsResolver, 'mx' | 'a' | 'aaaa'>;
   /** Per query try, in ms (default 5000). */
   readonly timeoutMs?: number;
   /** Shuffles MX hosts of equal preference (RFC 5321 §5.1); Math.random unless a test pins it. */
@@ -45,20 +47,21 @@ const NO_NAME = new Set(['ENOTFOUND', 'EBADNAME']);
 type Lookup<T> = { ok: true; value: T } | { ok: false; missing: boolean; code: string };
 
 export class MxResolver {
-  private readonly resolver: Resolver;
+  private readonly dns: Pick<DnsResolver, 'mx' | 'a' | 'aaaa'>;
   private readonly random: () => number;
   private readonly cacheMs: number;
   private readonly now: () => number;
   /**
    * Hosts found per domain, with when they expire. A relay sending many messages to one domain would otherwise
-   * ask for its MX, AAAA and A records for each (Postfix leans on a local caching resolver for this). A fixed
-   * short lifetime rather than the records' TTLs: node's resolveMx does not give them.
+   * ask for its MX, AAAA and A records for each (Postfix leans on a local caching resolver for this). The DNS
+   * cache underneath honours the records' TTLs; this one keeps the ordered host list for a fixed short time.
    */
   private readonly cache = new Map<string, { readonly hosts: readonly MxHost[]; readonly expires: number }>();
 
   constructor(opts: MxResolverOptions) {
-    this.resolver = new Resolver({ timeout: opts.timeoutMs ?? 5000, tries: 2 });
-    if (opts.servers.length > 0) this.resolver.setServers([...opts.servers]);
+    this.dns =
+      opts.dns ??
+      new DnsResolver({ servers: opts.servers, timeoutMs: opts.timeoutMs ?? 5000, attempts: 2, ...(opts.now !== undefined ? { now: opts.now } : {}) });
     this.random = opts.random ?? Math.random;
     this.cacheMs = opts.cacheMs ?? 60_000;
     this.now = opts.now ?? Date.now;
@@ -87,7 +90,7 @@ export class MxResolver {
 
   /** MX records, then each exchange's addresses; the implicit MX when there is no MX record. */
   private async lookupDomain(name: string): Promise<MxResult> {
-    const mx = await this.lookup(() => this.resolver.resolveMx(name));
+    const mx = await this.lookup(async () => (await this.dns.mx(name)).records.map((r) => ({ exchange: r.exchange, priority: r.preference })));
     if (!mx.ok) {
       if (NO_DATA.has(mx.code)) return this.implicitMx(name);
       if (mx.missing) return { kind: 'permanent', reason: `domain ${name} does not exist (${mx.code})`, reply: '550 5.1.2' };
@@ -131,8 +134,8 @@ export class MxResolver {
     name: string,
   ): Promise<{ kind: 'hosts'; addresses: string[] } | { kind: 'permanent' | 'transient'; reason: string }> {
     const [v6, v4] = await Promise.all([
-      this.lookup(() => this.resolver.resolve6(name)),
-      this.lookup(() => this.resolver.resolve4(name)),
+      this.lookup(async () => (await this.dns.aaaa(name)).records),
+      this.lookup(async () => (await this.dns.a(name)).records),
     ]);
     const addresses = [...(v6.ok ? v6.value : []), ...(v4.ok ? v4.value : [])];
     if (addresses.length > 0) return { kind: 'hosts', addresses };

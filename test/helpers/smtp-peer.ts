@@ -38,6 +38,11 @@ export interface SmtpPeerOptions {
   /** Offer STARTTLS, with the test certificate (default false). */
   readonly starttls?: boolean;
   /**
+   * The certificate (PEM, with its chain) and key STARTTLS presents instead of the self-signed "localhost" one:
+   * e.g. one from a test CA (helpers/test-ca.ts) for tests that verify it.
+   */
+  readonly certificate?: { readonly cert: string; readonly key: string };
+  /**
    * Offer STARTTLS, answer it with 220, then fail the handshake: the peer only speaks TLS 1.0/1.1, which no
    * default Node.js client accepts (their minimum is TLS 1.2), so the handshake ends with a protocol_version alert.
    */
@@ -97,7 +102,7 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
   /** Called after each message received, by waitForMessages. */
   const onMessage = new Set<() => void>();
   const tlsOffered = opts.starttls === true || opts.brokenTls === true;
-  const cert = tlsOffered ? await testCert() : null;
+  const cert = !tlsOffered ? null : (opts.certificate ?? (await testCert()));
   const options: SMTPServerOptions = {
     logger: false,
     // Do not wait for lingering clients when a test closes the peer.

@@ -62,17 +62,18 @@ describe('session limits', () => {
     await d.ask('EHLO client.example');
     const from = facteur.logs().length;
     let sent = 0;
-    // Each message is accepted until the session is a second old; then the next command is refused.
+    // Each message is accepted until the session is a second old; then the next command, whichever, is refused.
+    const cut = (r: { code: number; enhanced: string | null }): boolean => {
+      if (r.code !== 421) return false;
+      assert.equal(r.enhanced, '4.7.0');
+      return true;
+    };
     for (;;) {
-      const r = await d.ask('MAIL FROM:<s@client.example>');
-      if (r.code === 421) {
-        assert.equal(r.enhanced, '4.7.0');
-        break;
-      }
-      assert.equal(r.code, 250);
-      await d.ask('RCPT TO:<alice@example.org>');
-      await d.command('DATA');
-      await d.expect(354);
+      if (cut(await d.ask('MAIL FROM:<s@client.example>'))) break;
+      if (cut(await d.ask('RCPT TO:<alice@example.org>'))) break;
+      const go = await d.ask('DATA');
+      if (cut(go)) break;
+      assert.equal(go.code, 354);
       await d.send(`Subject: ${sent}\r\n\r\nslow\r\n.\r\n`);
       await d.expect(250, '2.0.0');
       sent += 1;

@@ -1,4 +1,5 @@
 // One client socket (plain, then maybe TLS): replies read in order, writes with backpressure, a time limit on every wait.
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Reply } from '../../mail/reply.js';
@@ -17,6 +18,34 @@ const MAX_QUEUED_REPLY_BYTES = 256 * 1024;
 export interface TlsInfo {
   readonly protocol: string;
   readonly cipher: string;
+  /**
+   * The presented chain verified against the trusted CAs (StartTlsOptions.secureContext, else Node's list).
+   * It says nothing about the server's name: checking that is the caller's business (outbound/tls-policy).
+   */
+  readonly authorized: boolean;
+  /** OpenSSL's reason when not authorized ("CERT_HAS_EXPIRED", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"…), else null. */
+  readonly authorizationError: string | null;
+  /**
+   * The server's certificate first, then its chain as Node builds it (the issuer from the trust store may end it).
+   * Worked out on first read (about a millisecond, which sessions without a policy to check need not pay): read it
+   * while the session is open.
+   */
+  readonly peerCertificates: readonly X509Certificate[];
+}
+
+/** What STARTTLS needs to let the caller verify the server (RFC 7672 §3.2, RFC 8461 §4.2); every field optional. */
+export interface StartTlsOptions {
+  /** Sent as SNI (RFC 6066 §3; never an IP address). */
+  readonly servername?: string;
+  /** The trusted CAs (and other client TLS settings): e.g. the system's plus outbound.ca_file. Default: Node's CA list. */
+  readonly secureContext?: tls.SecureContext;
+  /**
+   * true: Node refuses the handshake unless the chain verifies and the certificate is valid for `servername`.
+   * false (default): the handshake goes on whatever the certificate; `authorized`, `authorizationError` and
+   * `peerCertificates` in TlsInfo tell the caller what it got, so that its policy decides (opportunistic TLS
+   * must still encrypt with a certificate nobody can verify, RFC 7435).
+   */
+  readonly rejectUnauthorized?: boolean;
 }
 
 /**
@@ -95,28 +124,44 @@ export class ClientConnection {
   }
 
   /**
-   * Runs the TLS handshake over the open socket after a 220 to STARTTLS (RFC 3207 §4). Certificates are not
-   * verified (shared/INTERFACE.md: verification is a later option). Anything the server sent in plain text after
+   * Runs the TLS handshake over the open socket after a 220 to STARTTLS (RFC 3207 §4). By default nothing is
+   * refused: the chain's verdict and the certificates are returned for the caller's policy. Anything the server sent in plain text after
    * its 220 is thrown away: it could only be replies injected by a man in the middle, to be read as if they had come
    * through TLS (the STARTTLS injection attack, CVE-2011-0411; RFC 3207 §4.2 has the client forget the plain session).
    */
-  async upgrade(servername: string | undefined, ms: number): Promise<TlsInfo> {
+  async upgrade(opts: StartTlsOptions, ms: number): Promise<TlsInfo> {
     const plain = this.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('drain');
     this.parser = new ReplyParser();
     this.replies = [];
     this.queuedBytes = 0;
+    const { servername, secureContext } = opts;
+    const reject = opts.rejectUnauthorized === true;
     const secure = tls.connect({
       socket: plain,
-      rejectUnauthorized: false,
+      rejectUnauthorized: reject,
+      // Without rejection, Node's own name check is left out, so `authorized` speaks of the chain alone.
+      ...(reject ? {} : { checkServerIdentity: () => undefined }),
+      ...(secureContext !== undefined ? { secureContext } : {}),
       // SNI carries host names only, never IP addresses (RFC 6066 §3).
       ...(servername !== undefined && isHostName(servername) ? { servername } : {}),
     });
     this.socket = secure;
     this.listen(secure);
     secure.once('secureConnect', () => {
-      this.tlsInfo = { protocol: secure.getProtocol() ?? 'unknown', cipher: secure.getCipher()?.name ?? 'unknown' };
+      const error = secure.authorizationError as Error | string | null | undefined;
+      let chain: X509Certificate[] | null = null;
+      this.tlsInfo = {
+        protocol: secure.getProtocol() ?? 'unknown',
+        cipher: secure.getCipher()?.name ?? 'unknown',
+        authorized: secure.authorized,
+        authorizationError: secure.authorized || error === undefined || error === null ? null : typeof error === 'string' ? error : ((error as { code?: string }).code ?? error.message),
+        get peerCertificates(): readonly X509Certificate[] {
+          chain ??= peerChain(secure);
+          return chain;
+        },
+      };
       this.notify();
     });
     try {
@@ -219,6 +264,19 @@ export class ClientConnection {
     if ((reason as { name?: unknown } | null)?.name === 'TimeoutError') throw new ClientTimeoutError(stage, ms);
     throw reason;
   }
+}
+
+/** The peer's certificate and the issuers Node found for it, leaf first, each once. */
+function peerChain(socket: tls.TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cert !== undefined && cert.raw !== undefined && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(new X509Certificate(cert.raw));
+    cert = cert.issuerCertificate;
+  }
+  return chain;
 }
 
 /** Roughly what a reply took on the wire. */

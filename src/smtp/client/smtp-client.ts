@@ -2,11 +2,11 @@
 import type { Logger } from '../../observability/logger.js';
 import { isPositive, type Reply, replyText } from '../../mail/reply.js';
 import { DotStuffer } from '../wire/dot-stuff.js';
-import { ClientConnection, type TlsInfo } from './client-connection.js';
+import { ClientConnection, type StartTlsOptions, type TlsInfo } from './client-connection.js';
 import { type ClientStage, ConnectionLostError, RemoteReplyError, TlsHandshakeError } from './client-errors.js';
 import { Capabilities } from './ehlo-capabilities.js';
 
-export type { TlsInfo } from './client-connection.js';
+export type { StartTlsOptions, TlsInfo } from './client-connection.js';
 
 /** How long each wait may last, in ms (RFC 5321 §4.5.3.2 gives the minimums a client should use). */
 export interface ClientTimeouts {
@@ -120,20 +120,24 @@ export class SmtpClient {
    * STARTTLS, the handshake, then EHLO again: what the server offered in plain text no longer counts (RFC 3207 §4.2).
    * A refusal throws RemoteReplyError (stage "starttls") and leaves the plain session usable (RFC 3207 §4).
    * A failed handshake, or a session that dies before the new EHLO is answered, throws TlsHandshakeError: the
-   * connection is gone.
+   * connection is gone. With the default options the certificate is not judged: TlsInfo carries the facts
+   * (authorized, authorizationError, peerCertificates) for the caller's policy.
    */
-  async startTls(opts: { servername?: string } = {}): Promise<TlsInfo> {
+  async startTls(opts: StartTlsOptions = {}): Promise<TlsInfo> {
     const r = await this.command('STARTTLS', 'starttls', this.opts.timeouts.command);
     if (r.code !== 220) throw new RemoteReplyError('starttls', r);
     this.caps = Capabilities.none();
-    const info = await this.conn.upgrade(opts.servername, this.opts.timeouts.command);
+    const info = await this.conn.upgrade(opts, this.opts.timeouts.command);
     try {
       await this.ehlo();
     } catch (err) {
       if (!(err instanceof ConnectionLostError)) throw err;
       throw new TlsHandshakeError(`TLS session with ${this.remote} failed after the handshake: ${err.message}`, { cause: err });
     }
-    this.opts.logger?.debug({ remote: this.remote, ...info }, 'smtp client: TLS started');
+    this.opts.logger?.debug(
+      { remote: this.remote, protocol: info.protocol, cipher: info.cipher, authorized: info.authorized, authorizationError: info.authorizationError },
+      'smtp client: TLS started',
+    );
     return info;
   }
 

@@ -56,6 +56,10 @@ function makeConfig(dataDir: string): Config {
       smtpPort: 25,
       dnsServers: [],
       tls: 'opportunistic',
+      tlsMode: 'opportunistic',
+      caFile: null,
+      mtaSts: true,
+      dane: false,
       // A retry an hour away: only a flush can bring one within the test.
       retryMin: HOUR,
       retryMax: 4 * HOUR,
