@@ -17,6 +17,10 @@ import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-c
 import { SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
 import { Metrics, type QueueGaugeSource } from './observability/metrics.js';
 import { DkimKeys } from './mailauth/dkim-keys.js';
+import { MailauthCheck } from './mailauth/mailauth-check.js';
+import { InboundChecks } from './mailauth/message-checks.js';
+import { DnsResolver } from './dns/dns-resolver.js';
+import { nodeStyleResolve } from './dns/node-style-resolve.js';
 import { DkimSigner } from './mailauth/dkim-signer.js';
 import { errorText } from './observability/error-text.js';
 import { startMetricsServer } from './observability/metrics-server.js';
@@ -62,6 +66,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const now = deps.now ?? (() => new Date());
   const pid = deps.pid ?? process.pid;
   const metrics = deps.metrics ?? new Metrics();
+  // One resolver and one cache for every lookup of the program (INTERFACE.md: dns_servers); the relay's own
+  // outbound.dns_servers, when set, gets a resolver of its own.
+  const dns = new DnsResolver({ servers: config.dnsServers });
+  const relayDns = sameList(config.outbound.dnsServers, config.dnsServers) ? dns : new DnsResolver({ servers: config.outbound.dnsServers });
   // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains).
   const signer = config.dkim.domains.length === 0 ? null : new DkimSigner({ keys: deps.dkimKeys ?? (await DkimKeys.load(config.dkim.keyDir, config.dkim.domains)) });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -126,13 +134,19 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         maxRecipientRate: config.inbound.maxRecipientRate,
         exempt: config.inbound.limitsExempt,
       });
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger), config.inbound, clientLimits), { adopt });
+      const checking = config.inbound.verify
+        ? {
+            checks: [new MailauthCheck(new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }), logger.child({ server: 'inbound' }))],
+            authservId: config.hostname,
+          }
+        : { checks: [], authservId: null };
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), config.inbound, clientLimits), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
     }
     if (config.outbound.enabled) {
-      const resolver = new MxResolver({ servers: config.outbound.dnsServers });
+      const resolver = new MxResolver({ servers: config.outbound.dnsServers, dns: relayDns });
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
@@ -226,6 +240,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     },
   };
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** The queue's size for the gauges, read when scraped: a message is pending while any recipient is. */
 function queueGauges(r: Relay): QueueGaugeSource {

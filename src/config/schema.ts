@@ -12,7 +12,7 @@
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
 //   [submission] received_shows_user = false (name the authenticated user in Received), max_connections = 100
 // Mail authentication keys (INTERFACE.md "Added keys"): dns_servers = [] at the top level; [dkim] domains = [],
-// selector = "facteur"; [inbound] verify = true, dmarc_policy = "enforce".
+// selector = "facteur"; [inbound] verify = false (on in examples/facteur.toml), dmarc_policy = "enforce".
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { domainProblem } from '../mail/address.js';
@@ -245,7 +245,7 @@ const inboundShape = {
   max_recipient_rate: integer(1).prefault(1000),
   limits_exempt: listOf(network).prefault(['127.0.0.0/8', '::1']),
   users: users.prefault({}),
-  verify: bool.prefault(true),
+  verify: bool.prefault(false),
   dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
 };
 

@@ -76,7 +76,7 @@ test('built-in defaults (no file)', async () => {
     maxRecipientRate: 1000,
     limitsExempt: ['127.0.0.0/8', '::1'],
     users: {},
-    verify: true,
+    verify: false,
     dmarcPolicy: 'enforce',
   });
   assert.deepEqual(c.outbound, {

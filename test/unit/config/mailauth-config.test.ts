@@ -30,11 +30,11 @@ async function problems(toml: string): Promise<string[]> {
   assert.fail('expected a ConfigError');
 }
 
-test('defaults: no DNS servers, no DKIM domain, selector "facteur", checks on and enforced', async () => {
+test('defaults: no DNS servers, no DKIM domain, selector "facteur", checks off (on when asked) and enforced', async () => {
   const c = await load('data_dir = "d"\n');
   assert.deepEqual(c.dnsServers, []);
   assert.deepEqual(c.dkim, { domains: [], selector: 'facteur', keyDir: join(dir, 'd', 'dkim') });
-  assert.equal(c.inbound.verify, true);
+  assert.equal(c.inbound.verify, false);
   assert.equal(c.inbound.dmarcPolicy, 'enforce');
 });
 
