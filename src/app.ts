@@ -4,7 +4,9 @@ import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
 import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
-import type { Logger } from './observability/logger.js';
+import { setLogLevel, type Logger } from './observability/logger.js';
+import { restartNeeded } from './config/config-diff.js';
+import type { AuthService } from './smtp/server/auth-service.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
 import { LocalCourier } from './outbound/local-courier.js';
@@ -33,8 +35,11 @@ import { TlsContextProvider } from './tls/tls-context.js';
 export interface RunningApp {
   /** Stop accepting at once, give sessions up to the grace period, then close them with 421. */
   stop(): Promise<void>;
-  /** SIGHUP: re-read certificate, users and submission passwords. */
-  reload(): Promise<void>;
+  /**
+   * SIGHUP with the config file read again (or the current one): users, local domains, limits, certificate,
+   * passwords, DKIM keys and log level are applied; the other changes are logged as needing a restart.
+   */
+  reload(next?: Config): Promise<void>;
   /** What was bound (port 0 resolved), per server. */
   listeners(): readonly (BoundAddress & { readonly server: ServerName })[];
   /** Retry every queued message now (also reachable through `facteur queue flush`). */
@@ -90,34 +95,45 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
     readonly greetPause: number;
   };
-  const context = (name: string, delivery: Delivery, side: SideLimits, clientLimits: ClientLimits | null = null): ServerContext => ({
-    name,
-    hostname: config.hostname,
-    delivery,
-    limits: {
-      maxMessageSize: side.maxMessageSize,
-      maxRecipients: side.maxRecipients,
-      maxConnections: side.maxConnections,
-      maxIdleCommands: side.maxIdleCommands,
-      maxSessionTime: side.maxSessionTime,
-      maxLineLength: MAX_LINE,
-      maxErrors: MAX_ERRORS,
-    },
-    timeouts: {
-      command: config.timeouts.command,
-      data: config.timeouts.data,
-      tlsHandshake: Math.min(config.timeouts.command, 60_000),
-      greetPause: side.greetPause,
-      shutdownGrace: config.timeouts.shutdownGrace,
-    },
-    tls,
-    logger: logger.child({ server: name }),
-    now,
-    metrics,
-    clientLimits,
+  // The settings a reload may change: each server context reads its limits and timeouts from the current config.
+  let current = config;
+  const live: { readonly ctx: { -readonly [K in keyof ServerContext]: ServerContext[K] }; readonly side: (c: Config) => SideLimits }[] = [];
+  const limitsOf = (side: SideLimits): ServerContext['limits'] => ({
+    maxMessageSize: side.maxMessageSize,
+    maxRecipients: side.maxRecipients,
+    maxConnections: side.maxConnections,
+    maxIdleCommands: side.maxIdleCommands,
+    maxSessionTime: side.maxSessionTime,
+    maxLineLength: MAX_LINE,
+    maxErrors: MAX_ERRORS,
   });
+  const timeoutsOf = (c: Config, side: SideLimits): ServerContext['timeouts'] => ({
+    command: c.timeouts.command,
+    data: c.timeouts.data,
+    tlsHandshake: Math.min(c.timeouts.command, 60_000),
+    greetPause: side.greetPause,
+    shutdownGrace: c.timeouts.shutdownGrace,
+  });
+  const context = (name: string, delivery: Delivery, side: (c: Config) => SideLimits, extra: { clientLimits?: ClientLimits; auth?: AuthService } = {}): ServerContext => {
+    const ctx = {
+      name,
+      hostname: config.hostname,
+      delivery,
+      limits: limitsOf(side(current)),
+      timeouts: timeoutsOf(current, side(current)),
+      tls,
+      logger: logger.child({ server: name }),
+      now,
+      metrics,
+      clientLimits: extra.clientLimits ?? null,
+      ...(extra.auth === undefined ? {} : { auth: extra.auth }),
+    };
+    live.push({ ctx, side });
+    return ctx;
+  };
 
   let local: MaildirDelivery | null = null;
+  let clientLimits: ClientLimits | null = null;
   let relay: Relay | null = null;
   let metricsAddress: string | null = null;
   let submission: SubmissionService | null = null;
@@ -127,20 +143,15 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes });
       local = maildirs;
       cleanups.push(() => maildirs.close());
-      const clientLimits = new ClientLimits({
-        maxConnections: config.inbound.maxConnectionsPerClient,
-        maxConnectionRate: config.inbound.maxConnectionRate,
-        maxMessageRate: config.inbound.maxMessageRate,
-        maxRecipientRate: config.inbound.maxRecipientRate,
-        exempt: config.inbound.limitsExempt,
-      });
+      const limits = new ClientLimits(clientLimitSettings(config));
+      clientLimits = limits;
       const checking = config.inbound.verify
         ? {
             checks: [new MailauthCheck(new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }), logger.child({ server: 'inbound' }))],
             authservId: config.hostname,
           }
         : { checks: [], authservId: null };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), config.inbound, clientLimits), { adopt });
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, { clientLimits: limits }), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -171,7 +182,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       metrics.watchQueue(queueGauges(r));
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
       // Local programs are not screened: no pause before the greeting.
-      const server = new SmtpServer(context('outbound', r.delivery, { ...config.outbound, greetPause: 0 }), { acceptPeer: isLoopbackIp, adopt });
+      const server = new SmtpServer(context('outbound', r.delivery, (c) => ({ ...c.outbound, greetPause: 0 })), { acceptPeer: isLoopbackIp, adopt });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await r.start();
@@ -179,13 +190,12 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     if (config.submission.enabled) {
       // The config refuses submission without the relay: an authenticated session's mail goes into its queue.
       if (relay === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
-      // The relay's limits, but for the number of connections: the submission port is open to the network.
-      const limits = { ...config.outbound, maxConnections: config.submission.maxConnections, greetPause: 0 };
       const started = await SubmissionService.start({
         config: config.submission,
         relay: relay.delivery,
         mailboxes: await Mailboxes.load(config.inbound),
-        context: (delivery) => context('submission', delivery, limits),
+        // The relay's limits, but for the number of connections: the submission port is open to the network.
+        context: (delivery, auth) => context('submission', delivery, (c) => ({ ...c.outbound, maxConnections: c.submission.maxConnections, greetPause: 0 }), { auth }),
         hostname: config.hostname,
         logger: logger.child({ server: 'submission' }),
         now,
@@ -225,23 +235,45 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));
       logger.info({ event: 'stopped' }, 'facteur stopped');
     },
-    async reload() {
-      await tls.reload();
-      if (signer !== null) {
+    async reload(next = current) {
+      // What can fail is read first: a bad users file leaves every setting as it was.
+      const mailboxes = local === null && submission === null ? null : await Mailboxes.load(next.inbound);
+      const keys = signer === null ? null : await DkimKeys.load(next.dkim.keyDir, next.dkim.domains).catch((err: unknown) => {
         // A key that went missing keeps the old set: mail must not start leaving unsigned because of a bad edit.
-        await DkimKeys.load(config.dkim.keyDir, config.dkim.domains).then(
-          (keys) => signer.setKeys(keys),
-          (err: unknown) => logger.error({ event: 'dkim-reload-failed', err }, `DKIM keys not reloaded, keeping the previous ones: ${errorText(err)}`),
-        );
+        logger.error({ event: 'dkim-reload-failed', err }, `DKIM keys not reloaded, keeping the previous ones: ${errorText(err)}`);
+        return null;
+      });
+      const restart = restartNeeded(current, next);
+      current = next;
+      setLogLevel(logger, next.log.level);
+      await tls.reload({ cert: next.tls.cert, key: next.tls.key, ciphers: next.tls.ciphers, minVersion: next.tls.minVersion });
+      for (const { ctx, side } of live) {
+        ctx.limits = limitsOf(side(next));
+        ctx.timeouts = timeoutsOf(next, side(next));
       }
-      if (local !== null) local.setMailboxes(await Mailboxes.load(config.inbound));
-      if (submission !== null) await submission.reload(await Mailboxes.load(config.inbound));
-      logger.info({ event: 'reloaded' }, `certificate${submission === null ? ' and users' : ', users and passwords'} reloaded; listen addresses and other settings need a restart`);
+      clientLimits?.update(clientLimitSettings(next));
+      if (keys !== null) signer?.setKeys(keys);
+      if (mailboxes !== null) {
+        local?.setMailboxes(mailboxes);
+        await submission?.reload(mailboxes);
+      }
+      logger.info({ event: 'reloaded', restart_needed: restart }, 'configuration reloaded');
+      if (restart.length > 0) logger.warn({ event: 'restart-needed', keys: restart }, `changed settings that need a restart to apply: ${restart.join(', ')}`);
     },
   };
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+function clientLimitSettings(c: Config) {
+  return {
+    maxConnections: c.inbound.maxConnectionsPerClient,
+    maxConnectionRate: c.inbound.maxConnectionRate,
+    maxMessageRate: c.inbound.maxMessageRate,
+    maxRecipientRate: c.inbound.maxRecipientRate,
+    exempt: c.inbound.limitsExempt,
+  };
+}
 
 /** The queue's size for the gauges, read when scraped: a message is pending while any recipient is. */
 function queueGauges(r: Relay): QueueGaugeSource {

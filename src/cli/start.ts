@@ -1,5 +1,8 @@
 // `facteur start`: load the config, run the servers in the foreground, stop on SIGTERM/SIGINT, reload on SIGHUP.
 import { startApp, type RunningApp } from '../app.js';
+import type { Config } from '../config/config.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load-config.js';
 import { loadDkimKeysForCommand } from './dkim-commands.js';
 import { EXIT_CONFIG, loadConfigForCommand } from './load-for-command.js';
 import { errorText } from '../observability/error-text.js';
@@ -39,7 +42,17 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
 
   const notify = systemdNotifier(process.env, logger);
   // Signals are handled from now on: a SIGHUP or SIGTERM arriving while the servers start must not kill the process.
-  const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS, notify);
+  // SIGHUP reads the file again; one that no longer parses or validates is refused and the old settings stay.
+  const readConfig = async (): Promise<Config | null> => {
+    try {
+      return await loadConfig(config.file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      logger.error({ event: 'reload-refused', problems: err.message.split('\n') }, `the config file has problems, keeping the previous settings:\n${err.message}`);
+      return null;
+    }
+  };
+  const control = controlBySignals(logger, config.timeouts.shutdownGrace + STOP_MARGIN_MS, notify, readConfig);
   const running = inheritedSockets(process.env).then((inherited) => startApp(config, logger, { inherited, dkimKeys })).then(
     (app) => {
       notify('READY=1'); // every listener is bound (or adopted) and accepting
@@ -71,7 +84,7 @@ interface SignalControl {
  * SIGTERM/SIGINT: stop gracefully (exit 0), or at once on a second signal or past `stopLimitMs` (exit 1). SIGHUP:
  * reload certificate and users; a failed reload is logged and the server keeps running with what it had.
  */
-function controlBySignals(logger: Logger, stopLimitMs: number, notify: Notify): SignalControl {
+function controlBySignals(logger: Logger, stopLimitMs: number, notify: Notify, readConfig: () => Promise<Config | null>): SignalControl {
   let app: RunningApp | null = null;
   let stopping = false;
   let finish: (code: number) => void = () => undefined;
@@ -117,10 +130,11 @@ function controlBySignals(logger: Logger, stopLimitMs: number, notify: Notify): 
       logger.info({ event: 'reload-skipped', signal: 'SIGHUP' }, 'SIGHUP while starting: the settings being loaded are already fresh');
       return;
     }
-    logger.info({ event: 'reloading', signal: 'SIGHUP' }, 'SIGHUP: reloading certificate and users');
+    logger.info({ event: 'reloading', signal: 'SIGHUP' }, 'SIGHUP: reading the config file again');
     notify(reloadingState());
-    app
-      .reload()
+    const running = app;
+    readConfig()
+      .then((next) => (next === null ? undefined : running.reload(next)))
       .catch((err: unknown) => logger.error({ event: 'reload-failed', err }, `reload failed, keeping the previous settings: ${(err as Error).message}`))
       .finally(() => notify('READY=1'));
   };

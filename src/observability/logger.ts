@@ -32,9 +32,17 @@ export function createLogger(opts: LoggerOptions): Logger {
   destination.on('error', (err: Error) => process.stderr.write(`facteur: log file ${opts.file ?? 'stderr'}: ${err.message}\n`));
   // The mode above applies to a file we create; one left by an earlier version or another tool is narrowed too.
   const narrowed = opts.file === null ? null : restrictMode(opts.file);
+  // A child logger copies its parent's level when it is made: each one is remembered (weakly) so that a reload can
+  // change the level of them all.
+  const children = new Set<WeakRef<PinoLogger>>();
   const logger = pino(
     {
       level: opts.level,
+      onChild: (child) => {
+        // Short-lived children (one per delivery attempt) are forgotten once collected: sweep now and then.
+        if (children.size >= SWEEP_CHILDREN_AT) for (const ref of children) if (ref.deref() === undefined) children.delete(ref);
+        children.add(new WeakRef(child));
+      },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: {
@@ -46,6 +54,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     destination,
   );
+  (logger as unknown as Record<symbol, unknown>)[CHILDREN] = children;
   if (narrowed !== null) logger.warn({ event: 'log-file-mode', file: opts.file, err: narrowed }, 'could not make the log file private (chmod 600)');
   return logger;
 }
@@ -57,6 +66,21 @@ function restrictMode(file: string): Error | null {
     return null;
   } catch (err) {
     return err as Error;
+  }
+}
+
+const CHILDREN = Symbol('facteur.logger.children');
+const SWEEP_CHILDREN_AT = 1024;
+
+/** SIGHUP with a new log.level: the logger and every child made from it log at `level` from now on. */
+export function setLogLevel(logger: Logger, level: LogLevel): void {
+  logger.level = level;
+  const children = (logger as unknown as Record<symbol, Set<WeakRef<PinoLogger>> | undefined>)[CHILDREN];
+  if (children === undefined) return;
+  for (const ref of children) {
+    const child = ref.deref();
+    if (child === undefined) children.delete(ref);
+    else child.level = level;
   }
 }
 

@@ -4,6 +4,7 @@ import type { Delivery } from '../delivery.js';
 import type { Mailboxes } from '../inbound/mailboxes.js';
 import type { Logger } from '../observability/logger.js';
 import { SmtpServer, type SmtpServerOptions } from '../smtp/server/listener.js';
+import type { AuthService } from '../smtp/server/auth-service.js';
 import type { ServerContext } from '../smtp/server/server-context.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { PasswordChecker } from './password-checker.js';
@@ -17,8 +18,8 @@ export interface SubmissionOptions {
   /** The loopback relay's Delivery (the queue). */
   readonly relay: Delivery;
   readonly mailboxes: Mailboxes;
-  /** The server context shared with the other servers (hostname, TLS, timeouts, logger), given this Delivery. */
-  readonly context: (delivery: Delivery) => ServerContext;
+  /** The server context shared with the other servers (hostname, TLS, timeouts, logger), given this Delivery and AUTH. */
+  readonly context: (delivery: Delivery, auth: AuthService) => ServerContext;
   readonly hostname: string;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -54,7 +55,7 @@ export class SubmissionService {
       logger: opts.logger,
       receivedShowsUser: opts.config.receivedShowsUser,
     });
-    this.server = new SmtpServer({ ...opts.context(delivery), auth }, opts.serverOptions);
+    this.server = new SmtpServer(opts.context(delivery, auth), opts.serverOptions);
   }
 
   /** Reads the passwords file and binds every submission address; rejects with a BindError or a passwords file problem. */

@@ -34,7 +34,7 @@ export class TlsContextProvider implements TlsProvider {
   #context: SecureContext;
 
   private constructor(
-    private readonly opts: TlsOptions,
+    private opts: TlsOptions,
     context: SecureContext,
   ) {
     this.#context = context;
@@ -53,9 +53,11 @@ export class TlsContextProvider implements TlsProvider {
    * SIGHUP: reads the certificate again (after a renewal). New connections get the new context; open ones keep
    * theirs. On failure the previous context stays in use and the error is logged: a bad renewal must not stop mail.
    */
-  async reload(): Promise<void> {
+  async reload(next: Partial<Pick<TlsOptions, 'cert' | 'key' | 'ciphers' | 'minVersion'>> = {}): Promise<void> {
     try {
-      this.#context = await loadContext(this.opts);
+      const opts = { ...this.opts, ...next };
+      this.#context = await loadContext(opts);
+      this.opts = opts;
       this.opts.logger.info({ event: 'tls-reloaded' }, 'TLS certificate reloaded');
     } catch (err) {
       this.opts.logger.error({ event: 'tls-reload-failed', err }, `TLS reload failed, keeping the previous certificate: ${(err as Error).message}`);

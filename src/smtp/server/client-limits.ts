@@ -67,14 +67,22 @@ interface ClientState {
 }
 
 export class ClientLimits {
-  private readonly exempt = new BlockList();
+  private exempt = new BlockList();
   private readonly clients = new Map<string, ClientState>();
 
   constructor(
-    private readonly settings: ClientLimitSettings,
+    private settings: ClientLimitSettings,
     private readonly now: () => number = Date.now,
   ) {
-    for (const network of settings.exempt) addNetwork(this.exempt, network);
+    this.update(settings);
+  }
+
+  /** New limits (SIGHUP): counts so far are kept, and judged by the new limits from now on. */
+  update(settings: ClientLimitSettings): void {
+    const exempt = new BlockList();
+    for (const network of settings.exempt) addNetwork(exempt, network);
+    this.settings = settings;
+    this.exempt = exempt;
   }
 
   /**
