@@ -157,7 +157,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       await server.listen(config.inbound.listenTls, true);
     }
     if (config.outbound.enabled) {
-      const resolver = new MxResolver({ servers: config.outbound.dnsServers, dns: relayDns });
+      const resolver = new MxResolver({ servers: config.outbound.dnsServers, dns: relayDns, addressPreference: config.outbound.addressPreference });
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
@@ -169,6 +169,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         timeouts: clientTimeouts(config),
         logger,
         cache,
+        source: { ipv4: config.outbound.sourceIpv4, ipv6: config.outbound.sourceIpv6 },
       });
       const maildirs = local;
       const courier = new RoutingCourier({

@@ -76,6 +76,11 @@ export interface OutboundConfig {
   readonly mtaSts: boolean;
   /** Honour DANE TLSA records (RFC 7672); needs DNS servers that validate DNSSEC (the AD bit). */
   readonly dane: boolean;
+  /** Which addresses of an MX host are tried first: "ipv6" (AAAA then A), "ipv4", or "any" (alternating). */
+  readonly addressPreference: 'ipv6' | 'ipv4' | 'any';
+  /** The addresses to send from, per family; null: the system's choice. */
+  readonly sourceIpv4: string | null;
+  readonly sourceIpv6: string | null;
   readonly retryMin: number;
   readonly retryMax: number;
   readonly queueLifetime: number;

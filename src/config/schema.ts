@@ -259,6 +259,17 @@ const outboundShape = {
   ca_file: path.optional(),
   mta_sts: bool.prefault(true),
   dane: bool.prefault(false),
+  address_preference: oneOf(['ipv6', 'ipv4', 'any'] as const).prefault('ipv6'),
+  source_ipv4: field((v) => {
+    const s = str(v);
+    if (!isIPv4(s)) throw Invalid.of(`"${s}" is not an IPv4 address`);
+    return s;
+  }).optional(),
+  source_ipv6: field((v) => {
+    const s = str(v);
+    if (!isIPv6(s)) throw Invalid.of(`"${s}" is not an IPv6 address`);
+    return s;
+  }).optional(),
   retry_min: duration(MAX_TIMER_MS).prefault('5m'),
   retry_max: duration(MAX_TIMER_MS).prefault('1h'),
   queue_lifetime: duration(Number.MAX_SAFE_INTEGER).prefault('5d'),

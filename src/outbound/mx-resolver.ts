@@ -32,7 +32,11 @@ export interface MxResolverOptions {
   readonly cacheMs?: number;
   /** The clock for that cache (ms); Date.now unless a test drives it. */
   readonly now?: () => number;
+  /** Which addresses of a host come first: "ipv6" (AAAA then A), "ipv4" (A then AAAA), "any" (alternating). */
+  readonly addressPreference?: AddressPreference;
 }
+
+export type AddressPreference = 'ipv6' | 'ipv4' | 'any';
 
 /** At most this many MX hosts are tried per attempt, as RFC 5321 §5.1 lets a client cap the list. */
 export const MAX_MX_HOSTS = 10;
@@ -48,6 +52,7 @@ type Lookup<T> = { ok: true; value: T } | { ok: false; missing: boolean; code: s
 
 export class MxResolver {
   private readonly dns: Pick<DnsResolver, 'mx' | 'a' | 'aaaa'>;
+  private readonly preference: AddressPreference;
   private readonly random: () => number;
   private readonly cacheMs: number;
   private readonly now: () => number;
@@ -59,6 +64,7 @@ export class MxResolver {
   private readonly cache = new Map<string, { readonly hosts: readonly MxHost[]; readonly expires: number }>();
 
   constructor(opts: MxResolverOptions) {
+    this.preference = opts.addressPreference ?? 'ipv6';
     this.dns =
       opts.dns ??
       new DnsResolver({ servers: opts.servers, timeoutMs: opts.timeoutMs ?? 5000, attempts: 2, ...(opts.now !== undefined ? { now: opts.now } : {}) });
@@ -129,7 +135,7 @@ export class MxResolver {
     return { kind: res.kind, reason: `no MX for ${name} and ${res.reason}` };
   }
 
-  /** AAAA then A addresses of one name. */
+  /** The addresses of one name, AAAA and A, in the order of `addressPreference`. */
   private async addresses(
     name: string,
   ): Promise<{ kind: 'hosts'; addresses: string[] } | { kind: 'permanent' | 'transient'; reason: string }> {
@@ -137,7 +143,7 @@ export class MxResolver {
       this.lookup(async () => (await this.dns.aaaa(name)).records),
       this.lookup(async () => (await this.dns.a(name)).records),
     ]);
-    const addresses = [...(v6.ok ? v6.value : []), ...(v4.ok ? v4.value : [])];
+    const addresses = orderAddresses(v6.ok ? v6.value : [], v4.ok ? v4.value : [], this.preference);
     if (addresses.length > 0) return { kind: 'hosts', addresses };
     const failed = [v6, v4].find((l): l is Extract<typeof l, { ok: false }> => !l.ok && !l.missing);
     if (failed !== undefined) return { kind: 'transient', reason: `address lookup failed (${failed.code})` };
@@ -172,4 +178,16 @@ function addressLiteral(domain: string): MxResult {
   const ok = inner === ip ? net.isIPv4(ip) : net.isIPv6(ip);
   if (!ok) return { kind: 'permanent', reason: `unusable address literal ${domain}` };
   return { kind: 'hosts', hosts: [{ name: domain, preference: 0, addresses: [ip] }] };
+}
+
+/** AAAA and A addresses in the preferred order; "any" alternates them (IPv6 first), so neither family waits behind all of the other's. */
+export function orderAddresses(v6: readonly string[], v4: readonly string[], preference: AddressPreference): string[] {
+  if (preference === 'ipv6') return [...v6, ...v4];
+  if (preference === 'ipv4') return [...v4, ...v6];
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(v6.length, v4.length); i++) {
+    if (i < v6.length) out.push(v6[i]!);
+    if (i < v4.length) out.push(v4[i]!);
+  }
+  return out;
 }

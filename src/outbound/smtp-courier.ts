@@ -1,4 +1,5 @@
 // The courier to remote MX hosts: one attempt walks the hosts in order under the TLS policy, with per-recipient outcomes.
+import { isIPv6 } from 'node:net';
 import type { Logger } from '../observability/logger.js';
 import { type Address, formatAddress } from '../mail/address.js';
 import {
@@ -31,6 +32,8 @@ export interface SmtpCourierOptions {
   readonly signal?: AbortSignal;
   /** Sessions kept open between transfers to the same address (connection-cache.ts); without it, one connection per attempt. */
   readonly cache?: ConnectionCache;
+  /** The addresses to send from, per family (a host whose IPv6 address has no PTR record sends from IPv4 only). */
+  readonly source?: { readonly ipv4: string | null; readonly ipv6: string | null };
 }
 
 type Relay = NonNullable<TransferResult['relay']>;
@@ -124,6 +127,7 @@ async function session(a: Attempt, host: MxHost, ip: string, tryTls: boolean): P
       // A cached session outlives this message: its logs must not carry this message's id.
       logger: a.opts.cache !== undefined ? a.opts.logger : a.log,
       ...(a.opts.signal !== undefined ? { signal: a.opts.signal } : {}),
+      ...sourceFor(a.opts.source, ip),
     });
     const step = await converse(a, client, host, ip, tryTls);
     const tls = client.tls?.protocol ?? null;
@@ -379,4 +383,10 @@ class Outcomes {
       return { recipient: this.recipients[i] as Address, status: 'transient', ...latest };
     });
   }
+}
+
+/** The configured source address of `ip`'s family, as a connect option. */
+function sourceFor(source: SmtpCourierOptions['source'], ip: string): { localAddress?: string } {
+  const local = source === undefined ? null : isIPv6(ip) ? source.ipv6 : source.ipv4;
+  return local === null ? {} : { localAddress: local };
 }

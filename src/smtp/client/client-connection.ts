@@ -77,10 +77,10 @@ export class ClientConnection {
   }
 
   /** Opens a TCP connection to an IP address; rejects with ConnectionLostError (refused…) or ClientTimeoutError. */
-  static async open(host: string, port: number, ms: number, outer?: AbortSignal): Promise<ClientConnection> {
+  static async open(host: string, port: number, ms: number, outer?: AbortSignal, localAddress?: string): Promise<ClientConnection> {
     const remote = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
     // No Nagle: the final dot after the message, or a command after its reply, must not wait for a delayed ACK (40 ms).
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = net.connect({ host, port, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) });
     const conn = new ClientConnection(socket, remote, outer);
     let connected = false;
     socket.once('connect', () => {

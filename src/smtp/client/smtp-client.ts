@@ -44,6 +44,8 @@ export interface ConnectOptions {
   readonly logger?: Logger;
   /** Aborts every wait (shutdown). */
   readonly signal?: AbortSignal;
+  /** The address to send from (one of this host's, of the same family as `host`); the system's choice without it. */
+  readonly localAddress?: string;
 }
 
 /** The replies to one transaction's envelope; data is null when DATA was not sent (MAIL or every RCPT refused). */
@@ -75,7 +77,7 @@ export class SmtpClient {
 
   /** Connects and reads the greeting; a greeting other than 220 throws RemoteReplyError (stage "greeting"). */
   static async connect(opts: ConnectOptions): Promise<SmtpClient> {
-    const conn = await ClientConnection.open(opts.host, opts.port, opts.timeouts.connect, opts.signal);
+    const conn = await ClientConnection.open(opts.host, opts.port, opts.timeouts.connect, opts.signal, opts.localAddress);
     try {
       const greeting = await conn.readReply('greeting', opts.timeouts.greeting);
       opts.logger?.debug({ remote: conn.remote, s: replyText(greeting) }, 'smtp client: greeting');

@@ -59,6 +59,9 @@ function makeConfig(dataDir: string): Config {
       tlsMode: 'opportunistic',
       caFile: null,
       mtaSts: true,
+      addressPreference: 'ipv6',
+      sourceIpv4: null,
+      sourceIpv6: null,
       dane: false,
       // A retry an hour away: only a flush can bring one within the test.
       retryMin: HOUR,
