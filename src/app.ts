@@ -1,4 +1,5 @@
 // Wires both servers from the config: the same SMTP core, each with its own final step (Maildir or the queue).
+import { Resolver } from 'node:dns/promises';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
@@ -10,6 +11,7 @@ import { OutboundQueue } from './outbound/outbound-queue.js';
 import { localTransfer } from './outbound/local-transfer.js';
 import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
+import { Dnsbl, type Resolve4 } from './dnsbl/dnsbl.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import type { ServerContext } from './smtp/server/server-context.js';
@@ -56,7 +58,9 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
     readonly greetPause: number;
   };
-  const context = (name: string, delivery: Delivery, side: SideLimits, clientLimits: ClientLimits | null = null): ServerContext => ({
+  /** The defences at the door of a server: none for the loopback relay. */
+  type Defences = Pick<ServerContext, 'clientLimits' | 'clientScreen' | 'recipientPolicy'>;
+  const context = (name: string, delivery: Delivery, side: SideLimits, defences: Defences = { clientLimits: null }): ServerContext => ({
     name,
     hostname: config.hostname,
     delivery,
@@ -79,7 +83,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     tls,
     logger: logger.child({ server: name }),
     now,
-    clientLimits,
+    ...defences,
   });
 
   let inbound: { delivery: InboundDelivery } | null = null;
@@ -97,7 +101,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         maxRecipientRate: config.inbound.maxRecipientRate,
         exempt: config.inbound.limitsExempt,
       });
-      const server = new SmtpServer(context('inbound', delivery, config.inbound, clientLimits));
+      const exempt = config.inbound.limitsExempt;
+      let clientScreen: Dnsbl | undefined;
+      if (config.inbound.dnsbl.length > 0) {
+        const dns = blocklistResolver(config);
+        cleanups.push(async () => dns.cancel());
+        clientScreen = new Dnsbl({ lists: config.inbound.dnsbl, timeoutMs: config.inbound.dnsblTimeout, resolve4: dns.resolve4, exempt, logger: logger.child({ server: 'inbound' }) });
+      }
+      const server = new SmtpServer(context('inbound', delivery, config.inbound, { clientLimits, clientScreen }));
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -160,6 +171,17 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       logger.info({ event: 'reloaded' }, 'certificate and users reloaded; listen addresses and other settings need a restart');
     },
   };
+}
+
+/**
+ * The DNS lookups of the blocklists, through outbound.dns_servers or the system's resolver. Kept in this one
+ * function so the program-wide resolver (src/dns/) can take its place: anything shaped like Resolver#resolve4 fits.
+ */
+function blocklistResolver(config: Config): { resolve4: Resolve4; cancel: () => void } {
+  // One try within the blocklists' time limit: past it the client is let in anyway.
+  const resolver = new Resolver({ timeout: config.inbound.dnsblTimeout, tries: 1 });
+  if (config.outbound.dnsServers.length > 0) resolver.setServers(config.outbound.dnsServers);
+  return { resolve4: (name, options) => resolver.resolve4(name, options), cancel: () => resolver.cancel() };
 }
 
 /** RFC 5321 §4.5.3.2 client timeouts; connect and greeting from the config. */

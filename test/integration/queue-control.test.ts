@@ -42,6 +42,10 @@ function makeConfig(dataDir: string): Config {
       maxMessageRate: 300,
       maxRecipientRate: 1000,
       limitsExempt: [],
+      dnsbl: [],
+      dnsblTimeout: 2000,
+      greylist: { enabled: false, delay: 300_000, expire: 86_400_000, lifetime: 35 * 86_400_000, autoWhitelist: 5 },
+      rspamd: null,
       users: {},
     },
     outbound: {

@@ -10,6 +10,8 @@ export interface ZoneEntry {
   readonly AAAA?: readonly string[];
   /** Answer SERVFAIL for every question about this name. */
   readonly servfail?: boolean;
+  /** Never answer questions about this name (the asker times out). */
+  readonly drop?: boolean;
 }
 
 /** Names are matched case-insensitively, with or without the final dot. */
@@ -20,6 +22,8 @@ export interface DnsServer {
   readonly address: string;
   /** Every question received, as "name TYPE" (e.g. "example.org MX"), for tests that check what was asked. */
   readonly questions: readonly string[];
+  /** Resolves once `question` ("name TYPE") has been received from now on (rejects after timeoutMs, default 10 s). */
+  waitForQuestion(question: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +38,7 @@ export async function startDnsServer(zone: Zone): Promise<DnsServer> {
     return key === undefined ? undefined : zone[key];
   };
   const questions: string[] = [];
+  const watchers = new Set<(question: string) => void>();
   const server = dns2.createServer({
     udp: true,
     handle: (request, send) => {
@@ -45,8 +50,11 @@ export async function startDnsServer(zone: Zone): Promise<DnsServer> {
         void send(response);
         return;
       }
-      questions.push(`${question.name} ${TYPE_NAMES[question.type] ?? question.type}`);
+      const asked = `${question.name} ${TYPE_NAMES[question.type] ?? question.type}`;
+      questions.push(asked);
+      for (const w of [...watchers]) w(asked);
       const entry = byName(question.name);
+      if (entry?.drop === true) return;
       if (entry === undefined) response.header.rcode = RCODE.NXDOMAIN;
       else if (entry.servfail === true) response.header.rcode = RCODE.SERVFAIL;
       else response.answers = answers(question, entry);
@@ -56,7 +64,21 @@ export async function startDnsServer(zone: Zone): Promise<DnsServer> {
   const bound = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
   const port = bound.udp?.port;
   if (port === undefined) throw new Error('the DNS server did not bind a UDP port');
-  return { address: `127.0.0.1:${port}`, questions, close: () => server.close() };
+  const waitForQuestion = (wanted: string, timeoutMs = 10_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        watchers.delete(watcher);
+        reject(new Error(`no DNS question "${wanted}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const watcher = (asked: string): void => {
+        if (asked.toLowerCase() !== wanted.toLowerCase()) return;
+        clearTimeout(timer);
+        watchers.delete(watcher);
+        resolve();
+      };
+      watchers.add(watcher);
+    });
+  return { address: `127.0.0.1:${port}`, questions, waitForQuestion, close: () => server.close() };
 }
 
 function answers(question: dns2.Packet.Question, entry: ZoneEntry): dns2.Packet.Resource[] {

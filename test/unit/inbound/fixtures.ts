@@ -32,6 +32,10 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     maxMessageRate: 300,
     maxRecipientRate: 1000,
     limitsExempt: [],
+    dnsbl: [],
+    dnsblTimeout: 2000,
+    greylist: { enabled: false, delay: 300_000, expire: 86_400_000, lifetime: 35 * 86_400_000, autoWhitelist: 5 },
+    rspamd: null,
     users: {},
     ...overrides,
   };
