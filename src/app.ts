@@ -12,6 +12,7 @@ import { localTransfer } from './outbound/local-transfer.js';
 import { transfer } from './outbound/transfer.js';
 import type { Delivery } from './delivery.js';
 import { Dnsbl, type Resolve4 } from './dnsbl/dnsbl.js';
+import { Greylist } from './greylist/greylist.js';
 import { isLoopback, SmtpServer, type BoundAddress } from './smtp/server/listener.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import type { ServerContext } from './smtp/server/server-context.js';
@@ -108,7 +109,13 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         cleanups.push(async () => dns.cancel());
         clientScreen = new Dnsbl({ lists: config.inbound.dnsbl, timeoutMs: config.inbound.dnsblTimeout, resolve4: dns.resolve4, exempt, logger: logger.child({ server: 'inbound' }) });
       }
-      const server = new SmtpServer(context('inbound', delivery, config.inbound, { clientLimits, clientScreen }));
+      let recipientPolicy: Greylist | undefined;
+      if (config.inbound.greylist.enabled) {
+        const greylist = Greylist.open({ rules: config.inbound.greylist, exempt, dataDir: config.dataDir, logger: logger.child({ server: 'inbound' }), now: () => now().getTime() });
+        recipientPolicy = greylist;
+        cleanups.push(() => greylist.close());
+      }
+      const server = new SmtpServer(context('inbound', delivery, config.inbound, { clientLimits, clientScreen, recipientPolicy }));
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
