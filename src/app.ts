@@ -115,6 +115,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         recipientPolicy = greylist;
         cleanups.push(() => greylist.close());
       }
+      // The rspamd check (src/rspamd) runs once the inbound delivery runs message checks; until then, say so.
+      if (config.inbound.rspamd !== null) logger.warn({ event: 'rspamd-not-applied' }, '[inbound.rspamd] is set, but this build does not hand messages to checks yet');
       const server = new SmtpServer(context('inbound', delivery, config.inbound, { clientLimits, clientScreen, recipientPolicy }));
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
