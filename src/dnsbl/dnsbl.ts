@@ -74,6 +74,9 @@ export class Dnsbl implements ClientScreen {
    */
   async check(ip: string): Promise<DnsblHit | null> {
     if (this.opts.lists.length === 0 || this.isExempt(ip)) return null;
+    // A client seen lately (most connections): every answer cached, no timer and no lookup to set up.
+    const cached = this.fromCache(ip);
+    if (cached !== undefined) return cached;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.opts.timeoutMs);
@@ -86,6 +89,18 @@ export class Dnsbl implements ClientScreen {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The verdict from cached answers alone; undefined when a list has none (or an expired one) for `ip`. */
+  private fromCache(ip: string): DnsblHit | null | undefined {
+    const now = this.now();
+    for (const list of this.opts.lists) {
+      const name = queryName(ip, list.zone);
+      const cached = name === null ? undefined : this.cache.get(name);
+      if (cached === undefined || cached.expires <= now) return undefined;
+      if (cached.meaning.kind === 'listed') return { zone: list.zone, code: cached.meaning.code };
+    }
+    return null;
   }
 
   /** Every list asked at once; resolves with the first that lists the address, or null once all have answered. */

@@ -110,9 +110,9 @@ export class Connection {
 
   private async dialogue(): Promise<ConnectionEnd> {
     const { server } = this.opts;
-    if (this.opts.implicitTls && !(await this.startTls())) return 'tls-failed';
-    // The blocklists are asked while the pause runs: a client waits for the longer of the two, not for both.
+    // The blocklists are asked while the TLS handshake and the pause run: a client waits for the longest, not for all.
     const screening = this.screen();
+    if (this.opts.implicitTls && !(await this.startTls())) return 'tls-failed';
     const early = await this.greetPause();
     if (early !== null) return early;
     const refusal = await screening;

@@ -30,7 +30,10 @@ export interface DnsServer {
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 } as const;
 const TYPE_NAMES: Readonly<Record<number, string>> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX' };
 
-/** Starts the server on UDP 127.0.0.1, port 0. The zone is read at each question, so a test may change it in place. */
+/**
+ * Starts the server on 127.0.0.1, UDP and TCP on the same ephemeral port (resolvers such as rspamd's ask some
+ * questions over TCP, RFC 7766). The zone is read at each question, so a test may change it in place.
+ */
 export async function startDnsServer(zone: Zone): Promise<DnsServer> {
   const byName = (name: string): ZoneEntry | undefined => {
     const wanted = name.toLowerCase().replace(/\.$/, '');
@@ -39,31 +42,29 @@ export async function startDnsServer(zone: Zone): Promise<DnsServer> {
   };
   const questions: string[] = [];
   const watchers = new Set<(question: string) => void>();
-  const server = dns2.createServer({
-    udp: true,
-    handle: (request, send) => {
-      const response = Packet.createResponseFromRequest(request);
-      response.header.aa = 1;
-      const question = request.questions[0];
-      if (question === undefined) {
-        response.header.rcode = RCODE.SERVFAIL;
-        void send(response);
-        return;
-      }
-      const asked = `${question.name} ${TYPE_NAMES[question.type] ?? question.type}`;
-      questions.push(asked);
-      for (const w of [...watchers]) w(asked);
-      const entry = byName(question.name);
-      if (entry?.drop === true) return;
-      if (entry === undefined) response.header.rcode = RCODE.NXDOMAIN;
-      else if (entry.servfail === true) response.header.rcode = RCODE.SERVFAIL;
-      else response.answers = answers(question, entry);
+  const handle: dns2.DnsHandler = (request, send) => {
+    const response = Packet.createResponseFromRequest(request);
+    response.header.aa = 1;
+    // RFC 6891 §7: a server that understands EDNS answers a query carrying an OPT record with one of its own
+    // (rspamd's resolver takes an answer without it for a failure, and waits for its timeout).
+    response.additionals = request.additionals.filter((r) => r.type === Packet.TYPE.EDNS);
+    const question = request.questions[0];
+    if (question === undefined) {
+      response.header.rcode = RCODE.SERVFAIL;
       void send(response);
-    },
-  });
-  const bound = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  const port = bound.udp?.port;
-  if (port === undefined) throw new Error('the DNS server did not bind a UDP port');
+      return;
+    }
+    const asked = `${question.name} ${TYPE_NAMES[question.type] ?? question.type}`;
+    questions.push(asked);
+    for (const w of [...watchers]) w(asked);
+    const entry = byName(question.name);
+    if (entry?.drop === true) return;
+    if (entry === undefined) response.header.rcode = RCODE.NXDOMAIN;
+    else if (entry.servfail === true) response.header.rcode = RCODE.SERVFAIL;
+    else response.answers = answers(question, entry);
+    void send(response);
+  };
+  const { udp, tcp, port } = await bindBoth(handle);
   const waitForQuestion = (wanted: string, timeoutMs = 10_000): Promise<void> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -78,7 +79,28 @@ export async function startDnsServer(zone: Zone): Promise<DnsServer> {
       };
       watchers.add(watcher);
     });
-  return { address: `127.0.0.1:${port}`, questions, waitForQuestion, close: () => server.close() };
+  const close = async (): Promise<void> => {
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  };
+  return { address: `127.0.0.1:${port}`, questions, waitForQuestion, close };
+}
+
+/** A UDP socket on an ephemeral port, then a TCP listener on the same number (another port if that one is taken). */
+async function bindBoth(handle: dns2.DnsHandler): Promise<{ udp: dns2.UDPServer; tcp: dns2.TCPServer; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = new dns2.UDPServer(handle);
+    await udp.listen(0, '127.0.0.1');
+    const port = udp.address().port;
+    const tcp = new dns2.TCPServer(handle);
+    const bound = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) return { udp, tcp, port };
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (attempt === 5) throw new Error('could not bind UDP and TCP on one port');
+  }
 }
 
 function answers(question: dns2.Packet.Question, entry: ZoneEntry): dns2.Packet.Resource[] {

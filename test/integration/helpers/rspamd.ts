@@ -14,6 +14,8 @@ export interface Rspamd {
   readonly url: string;
   /** The worker's log, for a failing test's message. */
   readonly logFile: string;
+  /** rspamd's main process (its workers are its children). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -27,11 +29,14 @@ export const RSPAMD_MARKERS = {
 const RSPAMD = '/usr/bin/rspamd';
 const CONFDIR = '/etc/rspamd';
 
-/** Starts rspamd, or returns why it cannot (not installed): the caller skips its tests with that reason. */
-export async function startRspamd(): Promise<Rspamd | string> {
+/**
+ * Starts rspamd, or returns why it cannot (not installed): the caller skips its tests with that reason. Its DNS
+ * questions go to `dnsAddress` ("127.0.0.1:PORT"), or to a server started here that answers NXDOMAIN to all.
+ */
+export async function startRspamd(dnsAddress?: string): Promise<Rspamd | string> {
   if (spawnSync(RSPAMD, ['--version']).status !== 0) return 'rspamd is not installed (apt-get install rspamd; .ci/run installs it)';
   const dir = await mkdtemp(join(tmpdir(), 'facteur-rspamd-'));
-  const dns = await startDnsServer({});
+  const dns = dnsAddress === undefined ? await startDnsServer({}) : { address: dnsAddress, close: async () => undefined };
   const port = await freePort();
   await writeConfig(dir, port, dns.address);
   const user = runAs();
@@ -59,7 +64,7 @@ export async function startRspamd(): Promise<Rspamd | string> {
     await stop();
     throw new Error(`rspamd did not start: ${(err as Error).message}\n${stderr}`);
   }
-  return { url, logFile: join(vars.LOGDIR, 'rspamd.log'), stop };
+  return { url, logFile: join(vars.LOGDIR, 'rspamd.log'), pid: child.pid ?? 0, stop };
 }
 
 async function writeConfig(dir: string, port: number, dnsAddress: string): Promise<void> {
