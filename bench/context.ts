@@ -52,6 +52,7 @@ export class BenchContext {
       openFiles: MAX_CONNECTIONS * 2 + 1024,
       cpuProfileDir,
       retryMin: '1h',
+      inboundExtra: '',
       ...setup,
     };
     const server = await FacteurProcess.start(full);

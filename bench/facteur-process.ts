@@ -35,6 +35,8 @@ export interface FacteurSetup {
   readonly cpuProfileDir: string | null;
   /** Outbound retry_min: long, so a refused delivery waits instead of looping during a measure. */
   readonly retryMin: string;
+  /** More TOML lines for [inbound] (the defences scenarios turn the per-client limits and a DNSBL on); "" for none. */
+  readonly inboundExtra: string;
 }
 
 /** The TOML the server reads: only keys of INTERFACE.md and the documented extras of src/config/schema.ts. */
@@ -61,7 +63,7 @@ maildir_root = "mail"
 max_message_size = ${s.maxMessageSize}
 max_recipients = 100
 max_connections = ${s.maxConnections}
-
+${s.inboundExtra}
 [inbound.users]
 ${BENCH_MAILBOX} = ["${BENCH_MAILBOX}@${BENCH_DOMAIN}"]
 
