@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDnsServer, type DnsServer } from './helpers/dns-server.js';
 import { startFacteur } from './helpers/facteur.js';
+import { SmtpDialog } from './helpers/smtp-dialog.js';
 
 const CLIENT = '1.0.0.127';
 
@@ -14,6 +15,7 @@ describe('DNS blocklists before the greeting', () => {
       [`${CLIENT}.listed.test`]: { A: ['127.0.0.2'] },
       [`${CLIENT}.slow.test`]: { drop: true },
       [`${CLIENT}.quota.test`]: { A: ['127.255.255.254'] },
+      [`1.${'0.'.repeat(31)}listed6.test`]: { A: ['127.0.0.2'] },
     });
   });
   after(() => dns.close());
@@ -37,6 +39,15 @@ describe('DNS blocklists before the greeting', () => {
     const line = await facteur.waitForLog((e) => e.event === 'client-refused', 5000, from);
     assert.equal(line.client, '127.0.0.1');
     assert.equal(line.reason, 'listed on listed.test (127.0.0.2)');
+  });
+
+  test('an IPv6 client is looked up by its nibbles (RFC 5782 §2.4)', async (t) => {
+    const facteur = await startFacteur({ toml: config(['listed6.test']), ipv6: true });
+    t.after(() => facteur.stop());
+    const d = await SmtpDialog.connect(facteur.port('plain', '::1'), '::1');
+    t.after(() => d.close());
+    const greeting = await d.expect(554, '5.7.1');
+    assert.equal(greeting.lines[0], '554 5.7.1 Service unavailable; client [::1] blocked using listed6.test');
   });
 
   test('a client on no list is greeted, and the lists were asked', async (t) => {
