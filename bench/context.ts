@@ -53,6 +53,7 @@ export class BenchContext {
       cpuProfileDir,
       retryMin: '1h',
       submission: null,
+      inboundExtra: '',
       ...setup,
     };
     const server = await FacteurProcess.start(full);

@@ -38,6 +38,8 @@ export interface FacteurSetup {
   readonly retryMin: string;
   /** Submission on implicit TLS (needs outbound), with this passwords file; null: off. */
   readonly submission: { readonly port: number; readonly passwordsFile: string } | null;
+  /** More TOML lines for [inbound] (the defences scenarios turn the per-client limits and a DNSBL on); "" for none. */
+  readonly inboundExtra: string;
 }
 
 /** The TOML the server reads: only keys of the README's Configuration table. */
@@ -46,6 +48,7 @@ export function configText(s: FacteurSetup): string {
   return `# facteur bench server (written by bench/facteur-process.ts)
 hostname = "${BENCH_HOSTNAME}"
 data_dir = "data"
+dns_servers = ${list(s.dnsServers)}
 
 [log]
 level = "${s.logLevel}"
@@ -64,7 +67,7 @@ maildir_root = "mail"
 max_message_size = ${s.maxMessageSize}
 max_recipients = 100
 max_connections = ${s.maxConnections}
-
+${s.inboundExtra}
 [inbound.users]
 ${BENCH_MAILBOX} = ["${BENCH_MAILBOX}@${BENCH_DOMAIN}"]
 

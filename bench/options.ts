@@ -30,7 +30,8 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [options]
   --scenario NAME      scenario id or prefix (repeatable, or a comma list): inbound, inbound-4k,
-                       inbound-4k-s32-one, idle, big, outbound, queue ... (default: all; --list shows them)
+                       inbound-4k-s32-one, defences, rspamd, idle, big, outbound, queue ... (default: all;
+                       --list shows them)
   --quick              every scenario at a tiny size (seconds in all; checks that everything works)
   --messages N         messages per scenario (inbound, outbound; items for queue)
   --warmup N           unmeasured messages sent first to each server (default: a tenth, at most 200)

@@ -100,6 +100,18 @@ const COLUMNS: Record<ScenarioResult['kind'], readonly Column[]> = {
     ['CPU ms', num('serverCpuMs', 0)],
     ['ok', ok],
   ],
+  filter: [
+    ['scenario', (r) => r.id],
+    ['msgs', num('accepted', 0)],
+    ['at once', (r) => String(r.params.sessions ?? '–')],
+    ['size', (r) => String(r.params.messageSize ?? '–')],
+    ['msg/s', num('msgsPerSec', 0)],
+    ['p50 ms', num('latencyP50Ms', 2)],
+    ['p99 ms', num('latencyP99Ms', 2)],
+    ['rspamd CPU ms/msg', num('serverCpuMsPerMsg', 3)],
+    ['check CPU ms/msg', num('clientCpuMsPerMsg', 3)],
+    ['ok', (r) => (r.params.skipped !== undefined ? 'skipped' : ok(r))],
+  ],
   queue: [
     ['scenario', (r) => r.id],
     ['items', num('items', 0)],
@@ -141,7 +153,7 @@ export function formatReport(doc: BenchDocument): string {
   const parts: string[] = [];
   const m = doc.machine;
   parts.push(`facteur bench, ${doc.date}, ${m.cpus} × ${m.cpuModel}, ${m.memoryMb} MB, Linux ${m.kernel}, Node ${m.node}\ncommand: ${doc.command}`);
-  for (const kind of ['inbound', 'outbound', 'idle', 'big', 'queue'] as const) {
+  for (const kind of ['inbound', 'outbound', 'idle', 'big', 'queue', 'filter'] as const) {
     const rows = doc.results.filter((r) => r.kind === kind);
     if (rows.length === 0) continue;
     const cols = COLUMNS[kind];
@@ -157,6 +169,13 @@ export function formatReport(doc: BenchDocument): string {
         ),
     );
   }
+  const door = doorRatios(doc.results);
+  if (door.length > 0) {
+    parts.push(
+      `defences at the door, on / off (two fresh servers measured in alternation; throughput ratio: the target is at least 0.90):\n` +
+        table(['scenario', 'off msg/s', 'on msg/s', 'ratio', 'off CPU ms/msg', 'on CPU ms/msg'], door),
+    );
+  }
   const problems = doc.results.filter((r) => r.problems.length > 0);
   if (problems.length > 0) parts.push(`problems:\n${problems.map((r) => `  ${r.id} (${r.target}): ${r.problems.join('; ')}`).join('\n')}`);
   for (const r of doc.results) {
@@ -166,6 +185,14 @@ export function formatReport(doc: BenchDocument): string {
   }
   parts.push(LEGEND);
   return parts.join('\n\n');
+}
+
+/** Rows for each defences-… scenario of this run: its two sides and their ratio. */
+function doorRatios(results: readonly ScenarioResult[]): string[][] {
+  const f = (v: number | null | undefined, d: number) => (v == null ? '–' : v.toFixed(d));
+  return results
+    .filter((r) => r.id.startsWith('defences-') && r.figures.onOffRatio !== undefined)
+    .map((r) => [r.id, f(r.figures.offMsgsPerSec, 0), f(r.figures.msgsPerSec, 0), f(r.figures.onOffRatio, 2), f(r.figures.offServerCpuMsPerMsg, 3), f(r.figures.serverCpuMsPerMsg, 3)]);
 }
 
 const LEGEND = `How to read it (each result's exact method is in the JSON):

@@ -2,7 +2,7 @@
 import type { TargetName } from './options.js';
 import type { ProfileSummary } from './profile-summary.js';
 
-export type ScenarioKind = 'inbound' | 'idle' | 'big' | 'outbound' | 'queue';
+export type ScenarioKind = 'inbound' | 'idle' | 'big' | 'outbound' | 'queue' | 'filter';
 
 /** Every figure is a number (null when it could not be measured); names carry their unit (Ms, Mb, PerSec...). */
 export type Figures = Readonly<Record<string, number | null>>;

@@ -1,4 +1,5 @@
 // Wires both servers from the config: the same SMTP core, each with its own final step (Maildir or the queue).
+import { Resolver } from 'node:dns/promises';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
@@ -26,6 +27,10 @@ import { nodeStyleResolve } from './dns/node-style-resolve.js';
 import { DkimSigner } from './mailauth/dkim-signer.js';
 import { errorText } from './observability/error-text.js';
 import { startMetricsServer } from './observability/metrics-server.js';
+import { Dnsbl, type Resolve4 } from './dnsbl/dnsbl.js';
+import type { MessageCheck } from './inbound/message-check.js';
+import { Greylist } from './greylist/greylist.js';
+import { RspamdCheck } from './rspamd/rspamd-check.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
@@ -114,7 +119,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     greetPause: side.greetPause,
     shutdownGrace: c.timeouts.shutdownGrace,
   });
-  const context = (name: string, delivery: Delivery, side: (c: Config) => SideLimits, extra: { clientLimits?: ClientLimits; auth?: AuthService } = {}): ServerContext => {
+  type Extra = Partial<Pick<ServerContext, 'clientScreen' | 'recipientPolicy' | 'auth'>> & { readonly clientLimits?: ClientLimits };
+  const context = (name: string, delivery: Delivery, side: (c: Config) => SideLimits, extra: Extra = {}): ServerContext => {
     const ctx = {
       name,
       hostname: config.hostname,
@@ -127,6 +133,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       metrics,
       clientLimits: extra.clientLimits ?? null,
       ...(extra.auth === undefined ? {} : { auth: extra.auth }),
+      ...(extra.clientScreen === undefined ? {} : { clientScreen: extra.clientScreen }),
+      ...(extra.recipientPolicy === undefined ? {} : { recipientPolicy: extra.recipientPolicy }),
     };
     live.push({ ctx, side });
     return ctx;
@@ -145,13 +153,32 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       cleanups.push(() => maildirs.close());
       const limits = new ClientLimits(clientLimitSettings(config));
       clientLimits = limits;
-      const checking = config.inbound.verify
-        ? {
-            checks: [new MailauthCheck(new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }), logger.child({ server: 'inbound' }))],
-            authservId: config.hostname,
-          }
-        : { checks: [], authservId: null };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, { clientLimits: limits }), { adopt });
+      const inboundLogger = logger.child({ server: 'inbound' });
+      const exempt = config.inbound.limitsExempt;
+      const clientScreen =
+        config.inbound.dnsbl.length === 0
+          ? undefined
+          : new Dnsbl({ lists: config.inbound.dnsbl, timeoutMs: config.inbound.dnsblTimeout, resolve4: resolve4Via(dns), exempt, logger: inboundLogger });
+      let recipientPolicy: Greylist | undefined;
+      if (config.inbound.greylist.enabled) {
+        const greylist = Greylist.open({ rules: config.inbound.greylist, exempt, dataDir: config.dataDir, logger: inboundLogger, now: () => now().getTime() });
+        recipientPolicy = greylist;
+        cleanups.push(() => greylist.close());
+      }
+      // The end-of-DATA checks: mail authentication, then the spam filter; the strongest verdict wins.
+      const checks: MessageCheck[] = [];
+      if (config.inbound.verify) {
+        checks.push(new MailauthCheck(new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }), inboundLogger));
+      }
+      if (config.inbound.rspamd !== null) {
+        const { url, timeout, fail, spamToJunk } = config.inbound.rspamd;
+        const rspamd = new RspamdCheck({ url, timeoutMs: timeout, fail, spamToJunk, hostname: config.hostname, logger: inboundLogger });
+        checks.push(rspamd);
+        cleanups.push(async () => rspamd.close());
+      }
+      const checking = { checks, authservId: config.inbound.verify ? config.hostname : null };
+      const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, defences), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -261,6 +288,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       logger.info({ event: 'reloaded', restart_needed: restart }, 'configuration reloaded');
       if (restart.length > 0) logger.warn({ event: 'restart-needed', keys: restart }, `changed settings that need a restart to apply: ${restart.join(', ')}`);
     },
+  };
+}
+
+/** The blocklists' A lookups through the program's resolver, in the shape of Resolver#resolve4 with TTLs. */
+function resolve4Via(dns: DnsResolver): Resolve4 {
+  return async (name) => {
+    const answer = await dns.a(name);
+    return answer.records.map((address) => ({ address, ttl: answer.ttl }));
   };
 }
 

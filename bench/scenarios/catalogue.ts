@@ -1,9 +1,11 @@
 // Every scenario of the suite, in the order they run, and how a --scenario selection picks among them.
 import { bigMessageScenario } from './big-message.js';
+import { doorScenario } from './defences.js';
 import { idleScenario } from './idle.js';
 import { inboundScenario } from './inbound.js';
 import { outboundScenario } from './outbound.js';
 import { queueReloadScenario } from './queue-reload.js';
+import { rspamdScenario } from './rspamd.js';
 import type { Scenario } from './scenario.js';
 
 const KIB = 1024;
@@ -20,6 +22,11 @@ export function catalogue(): Scenario[] {
       }
     }
   }
+  // The defences at the door (issue 15): one cell with them off and on, measured in alternation.
+  for (const perConnection of ['one', 'many'] as const) {
+    list.push(doorScenario(`defences-4k-s32-${perConnection}`, { size: 4 * KIB, sessions: 32, perConnection, messages: 2000, quickMessages: 12 }));
+  }
+  list.push(rspamdScenario('rspamd-4k-s32', { size: 4 * KIB, sessions: 32, messages: 2000, quickMessages: 12 }));
   list.push(idleScenario('idle-1000', 1000, 20));
   list.push(idleScenario('idle-10000', 10_000, 40));
   list.push(bigMessageScenario('big-100m', 100 * 1024 * KIB, 2 * 1024 * KIB));

@@ -31,8 +31,8 @@ interface InboundServer {
   close(): Promise<ProfileSummary | null>;
 }
 
-const FROM = `a@${BENCH_DOMAIN}`;
-const TO = `${BENCH_MAILBOX}@${BENCH_DOMAIN}`;
+export const FROM = `a@${BENCH_DOMAIN}`;
+export const TO = `${BENCH_MAILBOX}@${BENCH_DOMAIN}`;
 
 export function inboundScenario(id: string, cell: InboundCell): Scenario {
   const scenario: Scenario = {
@@ -83,9 +83,9 @@ async function openServer(ctx: BenchContext, id: string, target: TargetName): Pr
 }
 
 /** Messages a new inbound server gets before its first measure: JIT and heap settle over the first thousands. */
-const SERVER_WARMUP = 1000;
+export const SERVER_WARMUP = 1000;
 
-async function warmServer(ctx: BenchContext, server: FacteurProcess): Promise<void> {
+export async function warmServer(ctx: BenchContext, server: FacteurProcess): Promise<void> {
   const n = ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP;
   if (n === 0) return;
   ctx.progress(`  facteur: new server, warming up with ${n} messages`);

@@ -155,6 +155,23 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `limits_exempt = ${list(inbound.limitsExempt)}`,
     `verify = ${inbound.verify}`,
     `dmarc_policy = ${str(inbound.dmarcPolicy)}`,
+    `dnsbl = ${list(inbound.dnsbl.map((z) => (z.codes === null ? z.zone : `${z.zone}=${z.codes.join(',')}`)))}`,
+    `dnsbl_timeout = ${duration(inbound.dnsblTimeout)}`,
+    `greylisting = ${inbound.greylist.enabled}`,
+    `greylist_delay = ${duration(inbound.greylist.delay)}`,
+    `greylist_expire = ${duration(inbound.greylist.expire)}`,
+    `greylist_lifetime = ${duration(inbound.greylist.lifetime)}`,
+    `greylist_auto_whitelist = ${inbound.greylist.autoWhitelist}`,
+    ...(inbound.rspamd === null
+      ? ['', '# [inbound.rspamd]: not set, no spam filter']
+      : [
+          '',
+          '[inbound.rspamd]',
+          `url = ${str(inbound.rspamd.url)}`,
+          `timeout = ${duration(inbound.rspamd.timeout)}`,
+          `fail = ${str(inbound.rspamd.fail)}`,
+          `spam_to_junk = ${inbound.rspamd.spamToJunk}`,
+        ]),
     '',
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),

@@ -35,8 +35,16 @@ export interface InboundConfig {
   readonly maxConnectionRate: number;
   readonly maxMessageRate: number;
   readonly maxRecipientRate: number;
-  /** Networks the per-client limits never apply to (CIDR or single addresses). */
+  /** Networks the per-client limits never apply to (CIDR or single addresses); the DNSBL and greylisting skip them too. */
   readonly limitsExempt: readonly string[];
+  /** DNS blocklists asked about each client before the greeting; empty: none. */
+  readonly dnsbl: readonly DnsblZone[];
+  /** Longest wait for the blocklists' answers, in ms; past it the client is let in. */
+  readonly dnsblTimeout: number;
+  /** Greylisting of (client network, sender, recipient) triples at RCPT, off by default. */
+  readonly greylist: GreylistConfig;
+  /** The rspamd spam filter asked at the end of DATA, or null (off). */
+  readonly rspamd: RspamdConfig | null;
   /** mailbox name → addresses delivered into it (from [inbound.users]). */
   readonly users: Readonly<Record<string, readonly string[]>>;
   /** SPF, DKIM, DMARC and ARC checks at the end of DATA, with an Authentication-Results header. */
@@ -52,6 +60,39 @@ export interface DkimConfig {
   readonly selector: string;
   /** <data_dir>/dkim: <domain>/<selector>.key files. */
   readonly keyDir: string;
+}
+
+/** One DNS blocklist: "zen.spamhaus.org", or "zen.spamhaus.org=127.0.0.2,127.0.0.4" to count only those answers. */
+export interface DnsblZone {
+  /** The zone, lower-cased, without a final dot. */
+  readonly zone: string;
+  /** The answers that mean "listed"; null: any answer in 127.0.0.0/8 but 127.255.255.0/24. */
+  readonly codes: readonly string[] | null;
+}
+
+/** Greylisting (RFC 6647), in ms. */
+export interface GreylistConfig {
+  readonly enabled: boolean;
+  /** How long a new triple is refused; a retry after it passes. */
+  readonly delay: number;
+  /** A triple not retried within this time after it was first seen is forgotten. */
+  readonly expire: number;
+  /** How long a triple that passed (and an auto-whitelisted client network) is remembered after its last use. */
+  readonly lifetime: number;
+  /** Triples a client network must pass by retrying before it skips greylisting; 0: never. */
+  readonly autoWhitelist: number;
+}
+
+/** The rspamd spam filter ([inbound.rspamd]). */
+export interface RspamdConfig {
+  /** Base URL of rspamd's normal worker, e.g. "http://127.0.0.1:11333". */
+  readonly url: string;
+  /** Longest wait for rspamd (to read a block, to answer), in ms. */
+  readonly timeout: number;
+  /** rspamd unreachable or failing: accept the message (logged), or defer it with 451 4.7.1. */
+  readonly fail: 'accept' | 'defer';
+  /** "add header" and "rewrite subject" file the message as junk (Maildir++ .Junk/), not only mark it. */
+  readonly spamToJunk: boolean;
 }
 
 export interface OutboundConfig {

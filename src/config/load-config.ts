@@ -150,6 +150,19 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       maxMessageRate: p.inbound.max_message_rate,
       maxRecipientRate: p.inbound.max_recipient_rate,
       limitsExempt: p.inbound.limits_exempt,
+      dnsbl: p.inbound.dnsbl,
+      dnsblTimeout: p.inbound.dnsbl_timeout,
+      greylist: {
+        enabled: p.inbound.greylisting,
+        delay: p.inbound.greylist_delay,
+        expire: p.inbound.greylist_expire,
+        lifetime: p.inbound.greylist_lifetime,
+        autoWhitelist: p.inbound.greylist_auto_whitelist,
+      },
+      rspamd:
+        p.inbound.rspamd === undefined
+          ? null
+          : { url: p.inbound.rspamd.url, timeout: p.inbound.rspamd.timeout, fail: p.inbound.rspamd.fail, spamToJunk: p.inbound.rspamd.spam_to_junk },
       users,
       verify: p.inbound.verify,
       dmarcPolicy: p.inbound.dmarc_policy,

@@ -11,6 +11,11 @@
 //   [outbound] max_message_size = "25MB", max_recipients = 100, max_connections = 100,
 //              concurrency = 20 (deliveries in flight), concurrency_per_domain = 4
 //   [submission] received_shows_user = false (name the authenticated user in Received), max_connections = 100
+//   [inbound]  dnsbl = [] ("zone" or "zone=127.0.0.2,127.0.0.4"), dnsbl_timeout = "2s",
+//              greylisting = false, greylist_delay = "5m", greylist_expire = "1d", greylist_lifetime = "35d",
+//              greylist_auto_whitelist = 5
+//   [inbound.rspamd] url = "http://127.0.0.1:11333", timeout = "15s", fail = "accept", spam_to_junk = true
+//              (the table present turns the filter on)
 // Mail authentication keys (INTERFACE.md "Added keys"): dns_servers = [] at the top level; [dkim] domains = [],
 // selector = "facteur"; [inbound] verify = false (on in examples/facteur.toml), dmarc_policy = "enforce".
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
@@ -19,7 +24,7 @@ import { domainProblem } from '../mail/address.js';
 import { checkUsers as userProblems } from '../mail/local-users.js';
 import { isLoopbackIp } from '../net/loopback.js';
 import { MAX_TIMER_MS } from '../time/timers.js';
-import type { ListenAddress, LogLevel } from './config.js';
+import type { DnsblZone, ListenAddress, LogLevel } from './config.js';
 import { addNetwork } from '../net/networks.js';
 import { checkCipherList, DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
@@ -145,6 +150,34 @@ const network = (s: string): string => {
   return s.trim();
 };
 
+/**
+ * A DNS blocklist: "zen.spamhaus.org", or with the answers that count as listed, "zen.spamhaus.org=127.0.0.2,127.0.0.4"
+ * (IPv4 addresses in 127.0.0.0/8, where blocklists answer, RFC 5782 §2.1).
+ */
+function dnsblZone(s: string): DnsblZone {
+  const [zoneText = '', codesText] = s.trim().split('=', 2) as [string, string?];
+  const zone = domain(zoneText.replace(/\.$/, ''));
+  if (codesText === undefined) return { zone, codes: null };
+  const codes = codesText.split(',').map((c) => c.trim());
+  const bad = codes.find((c) => !isIPv4(c) || !c.startsWith('127.'));
+  if (bad !== undefined) throw Invalid.of(`"${s}": "${bad}" is not an address in 127.0.0.0/8 (write zone=127.0.0.2,127.0.0.4)`);
+  return { zone, codes };
+}
+
+/** rspamd's base URL: http only (rspamd serves no TLS), a host, no query. */
+const httpUrl = field((v) => {
+  const s = str(v);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw Invalid.of(`"${s}" is not a URL: write "http://127.0.0.1:11333"`);
+  }
+  if (url.protocol !== 'http:') throw Invalid.of(`"${s}": only http:// is supported (rspamd serves plain HTTP; use a TLS proxy such as stunnel for a remote one)`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') throw Invalid.of(`"${s}": no query, fragment or credentials in the URL`);
+  return url.href.replace(/\/$/, '');
+});
+
 /** "[::]:25" → { host: "::", port: 25 }; "127.0.0.1:2587" → { host: "127.0.0.1", port: 2587 }. Hosts are IP literals. */
 export function parseHostPort(text: string, what: string, minPort: number): ListenAddress {
   const s = text.trim();
@@ -244,6 +277,19 @@ const inboundShape = {
   max_message_rate: integer(1).prefault(300),
   max_recipient_rate: integer(1).prefault(1000),
   limits_exempt: listOf(network).prefault(['127.0.0.0/8', '::1']),
+  dnsbl: listOf(dnsblZone).prefault([]),
+  dnsbl_timeout: duration(60_000).prefault('2s'),
+  greylisting: bool.prefault(false),
+  greylist_delay: durationOrZero(7 * 86_400_000).prefault('5m'),
+  greylist_expire: duration(Number.MAX_SAFE_INTEGER).prefault('1d'),
+  greylist_lifetime: duration(Number.MAX_SAFE_INTEGER).prefault('35d'),
+  greylist_auto_whitelist: integer(0).prefault(5),
+  rspamd: z.strictObject({
+    url: httpUrl.prefault('http://127.0.0.1:11333'),
+    timeout: duration(MAX_TIMER_MS).prefault('15s'),
+    fail: oneOf(['accept', 'defer'] as const).prefault('accept'),
+    spam_to_junk: bool.prefault(true),
+  }).optional(),
   users: users.prefault({}),
   verify: bool.prefault(false),
   dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
@@ -340,6 +386,12 @@ const rootShape = {
   inbound: z
     .strictObject(inboundShape)
     .superRefine((inbound, ctx) => checkUsers(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('users') })
+    .superRefine((inbound, ctx) => {
+      // A triple is let through on a retry after the delay and forgotten after expire: expire must leave room to retry.
+      if (inbound.greylist_expire <= inbound.greylist_delay) {
+        ctx.addIssue({ code: 'custom', message: 'must be longer than inbound.greylist_delay, or no retry could ever pass', path: ['greylist_expire'] });
+      }
+    }, { when: keysUsable('greylist_delay', 'greylist_expire') })
     .prefault({}),
   outbound: z
     .strictObject(outboundShape)
@@ -394,6 +446,7 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   timeouts: Object.keys(timeoutsShape),
   metrics: Object.keys(metricsShape),
   inbound: Object.keys(inboundShape),
+  'inbound.rspamd': ['url', 'timeout', 'fail', 'spam_to_junk'],
   outbound: Object.keys(outboundShape),
   submission: Object.keys(submissionShape),
   dkim: Object.keys(dkimShape),

@@ -8,6 +8,7 @@ import { SmtpError } from '../smtp/smtp-error.js';
 import { AuthResultsFilter } from '../mailauth/auth-results-filter.js';
 import type { LogContext, MaildirDelivery } from './maildir-delivery.js';
 import type { MaildirMessage } from './maildir-writer.js';
+import { HeaderHold } from './header-hold.js';
 import { combineVerdicts, type CheckRun, type MessageCheck } from './message-check.js';
 
 export interface InboundChecking {
@@ -57,7 +58,7 @@ export class InboundDelivery implements Delivery {
     const message = await this.#local.open(envelope.reversePath, mailboxes, log);
     const { checks, authservId } = this.#checking;
     const runs = checks.map((c) => c.start(envelope, session));
-    return new MaildirSink(this.#local, message, log, runs, authservId === null ? null : new AuthResultsFilter(authservId));
+    return new MaildirSink(this.#local, message, log, runs, authservId === null ? null : new AuthResultsFilter(authservId), this.#logger);
   }
 }
 
@@ -73,25 +74,42 @@ class MaildirSink implements MessageSink {
     private readonly log: LogContext,
     private readonly runs: readonly CheckRun[],
     private readonly filter: AuthResultsFilter | null,
-  ) {}
+    private readonly logger: Logger,
+  ) {
+    // With checks, the header section waits in memory for their verdict (which may edit it); without, nothing waits.
+    this.hold = runs.length === 0 ? null : new HeaderHold();
+  }
+
+  private readonly hold: HeaderHold | null;
 
   async write(chunk: Buffer): Promise<void> {
     for (const run of this.runs) await run.write(chunk);
-    const stored = this.filter === null ? chunk : this.filter.push(chunk);
-    if (stored.length > 0) await this.message.write(stored);
+    await this.store(this.filter === null ? chunk : this.filter.push(chunk));
   }
 
   async commit(): Promise<Reply> {
     const tail = this.filter?.end();
-    if (tail !== undefined && tail.length > 0) await this.message.write(tail);
-    if (this.runs.length === 0) return this.local.commit(this.message, this.log);
+    if (tail !== undefined) await this.store(tail);
+    if (this.runs.length === 0 || this.hold === null) return this.local.commit(this.message, this.log);
     const verdict = combineVerdicts(await Promise.all(this.runs.map((r) => r.finish())));
     if (verdict.action === 'reject' || verdict.action === 'defer') {
       await this.message.abort();
       throw new SmtpError(verdict.reply ?? (verdict.action === 'reject' ? replies.policyRefused() : replies.localError()));
     }
-    const prefix = verdict.headers.length === 0 ? undefined : Buffer.from(verdict.headers.map((h) => `${h}\n`).join(''));
-    return this.local.commit(this.message, this.log, { ...(prefix === undefined ? {} : { prefix }), ...(verdict.action === 'junk' ? { folder: 'Junk' } : {}) });
+    const remove = verdict.removeHeaders ?? [];
+    if (this.hold.overflowed && remove.length > 0) {
+      this.logger.warn({ event: 'header-not-edited', ...this.log, fields: remove }, 'header section too large to edit: fields left as they came');
+    }
+    // Our headers, then the message's own header section (edited as the verdict asks), before the body already written.
+    const ours = Buffer.from(verdict.headers.map((h) => `${h}\n`).join(''));
+    const prefix = this.hold.overflowed ? ours : Buffer.concat([ours, this.hold.header(remove)]);
+    return this.local.commit(this.message, this.log, { prefix, ...(verdict.action === 'junk' ? { folder: 'Junk' } : {}) });
+  }
+
+  /** Writes what may be written now: everything without checks; with them, the body (the header section is held). */
+  private async store(chunk: Buffer): Promise<void> {
+    const now = this.hold === null ? chunk : this.hold.push(chunk);
+    if (now.length > 0) await this.message.write(now);
   }
 
   async abort(): Promise<void> {

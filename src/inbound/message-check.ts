@@ -17,6 +17,13 @@ export interface CheckVerdict {
    * "\n\t"), without its final line ending; they go above our Received header.
    */
   readonly headers: readonly string[];
+  /**
+   * Names of header fields (case-insensitive) whose every occurrence in the message's own header section is
+   * dropped when it is stored, before `headers` are added. A field replaced (rspamd's "rewrite subject": Subject
+   * removed, the new "Subject: ***SPAM*** …" in `headers`) or a field the check owns and a sender may have forged
+   * (X-Spam, X-Spamd-Result) is said this way. Absent: nothing removed.
+   */
+  readonly removeHeaders?: readonly string[];
 }
 
 /** One message being checked. */
@@ -41,5 +48,11 @@ export function combineVerdicts(verdicts: readonly CheckVerdict[]): CheckVerdict
   let strongest: CheckVerdict = { action: 'accept', headers: [] };
   for (const v of verdicts) if (rank[v.action] > rank[strongest.action]) strongest = v;
   const headers = verdicts.flatMap((v) => v.headers);
-  return strongest.reply === undefined ? { action: strongest.action, headers } : { action: strongest.action, reply: strongest.reply, headers };
+  const removed = [...new Set(verdicts.flatMap((v) => v.removeHeaders ?? []))];
+  return {
+    action: strongest.action,
+    ...(strongest.reply === undefined ? {} : { reply: strongest.reply }),
+    headers,
+    ...(removed.length === 0 ? {} : { removeHeaders: removed }),
+  };
 }

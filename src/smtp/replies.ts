@@ -20,6 +20,11 @@ export const replies = {
       'recipient rate': 'Too many recipients from your address in the last minute, try again later',
     }[which]),
   httpRefused: (): Reply => reply(421, '4.7.0', 'This is an SMTP server, not an HTTP server'),
+  /**
+   * The client's address is on a DNS blocklist (RFC 5782 §2.1's wording): said instead of the greeting, and to
+   * every command but QUIT (RFC 5321 §3.1).
+   */
+  blocklisted: (ip: string, zone: string): Reply => reply(554, '5.7.1', `Service unavailable; client [${ip}] blocked using ${zone}`),
   /** RFC 5321 §4.1.4, RFC 2920 §3.1: the client did not wait for a reply it had to wait for. */
   synchronisation: (reason: string): Reply => reply(554, '5.5.0', `SMTP protocol synchronization error: ${reason}`),
 
@@ -92,4 +97,11 @@ export const replies = {
   dmarcRefused: (domain: string): Reply =>
     reply(550, '5.7.1', `Message refused: it fails DMARC, and the DMARC policy of ${domain} is reject`),
   headerSectionTooLarge: (max: number): Reply => reply(552, '5.3.4', `Message refused: header section over ${max} bytes`),
+  /** RFC 6647 §2.1: a new (client, sender, recipient) triple is refused for a while; real MTAs retry. */
+  greylisted: (): Reply => reply(451, '4.7.1', 'Greylisted, please try again later'),
+
+  // Spam filter (end of DATA)
+  spamRejected: (text = 'Message refused as spam'): Reply => reply(550, '5.7.1', text),
+  spamDeferred: (text = 'Message deferred by the spam filter, try again later'): Reply => reply(451, '4.7.1', text),
+  spamFilterUnavailable: (): Reply => reply(451, '4.7.1', 'Spam filter unavailable, try again later'),
 } as const;

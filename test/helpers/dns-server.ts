@@ -32,6 +32,8 @@ export interface ZoneEntry {
   readonly servfail?: boolean;
   /** Never answer questions about this name (the client times out). */
   readonly silent?: boolean;
+  /** The same as silent (the blocklist tests' word for it). */
+  readonly drop?: boolean;
   /** Over UDP answer with no records and the TC bit, so that the client must ask again over TCP. */
   readonly truncate?: boolean;
 }
@@ -56,6 +58,8 @@ export interface DnsServer {
   readonly questions: readonly string[];
   /** The questions that came over TCP, same format. */
   readonly tcpQuestions: readonly string[];
+  /** Resolves when the question "name TYPE" arrives (case-insensitive); rejects after timeoutMs. */
+  waitForQuestion(question: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,11 +90,15 @@ export async function startDnsServer(zone: Zone, opts: DnsServerOptions = {}): P
   };
   const questions: string[] = [];
   const tcpQuestions: string[] = [];
+  const watchers = new Set<(question: string) => void>();
   const handle: dns2.DnsHandler = (request, send, client) => {
     const tcp = client instanceof net.Socket;
     const response = Packet.createResponseFromRequest(request);
     // dns2 writes the AD bit (RFC 4035 §3.2.3) but its types do not declare it.
     const header = response.header as typeof response.header & { ad: number };
+    // RFC 6891 §7: a server that understands EDNS answers a query carrying an OPT record with one of its own
+    // (rspamd's resolver takes an answer without it for a failure, and waits for its timeout).
+    response.additionals = request.additionals.filter((r) => r.type === Packet.TYPE.EDNS);
     const question = request.questions[0];
     if (question === undefined) {
       response.header.rcode = RCODE.SERVFAIL;
@@ -100,6 +108,7 @@ export async function startDnsServer(zone: Zone, opts: DnsServerOptions = {}): P
     const asked = `${question.name} ${TYPE_NAMES[question.type] ?? question.type}`;
     questions.push(asked);
     if (tcp) tcpQuestions.push(asked);
+    for (const w of [...watchers]) w(asked);
     const result = resolve(question, byName, 0);
     if (result === 'silent') return;
     response.header.rcode = result.rcode;
@@ -121,6 +130,20 @@ export async function startDnsServer(zone: Zone, opts: DnsServerOptions = {}): P
     address: `127.0.0.1:${port}`,
     questions,
     tcpQuestions,
+    waitForQuestion: (wanted, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(watcher);
+          reject(new Error(`no DNS question "${wanted}" within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const watcher = (asked: string): void => {
+          if (asked.toLowerCase() !== wanted.toLowerCase()) return;
+          clearTimeout(timer);
+          watchers.delete(watcher);
+          resolve();
+        };
+        watchers.add(watcher);
+      }),
     close: async () => {
       await Promise.all([udp.close(), tcp.close()]);
     },
@@ -153,7 +176,7 @@ type Result = { rcode: number; ad: boolean; truncate: boolean; answers: Resource
 function resolve(question: Question, byName: (name: string) => ZoneEntry | undefined, depth: number): Result {
   const entry = byName(question.name);
   if (entry === undefined) return { rcode: RCODE.NXDOMAIN, ad: false, truncate: false, answers: [] };
-  if (entry.silent === true) return 'silent';
+  if (entry.silent === true || entry.drop === true) return 'silent';
   if (entry.servfail === true) return { rcode: RCODE.SERVFAIL, ad: false, truncate: false, answers: [] };
   const ad = entry.ad === true;
   const truncate = entry.truncate === true;

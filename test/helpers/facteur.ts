@@ -32,6 +32,10 @@ export interface FacteurOptions {
   readonly deps?: AppDeps;
   /** startFacteur only: keep the log (info level) in memory for logs() and waitForLog(); default false (silent). */
   readonly captureLog?: boolean;
+  /** startFacteur only: the server's clock (AppDeps.now); default the real one. */
+  readonly now?: () => Date;
+  /** startFacteur only: run on this prepared folder (a restart over the same data) instead of a fresh one; stop() leaves it. */
+  readonly prepared?: PreparedFacteur;
 }
 
 export interface PreparedFacteur {
@@ -97,7 +101,8 @@ export async function prepareFacteur(opts: FacteurOptions = {}): Promise<Prepare
  * Call stop() in after()/t.after().
  */
 export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> {
-  const prepared = await prepareFacteur(opts);
+  const prepared = opts.prepared ?? (await prepareFacteur(opts));
+  const cleanup = opts.prepared === undefined ? () => prepared.cleanup() : async () => undefined;
   let app: RunningApp;
   let config: Config;
   const captured = opts.captureLog === true ? capturingLogger() : null;
@@ -106,9 +111,9 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     const level = process.env.FACTEUR_TEST_LOG;
     const logger =
       captured !== null ? captured.logger : level === 'debug' || level === 'info' ? createLogger({ level, file: null }) : silentLogger();
-    app = await startApp(config, logger, opts.deps);
+    app = await startApp(config, logger, { ...opts.deps, ...(opts.now === undefined ? {} : { now: opts.now }) });
   } catch (err) {
-    await prepared.cleanup();
+    await cleanup();
     throw err;
   }
   let stopped: Promise<void> | null = null;
@@ -128,7 +133,7 @@ export async function startFacteur(opts: FacteurOptions = {}): Promise<Facteur> 
     stop: () => {
       // Our own clients go first: a test's idle connection must not hold up the server's shutdown.
       for (const d of dialogs.splice(0)) d.close();
-      return (stopped ??= app.stop().finally(() => prepared.cleanup()));
+      return (stopped ??= app.stop().finally(cleanup));
     },
     logs: () => {
       if (captured === null) throw new Error('startFacteur({ captureLog: true }) is needed to read the log');

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled bench entry, next to this compiled test: <out>/test/system/ → <out>/bench/run.js. */
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
-const SCENARIOS = ['inbound-4k-s8-one', 'inbound-100k-s1-many', 'outbound-4k-s8-one', 'submission-4k-s8-one', 'idle-1000', 'big-100m', 'queue-100000'];
+const SCENARIOS = ['inbound-4k-s8-one', 'inbound-100k-s1-many', 'defences-4k-s32-one', 'outbound-4k-s8-one', 'submission-4k-s8-one', 'idle-1000', 'big-100m', 'queue-100000'];
 
 interface Result {
   id: string;
@@ -109,6 +109,12 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
     assert.equal(result('inbound-100k-s1-many').figures.connections, 1);
   });
 
+  it('defences: both sides served every message, the DNSBL was asked, a ratio is given', () => {
+    const r = result('defences-4k-s32-one');
+    assert.equal(r.figures.accepted, r.params.messages);
+    for (const k of ['msgsPerSec', 'offMsgsPerSec', 'onOffRatio', 'serverCpuMsPerMsg', 'offServerCpuMsPerMsg']) assert.equal(typeof r.figures[k], 'number', k);
+  });
+
   it('outbound and submission: every submitted message reached the sink and left the queue', () => {
     for (const id of ['outbound-4k-s8-one', 'submission-4k-s8-one']) {
       const r = result(id);
@@ -144,6 +150,6 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
 
 /** Results come in catalogue order: inbound, idle, big, outbound, submission, queue. */
 function order(key: string): number {
-  const kinds = ['inbound-4k', 'inbound-100k', 'idle', 'big', 'outbound', 'submission', 'queue'];
+  const kinds = ['inbound-4k', 'inbound-100k', 'defences', 'idle', 'big', 'outbound', 'submission', 'queue'];
   return kinds.findIndex((k) => key.startsWith(k));
 }

@@ -15,6 +15,7 @@ import type { Session } from './session.js';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** A request line of HTTP: somebody is using us as a proxy or a web server (cross-protocol attack). */
 const HTTP_REQUEST = /^(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE) \S+ HTTP\/\d/i;
+const QUIT = /^QUIT\s*$/i;
 
 export type ConnectionEnd =
   | 'quit'
@@ -113,10 +114,14 @@ export class Connection {
 
   private async dialogue(): Promise<ConnectionEnd> {
     const { server } = this.opts;
+    // The blocklists are asked while the TLS handshake and the pause run: a client waits for the longest, not for all.
+    const screening = this.screen();
     if (this.opts.implicitTls && !(await this.startTls())) return 'tls-failed';
     const early = await this.greetPause();
     if (early !== null) return early;
-    this.writeNow(replies.greeting(server.hostname));
+    const refusal = await screening;
+    if (this.reader.buffered > 0) return this.outOfSync('talked before the greeting'); // while the lists were asked
+    this.writeNow(refusal ?? replies.greeting(server.hostname));
     const connection = this; // the reader is replaced after STARTTLS: handlers always see the current one
     const ctx: CommandContext = {
       session: this.session,
@@ -129,13 +134,14 @@ export class Connection {
 
     const wait = new CommandWait(server.timeouts.command, this.opts.shutdown);
     try {
-      return await this.commandLoop(ctx, wait);
+      return await this.commandLoop(ctx, wait, refusal);
     } finally {
       wait.dispose();
     }
   }
 
-  private async commandLoop(ctx: CommandContext, wait: CommandWait): Promise<ConnectionEnd> {
+  /** `refusal`: the client was refused instead of greeted, and every command but QUIT gets that reply again. */
+  private async commandLoop(ctx: CommandContext, wait: CommandWait, refusal: Reply | null): Promise<ConnectionEnd> {
     const { server } = this.opts;
     for (;;) {
       // Only a session between transactions may be interrupted by shutdown; one in a transaction gets the grace period.
@@ -171,6 +177,9 @@ export class Connection {
         else if (HTTP_REQUEST.test(line)) {
           this.writeNow(replies.httpRefused());
           return 'http';
+        } else if (refusal !== null && !QUIT.test(line)) {
+          // RFC 5321 §3.1: after a 554 instead of the greeting the server waits for QUIT (the error limit ends it sooner).
+          outcome = refusal;
         } else {
           server.logger.debug({ session: this.session.id, command: redact(line) }, 'command');
           outcome = await dispatch(ctx, line);
@@ -228,6 +237,20 @@ export class Connection {
       this.reader.unshift(chunk);
     }
     return this.reader.buffered > 0 ? this.outOfSync('talked before the greeting') : null;
+  }
+
+  /** The client screen's refusal (DNS blocklists), logged; null when it lets the client in, or without a screen. */
+  private async screen(): Promise<Reply | null> {
+    const { server } = this.opts;
+    const s = this.session;
+    if (server.clientScreen === undefined) return null;
+    const refusal = await server.clientScreen.screen(s.remoteAddress).catch((err: unknown) => {
+      server.logger.error({ err, session: s.id }, 'client screen failed; client let in');
+      return null;
+    });
+    if (refusal === null) return null;
+    server.logger.warn({ event: 'client-refused', session: s.id, client: s.remoteAddress, reason: refusal.reason }, `client refused: ${refusal.reason}`);
+    return refusal.reply;
   }
 
   /** 554 5.5.0 and the end of the session, with the reason in the log. */

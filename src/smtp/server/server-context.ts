@@ -1,8 +1,10 @@
 // What every command handler may use besides the session: the server's settings and its final step.
-import type { Delivery } from '../../delivery.js';
+import type { Delivery, SessionInfo } from '../../delivery.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
+import type { Address } from '../../mail/address.js';
+import type { Reply } from '../../mail/reply.js';
 import type { ClientLimits } from './client-limits.js';
 import type { AuthService } from './auth-service.js';
 
@@ -50,4 +52,24 @@ export interface ServerContext {
   readonly clientLimits: ClientLimits | null;
   /** SMTP AUTH (RFC 4954), offered under TLS; absent: the AUTH command is not implemented (502). */
   readonly auth?: AuthService;
+  /** Asked about each new client while the greeting pause runs (DNS blocklists); absent: every client is greeted. */
+  readonly clientScreen?: ClientScreen;
+  /** Asked about each recipient the delivery accepted (greylisting); absent: none. */
+  readonly recipientPolicy?: RecipientPolicy;
+}
+
+/** A client refused before the greeting: the reply it gets instead, and why, for the log. */
+export interface ClientRefusal {
+  readonly reply: Reply;
+  readonly reason: string;
+}
+
+export interface ClientScreen {
+  /** null lets the client in. Never rejects, and settles within its own time limit (a slow answer lets mail through). */
+  screen(ip: string): Promise<ClientRefusal | null>;
+}
+
+export interface RecipientPolicy {
+  /** null accepts the recipient; a reply (451 4.7.1 greylisted) refuses it. Never rejects. */
+  check(session: SessionInfo, reversePath: Address | null, recipient: Address): Reply | null | Promise<Reply | null>;
 }

@@ -75,6 +75,10 @@ test('built-in defaults (no file)', async () => {
     maxMessageRate: 300,
     maxRecipientRate: 1000,
     limitsExempt: ['127.0.0.0/8', '::1'],
+    dnsbl: [],
+    dnsblTimeout: 2000,
+    greylist: { enabled: false, delay: 300_000, expire: 86_400_000, lifetime: 35 * 86_400_000, autoWhitelist: 5 },
+    rspamd: null,
     users: {},
     verify: false,
     dmarcPolicy: 'enforce',
@@ -271,6 +275,31 @@ test('cross-key rules', async () => {
   await oneProblem('[tls]\ncert = "cert.pem"', 'tls.key', /tls.cert is set, so tls.key must be too/);
   await oneProblem('[tls]\nkey = "key.pem"', 'tls.cert', /tls.key is set, so tls.cert must be too/);
   await oneProblem('[outbound]\nretry_min = "2h"', 'outbound.retry_min', /must not be longer than outbound.retry_max/);
+});
+
+test('defences: blocklists, greylisting and rspamd', async () => {
+  const file = await write(
+    '[inbound]\ndnsbl = ["zen.spamhaus.org", "Bl.Example.NET.=127.0.0.2, 127.0.0.4"]\ndnsbl_timeout = "1s"\n' +
+      'greylisting = true\ngreylist_delay = "0s"\ngreylist_expire = "4h"\ngreylist_auto_whitelist = 0\n' +
+      '[inbound.rspamd]\nurl = "http://127.0.0.1:11333/"\nfail = "defer"\n',
+  );
+  const c = await loadConfig(file, opts);
+  assert.deepEqual(c.inbound.dnsbl, [
+    { zone: 'zen.spamhaus.org', codes: null },
+    { zone: 'bl.example.net', codes: ['127.0.0.2', '127.0.0.4'] },
+  ]);
+  assert.equal(c.inbound.dnsblTimeout, 1000);
+  assert.deepEqual(c.inbound.greylist, { enabled: true, delay: 0, expire: 4 * 3_600_000, lifetime: 35 * 86_400_000, autoWhitelist: 0 });
+  assert.deepEqual(c.inbound.rspamd, { url: 'http://127.0.0.1:11333', timeout: 15_000, fail: 'defer', spamToJunk: true });
+  assert.deepEqual((await loadConfig(await write('[inbound.rspamd]\n'), opts)).inbound.rspamd?.url, 'http://127.0.0.1:11333');
+
+  await oneProblem('[inbound]\ndnsbl = ["bl..test"]', 'inbound.dnsbl', /not a valid domain name/);
+  await oneProblem('[inbound]\ndnsbl = ["bl.test=10.0.0.2"]', 'inbound.dnsbl', /"10.0.0.2" is not an address in 127.0.0.0\/8/);
+  await oneProblem('[inbound]\ngreylist_delay = "2d"', 'inbound.greylist_expire', /must be longer than inbound.greylist_delay/);
+  await oneProblem('[inbound.rspamd]\nurl = "https://rspamd.example:11333"', 'inbound.rspamd.url', /only http:\/\//);
+  await oneProblem('[inbound.rspamd]\nurl = "rspamd"', 'inbound.rspamd.url', /not a URL/);
+  await oneProblem('[inbound.rspamd]\nfail = "reject"', 'inbound.rspamd.fail', /expected one of "accept", "defer"/);
+  await oneProblem('[inbound.rspamd]\ntimeuot = "5s"', 'inbound.rspamd.timeuot', /unknown key \(did you mean timeout\?\)/);
 });
 
 test('wrong types name what was expected', async () => {

@@ -1,0 +1,146 @@
+// The defences at the door (issue 15) against their cost: one inbound cell measured on two fresh servers, the
+// defences off and on, in alternating rounds (off, on, on, off, …) so that the shared machine's drift falls on
+// both alike; the figure that matters is the ratio of their throughputs.
+import type { BenchContext } from '../context.js';
+import { DnsStub } from '../dns-stub.js';
+import type { FacteurProcess } from '../facteur-process.js';
+import { cellLoad, type LoadResult } from '../load-generator.js';
+import { countFiles, emptyNewDir, flushDisk, waitForFiles } from '../maildir.js';
+import { buildMessage } from '../message.js';
+import { round, type ScenarioResult } from '../result.js';
+import { ServerMeter } from '../server-meter.js';
+import { FROM, SERVER_WARMUP, TO, warmServer } from './inbound.js';
+import { clientCpu, MEASURE_NOTE } from './load-figures.js';
+import { failedResult, type Scenario } from './scenario.js';
+
+export interface DoorCell {
+  readonly size: number;
+  readonly sessions: number;
+  readonly perConnection: 'one' | 'many';
+  readonly messages: number;
+  readonly quickMessages: number;
+}
+
+/** Rounds per side: enough alternations to even out a drift, each still long enough to measure (500 messages). */
+const ROUNDS = 4;
+
+/**
+ * The defences on: the per-client limits count every connection, MAIL and RCPT (set above what the bench sends,
+ * so none is reached) and a DNSBL is asked about the client. The bench client is on loopback, exempt by default:
+ * the list of exempt networks is emptied.
+ */
+const DOOR_ON = `limits_exempt = []
+max_connections_per_client = 1000
+max_connection_rate = 1000000
+max_message_rate = 1000000
+max_recipient_rate = 1000000
+dnsbl = ["bl.bench.test"]
+`;
+
+interface Side {
+  readonly name: 'off' | 'on';
+  readonly server: FacteurProcess;
+  wallMs: number;
+  accepted: number;
+  failed: number;
+  cpuMs: number;
+  readonly errors: Record<string, number>;
+}
+
+export function doorScenario(id: string, cell: DoorCell): Scenario {
+  const scenario: Scenario = {
+    id,
+    kind: 'inbound',
+    postfix: false,
+    async run(ctx, target) {
+      // An empty zone: every question gets NXDOMAIN, so the client is not listed (and the answer is cached 5 minutes).
+      const dns = await DnsStub.start({});
+      const servers: FacteurProcess[] = [];
+      try {
+        const off = await ctx.startFacteur(`${id}-off`);
+        servers.push(off);
+        const on = await ctx.startFacteur(`${id}-on`, { inboundExtra: DOOR_ON, dnsServers: [dns.address] });
+        servers.push(on);
+        const sides: Side[] = [off, on].map((server, i) => ({ name: i === 0 ? 'off' : 'on', server, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, errors: {} }));
+        for (const side of sides) {
+          await warmServer(ctx, side.server);
+          await emptyNewDir(side.server.maildirNew);
+        }
+        const result = await measure(ctx, id, cell, sides);
+        const problems = [...result.problems, ...(dns.queries === 0 ? ['the DNSBL was never asked'] : [])];
+        return { ...result, ok: problems.length === 0, problems, target, profile: null };
+      } catch (err) {
+        return failedResult(scenario, target, (err as Error).message);
+      } finally {
+        for (const s of servers) {
+          await ctx.stopFacteur(s);
+          await ctx.discard(s);
+        }
+        await dns.close();
+      }
+    },
+  };
+  return scenario;
+}
+
+async function measure(ctx: BenchContext, id: string, cell: DoorCell, sides: Side[]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+  const { options } = ctx;
+  const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
+  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
+  const message = buildMessage(cell.size, FROM, TO);
+  const deadline = ctx.deadline();
+  const client0 = process.cpuUsage();
+  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${cell.size} octets per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
+  for (let round = 0; round < ROUNDS; round++) {
+    // off, on, on, off, off, on…: each side goes first as often as second.
+    const order = round % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) {
+      const load = cellLoad({ port: side.server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
+      const base = await countFiles(side.server.maildirNew);
+      flushDisk();
+      const meter = new ServerMeter(side.server.pid, true);
+      const wallStart = Date.now();
+      const result: LoadResult = await load(perRound, cell.sessions);
+      const arrival = await waitForFiles(side.server.maildirNew, base + result.accepted, deadline);
+      const usage = await meter.stop();
+      side.wallMs += Math.max(wallStart + (result.endMs - result.startMs), arrival.lastAddedMs) - wallStart;
+      side.accepted += result.accepted;
+      side.failed += result.failed;
+      side.cpuMs += usage.cpuMs;
+      for (const [cause, n] of Object.entries(result.errors)) side.errors[cause] = (side.errors[cause] ?? 0) + n;
+    }
+  }
+  const client = process.cpuUsage(client0);
+  const [off, on] = sides as [Side, Side];
+  const rate = (s: Side) => (s.wallMs > 0 ? s.accepted / (s.wallMs / 1000) : null);
+  const cpu = (s: Side) => (s.accepted > 0 ? s.cpuMs / s.accepted : null);
+  const offRate = rate(off);
+  const onRate = rate(on);
+  const problems = sides.flatMap((s) => (s.failed > 0 ? [`defences ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+  return {
+    id,
+    kind: 'inbound',
+    ok: problems.length === 0,
+    problems,
+    method:
+      `${ROUNDS} rounds of ${perRound} messages of ${message.size} octets on each of two fresh servers (${SERVER_WARMUP} warm-up messages each), ` +
+      `the defences at the door off and on (per-client limits counting, none reached; a DNSBL asked through a DNS server on loopback, ` +
+      `the client not listed), alternating off/on so that drift falls on both; ${cell.sessions} parallel sessions, ` +
+      `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
+      `msgsPerSec and serverCpuMsPerMsg are the side with the defences on; ${MEASURE_NOTE}`,
+    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, rounds: ROUNDS },
+    figures: {
+      accepted: on.accepted,
+      wallSeconds: round(on.wallMs / 1000),
+      msgsPerSec: onRate === null ? null : round(onRate),
+      serverCpuMsPerMsg: nullable(cpu(on)),
+      offMsgsPerSec: offRate === null ? null : round(offRate),
+      offServerCpuMsPerMsg: nullable(cpu(off)),
+      onOffRatio: offRate === null || onRate === null ? null : round(onRate / offRate),
+      clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
+    },
+    errors: { ...off.errors, ...on.errors },
+  };
+}
+
+const nullable = (x: number | null): number | null => (x === null ? null : round(x));
