@@ -78,8 +78,9 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const metrics = deps.metrics ?? new Metrics();
   // One resolver and one cache for every lookup of the program (INTERFACE.md: dns_servers); the relay's own
   // outbound.dns_servers, when set, gets a resolver of its own.
-  const dns = new DnsResolver({ servers: config.dnsServers });
-  const relayDns = sameList(config.outbound.dnsServers, config.dnsServers) ? dns : new DnsResolver({ servers: config.outbound.dnsServers });
+  const onLookup = (type: string, result: string): void => metrics.dnsLookups.inc({ type, result });
+  const dns = new DnsResolver({ servers: config.dnsServers, onLookup });
+  const relayDns = sameList(config.outbound.dnsServers, config.dnsServers) ? dns : new DnsResolver({ servers: config.outbound.dnsServers, onLookup });
   // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains).
   const signer = config.dkim.domains.length === 0 ? null : new DkimSigner({ keys: deps.dkimKeys ?? (await DkimKeys.load(config.dkim.keyDir, config.dkim.domains)) });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });

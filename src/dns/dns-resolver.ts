@@ -41,6 +41,11 @@ export interface DnsResolverOptions {
   readonly resolvConf?: string;
   /** Aborts every lookup in flight (shutdown). */
   readonly signal?: AbortSignal;
+  /**
+   * Told of every lookup that went to the network (not answered from the cache), with its result: "ok", "nxdomain",
+   * "nodata" or "error" (for the metrics).
+   */
+  readonly onLookup?: (type: RecordType, result: 'ok' | 'nxdomain' | 'nodata' | 'error') => void;
 }
 
 /** A chain longer than this is a loop or an abuse (BIND and Unbound stop around there too). */
@@ -107,6 +112,13 @@ export class DnsResolver {
       let pending = this.inflight.get(key);
       if (pending === undefined) {
         pending = this.lookup(qname, type, name).finally(() => this.inflight.delete(key));
+        const report = this.opts.onLookup;
+        if (report !== undefined) {
+          pending.then(
+            (o) => report(type, o.kind === 'records' ? 'ok' : o.code === 'ENOTFOUND' ? 'nxdomain' : 'nodata'),
+            () => report(type, 'error'),
+          );
+        }
         this.inflight.set(key, pending);
       }
       outcome = await pending;

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFacteur, type Facteur } from '../helpers/facteur.js';
+import { messageText, startRelayWorld, submit } from '../helpers/relay.js';
 
 /** The samples of a scrape: "name" → [{labels, value}]. */
 function parseScrape(text: string): Map<string, { labels: Record<string, string>; value: number }[]> {
@@ -91,5 +92,26 @@ describe('metrics endpoint', () => {
 
     assert.equal((await fetch(`http://${facteur.app.metricsAddress()}/`)).status, 404);
     assert.equal((await fetch(`http://${facteur.app.metricsAddress()}/metrics`, { method: 'POST' })).status, 405);
+  });
+});
+
+describe('metrics of the relay', () => {
+  test('after one message relayed through DNS: the lookups it made and the queue gauges', async (t) => {
+    const world = await startRelayWorld();
+    t.after(() => world.close());
+    world.route('example.net', '127.0.0.2');
+    const peer = await world.peer('127.0.0.2');
+    const facteur = await startFacteur({ outbound: true, captureLog: true, toml: `[metrics]\nlisten = "127.0.0.1:0"\n${world.toml()}` });
+    t.after(() => facteur.stop());
+    const mark = facteur.logs().length;
+    const { id } = await submit(facteur.port('outbound'), { from: 'sender@client.example', to: ['bob@example.net'], raw: messageText('metrics') });
+    await facteur.waitForLog((e) => e.event === 'attempt' && e.id === id && e.outcome === 'sent', 10_000, mark);
+    await facteur.waitForLog((e) => e.event === 'finished' && e.id === id, 10_000, mark);
+    assert.equal(peer.messages.length, 1);
+    const m = await scrape(facteur);
+    assert.equal(value(m, 'facteur_dns_lookups_total', { type: 'MX', result: 'ok' }), 1);
+    assert.ok(value(m, 'facteur_dns_lookups_total', { type: 'A', result: 'ok' }) >= 1);
+    assert.equal(value(m, 'facteur_smtp_messages_total', { server: 'outbound', reply: '2xx' }), 1);
+    assert.equal(value(m, 'facteur_queue_messages', { state: 'pending' }) + value(m, 'facteur_queue_messages', { state: 'deferred' }), 0);
   });
 });
