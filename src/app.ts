@@ -153,7 +153,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const remote = new SmtpCourier({
         hostname: config.hostname,
         port: config.outbound.smtpPort,
-        tls: config.outbound.tls,
+        tls: config.outbound.tls === 'opportunistic' ? 'opportunistic' : 'required',
         resolver,
         timeouts: clientTimeouts(config),
         logger,
