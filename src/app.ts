@@ -11,6 +11,7 @@ import { LocalCourier } from './outbound/local-courier.js';
 import { Relay } from './outbound/relay.js';
 import { RoutingCourier } from './outbound/routing-courier.js';
 import { SmtpCourier } from './outbound/smtp-courier.js';
+import { createOutboundTls } from './outbound/tls-policy/outbound-tls.js';
 import type { Delivery } from './delivery.js';
 import { isLoopbackIp } from './net/loopback.js';
 import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
@@ -150,10 +151,15 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
+      // Each MX host's TLS policy (DANE, MTA-STS, outbound.tls): through the relay's resolver, policies cached under
+      // data_dir. Policy fetches still running once the queue has stopped waiting are cut short (see below).
+      const stopFetches = new AbortController();
+      const tlsPolicy = await createOutboundTls({ config: config.outbound, dataDir: config.dataDir, dns: relayDns, logger, signal: stopFetches.signal });
+      cleanups.push(async () => stopFetches.abort());
       const remote = new SmtpCourier({
         hostname: config.hostname,
         port: config.outbound.smtpPort,
-        tls: config.outbound.tls === 'opportunistic' ? 'opportunistic' : 'required',
+        tlsPolicy,
         resolver,
         timeouts: clientTimeouts(config),
         logger,
