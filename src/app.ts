@@ -55,6 +55,8 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** The DKIM keys of dkim.domains, loaded and checked by the caller (`start` refuses a listed domain without one). */
   readonly dkimKeys?: DkimKeys;
+  /** The port MTA-STS policies are fetched from (443, RFC 8461 §3.3); tests serve them on a free port of 127.0.0.x. */
+  readonly mtaStsPort?: number;
 }
 
 /** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
@@ -154,7 +156,14 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Each MX host's TLS policy (DANE, MTA-STS, outbound.tls): through the relay's resolver, policies cached under
       // data_dir. Policy fetches still running once the queue has stopped waiting are cut short (see below).
       const stopFetches = new AbortController();
-      const tlsPolicy = await createOutboundTls({ config: config.outbound, dataDir: config.dataDir, dns: relayDns, logger, signal: stopFetches.signal });
+      const tlsPolicy = await createOutboundTls({
+        config: config.outbound,
+        dataDir: config.dataDir,
+        dns: relayDns,
+        logger,
+        signal: stopFetches.signal,
+        ...(deps.mtaStsPort !== undefined ? { httpsPort: deps.mtaStsPort } : {}),
+      });
       cleanups.push(async () => stopFetches.abort());
       const remote = new SmtpCourier({
         hostname: config.hostname,

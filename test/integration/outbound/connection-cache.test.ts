@@ -137,6 +137,42 @@ describe('connection cache', () => {
     assert.equal(peer.sessions[0]?.lines.filter((l) => l.startsWith('MAIL')).length, 2);
   });
 
+  it('keeps the TLS verdict: a session opened under opportunistic TLS is not used where a verified certificate is needed', async (t) => {
+    // The peer's certificate is self-signed, for localhost: fine for opportunistic TLS, refused under tls = "verify".
+    const peer = await startSmtpPeer({ starttls: true });
+    t.after(() => peer.close());
+    const cache = newCache(t);
+    const opportunistic = await options(peer.port, cache);
+    const first = await transfer(request('q1'), opportunistic);
+    assert.deepEqual(statuses(first), ['sent']);
+    assert.deepEqual([first.verdict?.policy, first.verdict?.verified], ['opportunistic', false]);
+    assert.equal(cache.size, 1);
+    const second = await transfer(request('q2'), { ...opportunistic, tlsPolicy: await tlsPolicyOnly('verify') });
+    assert.deepEqual(statuses(second), ['transient']);
+    assert.match(second.outcomes[0]?.diagnostic ?? '', /^TLS policy verify refused mx\.dest\.test \[127\.0\.0\.1\]:\d+: certificate not trusted \(\w+\) \(certificate-not-trusted\)$/);
+    // A fresh connection was opened for it (and refused after STARTTLS); the cached one carried nothing.
+    assert.equal(peer.connections(), 2);
+    assert.equal(peer.messages.length, 1);
+    // The cached session went back to the cache: the next opportunistic message uses it.
+    assert.deepEqual(statuses(await transfer(request('q3'), opportunistic)), ['sent']);
+    assert.equal(peer.connections(), 2);
+    assert.equal(peer.messages.length, 2);
+  });
+
+  it('does not use a plain-text session where TLS is required', async (t) => {
+    const peer = await scripted(t);
+    const cache = newCache(t);
+    const opportunistic = await options(peer.port, cache);
+    assert.deepEqual(statuses(await transfer(request('q1'), opportunistic)), ['sent']);
+    assert.equal(cache.size, 1);
+    const result = await transfer(request('q2'), { ...opportunistic, tlsPolicy: await tlsPolicyOnly('required') });
+    assert.deepEqual(statuses(result), ['transient']);
+    assert.match(result.outcomes[0]?.diagnostic ?? '', /no TLS: STARTTLS not offered \(starttls-not-supported\)$/);
+    assert.equal(peer.sessions.length, 2);
+    assert.deepEqual(peer.sessions[1]?.lines, ['EHLO client.test', 'QUIT']);
+    assert.equal(peer.data.length, 1);
+  });
+
   it('does not keep a session whose message was refused', async (t) => {
     const peer = await startScriptedPeer({
       onCommand: (line) => (line.startsWith('EHLO') ? '250 scripted.test\r\n' : line.startsWith('DATA') ? '354 go on\r\n' : line === 'QUIT' ? '221 bye\r\n' : '250 ok\r\n'),

@@ -233,6 +233,11 @@ describe('transfer: TLS', () => {
     assert.deepEqual(result.relay, { host: 'mx1.dest.test', ip: '127.0.0.2', tls: null });
     const warning = lines().find((l) => l['level'] === 40 && /plain text/.test(String(l['msg'])));
     assert.ok(warning, 'a warning about the plain-text retry');
+    // The plain-text session carries the verdict of the failed handshake, in the result and on the host's line.
+    assert.deepEqual([result.verdict?.policy, result.verdict?.verified, result.verdict?.failure], ['opportunistic', false, 'validation-failure']);
+    assert.match(result.verdict?.reason ?? '', /^TLS handshake failed: /);
+    const line = lines().find((l) => l['msg'] === 'delivery attempt' && l['step'] === 'done');
+    assert.deepEqual([line?.['tls_policy'], line?.['verified'], line?.['tls_failure']], ['opportunistic', false, 'validation-failure']);
   });
 
   it('opportunistic: continues in plain text on the same connection when STARTTLS is refused', async (t) => {
