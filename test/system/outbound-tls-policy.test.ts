@@ -347,6 +347,7 @@ describe('outbound TLS policies through the relay', () => {
     assert.match(s.lastError ?? '', /^TLS policy dane refused stripped\.127\.0\.0\.57\.mx\.test \[127\.0\.0\.57\]:\d+: no TLS: STARTTLS not offered \(starttls-not-supported\)$/);
     assert.deepEqual(peer.sessions.map((x) => x.lines), [['EHLO relay.test', 'QUIT']]);
     assert.deepEqual(peer.data, []);
+    show(t, s.attempt);
   });
 
   test('DANE: a TLSA answer without the AD bit is ignored; opportunistic TLS delivers', async () => {
