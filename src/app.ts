@@ -14,6 +14,7 @@ import { LocalCourier } from './outbound/local-courier.js';
 import { Relay } from './outbound/relay.js';
 import { RoutingCourier } from './outbound/routing-courier.js';
 import { SmtpCourier } from './outbound/smtp-courier.js';
+import { createOutboundTls } from './outbound/tls-policy/outbound-tls.js';
 import type { Delivery } from './delivery.js';
 import { isLoopbackIp } from './net/loopback.js';
 import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
@@ -64,6 +65,8 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** The DKIM keys of dkim.domains, loaded and checked by the caller (`start` refuses a listed domain without one). */
   readonly dkimKeys?: DkimKeys;
+  /** The port MTA-STS policies are fetched from (443, RFC 8461 §3.3); tests serve them on a free port of 127.0.0.x. */
+  readonly mtaStsPort?: number;
 }
 
 /** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
@@ -189,10 +192,22 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
       cleanups.push(() => cache.close());
+      // Each MX host's TLS policy (DANE, MTA-STS, outbound.tls): through the relay's resolver, policies cached under
+      // data_dir. Policy fetches still running once the queue has stopped waiting are cut short (see below).
+      const stopFetches = new AbortController();
+      const tlsPolicy = await createOutboundTls({
+        config: config.outbound,
+        dataDir: config.dataDir,
+        dns: relayDns,
+        logger,
+        signal: stopFetches.signal,
+        ...(deps.mtaStsPort !== undefined ? { httpsPort: deps.mtaStsPort } : {}),
+      });
+      cleanups.push(async () => stopFetches.abort());
       const remote = new SmtpCourier({
         hostname: config.hostname,
         port: config.outbound.smtpPort,
-        tls: config.outbound.tls,
+        tlsPolicy,
         resolver,
         timeouts: clientTimeouts(config),
         logger,

@@ -183,7 +183,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `queue_dir = ${str(outbound.queueDir)}`,
     `smtp_port = ${outbound.smtpPort}`,
     `dns_servers = ${list(outbound.dnsServers)}${outbound.dnsServers.length === 0 ? '  # the system resolver' : ''}`,
-    `tls = ${str(outbound.tlsMode)}`,
+    `tls = ${str(outbound.tls)}`,
     optional('ca_file', outbound.caFile, 'the system CAs only'),
     `mta_sts = ${outbound.mtaSts}`,
     `dane = ${outbound.dane}${outbound.dane ? '  # trusts the AD bit of dns_servers' : ''}`,

@@ -107,10 +107,12 @@ export interface OutboundConfig {
    * program); empty: the nameservers of /etc/resolv.conf.
    */
   readonly dnsServers: readonly string[];
-  /** Whether plain text is ever allowed: "verify" in the file implies "required" here. */
-  readonly tls: 'opportunistic' | 'required';
-  /** outbound.tls as written: "verify" also asks for a verified certificate for every domain (see tlsPolicy in src/outbound/tls-policy). */
-  readonly tlsMode: 'opportunistic' | 'required' | 'verify';
+  /**
+   * The floor under every domain's TLS policy (src/outbound/tls-policy/host-policy.ts): "opportunistic", STARTTLS
+   * when offered, plain text otherwise; "required", never plain text; "verify", never plain text and a certificate
+   * verified for the MX host name. MTA-STS and DANE may ask more of a domain's hosts, never less.
+   */
+  readonly tls: 'opportunistic' | 'required' | 'verify';
   /** Absolute path of a PEM file of CAs trusted beyond the system's (MX hosts and MTA-STS policy hosts), or null. */
   readonly caFile: string | null;
   /** Honour MTA-STS policies (RFC 8461). */

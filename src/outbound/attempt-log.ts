@@ -2,8 +2,12 @@
 import type { Logger } from '../observability/logger.js';
 import type { QueueItem, QueueRecipient } from './queue-item.js';
 import type { TransferResult } from './courier.js';
+import { tlsLogFields } from './tls-policy/tls-check.js';
 
-/** Queue id, recipients, relay host and IP, TLS version or "none", the remote reply, outcome, delay since arrival. */
+/**
+ * Queue id, recipients, relay host and IP, TLS version or "none", the remote reply, outcome, delay since arrival;
+ * for remote deliveries the TLS policy's verdict: tls_policy, verified, and tls_reason / tls_failure when not verified.
+ */
 export function logAttempt(logger: Logger, item: QueueItem, tried: readonly QueueRecipient[], result: TransferResult, now: number): void {
   const kinds = { sent: 'sent', deferred: 'deferred', failed: 'bounced', pending: 'deferred' } as const;
   for (const outcome of ['sent', 'deferred', 'bounced'] as const) {
@@ -19,6 +23,7 @@ export function logAttempt(logger: Logger, item: QueueItem, tried: readonly Queu
         relay: result.relay?.host ?? null,
         ip: result.relay?.ip ?? null,
         tls: result.relay?.tls ?? 'none',
+        ...(result.verdict != null ? tlsLogFields(result.verdict) : {}),
         reply: replies.join('; '),
         outcome,
         delay_s: Math.round((now - Date.parse(item.created)) / 1000),

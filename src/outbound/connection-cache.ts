@@ -1,6 +1,7 @@
 // Idle SMTP sessions kept after a completed transaction, keyed by "ip:port", for the next message to the same server.
 import type { Logger } from '../observability/logger.js';
 import type { SmtpClient } from '../smtp/client/smtp-client.js';
+import type { TlsVerdict } from './tls-policy/tls-check.js';
 
 export interface ConnectionCacheOptions {
   /** How long a session may wait unused before it is closed (Postfix's smtp_connection_cache_time_limit is 2 s). */
@@ -19,6 +20,10 @@ export interface CachedConnection {
   readonly client: SmtpClient;
   /** Transactions already completed on it. */
   readonly transactions: number;
+  /** The MX host name it was opened for: a certificate is verified for a name, and two names may share an address. */
+  readonly host: string;
+  /** What the TLS policy of that host made of the session when it was opened (tls-policy/tls-check.ts). */
+  readonly verdict: TlsVerdict;
 }
 
 interface Entry extends CachedConnection {
@@ -68,16 +73,18 @@ export class ConnectionCache {
       const entry = list[i] as Entry;
       if (entry.signal !== signal) continue;
       this.#remove(entry);
-      return { client: entry.client, transactions: entry.transactions };
+      return { client: entry.client, transactions: entry.transactions, host: entry.host, verdict: entry.verdict };
     }
     return null;
   }
 
   /**
-   * Keeps a session whose last transaction is complete (`transactions` counts it). It is closed instead when it has
+   * Keeps a session whose last transaction is complete (`transactions` counts it), with the host and TLS verdict it
+   * was opened with, so that the next user can judge it against its own policy. It is closed instead when it has
    * done its share, when the cache is full or closed.
    */
-  put(key: string, client: SmtpClient, transactions: number, signal?: AbortSignal): void {
+  put(key: string, session: CachedConnection, signal?: AbortSignal): void {
+    const { client, transactions } = session;
     if (this.#closed || transactions >= this.#maxTransactions || this.#size >= this.#maxIdle || signal?.aborted === true) {
       this.#quit(client);
       return;
@@ -89,7 +96,7 @@ export class ConnectionCache {
     }, this.#idleMs);
     // An idle session must not keep the process alive.
     timer.unref();
-    const entry: Entry = { key, client, transactions, signal, timer };
+    const entry: Entry = { ...session, key, signal, timer };
     let list = this.#idle.get(key);
     if (list === undefined) {
       list = [];

@@ -1,5 +1,6 @@
 // What the queue asks of a delivery attempt, and what it gets back: the Courier interface and its request and result.
 import type { Address } from '../mail/address.js';
+import type { TlsVerdict } from './tls-policy/tls-check.js';
 
 /** A stored message as a courier reads it: a Buffer kept from its arrival, or chunks read from its file. */
 export type MessageBody = Iterable<Buffer> | AsyncIterable<Buffer>;
@@ -37,6 +38,11 @@ export interface TransferResult {
   readonly outcomes: readonly RecipientOutcome[];
   /** The host that took the message, if any. */
   readonly relay: { readonly host: string; readonly ip: string; readonly tls: string | null } | null;
+  /**
+   * What the TLS policy made of the session that took the message; when none did, of the last host judged (why it
+   * was refused, say). Absent or null when no TLS policy applied (local delivery, no host reached).
+   */
+  readonly verdict?: TlsVerdict | null;
 }
 
 /**

@@ -1,30 +1,31 @@
-// The courier to remote MX hosts: one attempt walks the hosts in order under the TLS policy, with per-recipient outcomes.
+// The courier to remote MX hosts: one attempt walks the hosts in order under each host's TLS policy, with per-recipient outcomes.
+import { domainToASCII } from 'node:url';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../observability/logger.js';
 import { type Address, formatAddress } from '../mail/address.js';
-import {
-  ClientTimeoutError,
-  type ClientError,
-  ConnectionLostError,
-  isClientError,
-  RemoteProtocolError,
-  RemoteReplyError,
-  TlsHandshakeError,
-} from '../smtp/client/client-errors.js';
+import { type ClientError, ConnectionLostError, ClientTimeoutError, isClientError, RemoteProtocolError, RemoteReplyError } from '../smtp/client/client-errors.js';
 import type { Capabilities } from '../smtp/client/ehlo-capabilities.js';
 import { type ClientTimeouts, SmtpClient } from '../smtp/client/smtp-client.js';
 import { isPermanent, isPositive, type Reply, replyText } from '../mail/reply.js';
 import type { CachedConnection, ConnectionCache } from './connection-cache.js';
-import type { Courier, RecipientOutcome, RecipientStatus, TransferRequest, TransferResult } from './courier.js';
+import type { Courier, TransferRequest, TransferResult } from './courier.js';
 import type { MxHost, MxResolver } from './mx-resolver.js';
+import { Outcomes } from './recipient-outcomes.js';
+import { startTlsOutcome, verdictForCached } from './session-tls.js';
+import type { HostTlsPolicy } from './tls-policy/host-policy.js';
+import type { OutboundTls } from './tls-policy/outbound-tls.js';
+import { checkBeforeConnect, checkTls, refusalText, tlsLogFields, type TlsVerdict } from './tls-policy/tls-check.js';
 
 export interface SmtpCourierOptions {
   /** Our name in EHLO. */
   readonly hostname: string;
   /** The port dialled on every MX host (25 in production). */
   readonly port: number;
-  /** "opportunistic": STARTTLS when offered, plain text if it fails; "required": never plain text. */
-  readonly tls: 'opportunistic' | 'required';
+  /**
+   * The TLS policy of each MX host (DANE, MTA-STS, outbound.tls = "verify", opportunistic; tls-policy/), decided once
+   * per attempt, and the STARTTLS options that let it be checked (SNI, the trust store).
+   */
+  readonly tlsPolicy: Pick<OutboundTls, 'decide' | 'startTlsOptions'>;
   readonly resolver: Pick<MxResolver, 'resolve'>;
   readonly timeouts: ClientTimeouts;
   readonly logger: Logger;
@@ -34,26 +35,39 @@ export interface SmtpCourierOptions {
   readonly cache?: ConnectionCache;
   /** The addresses to send from, per family (a host whose IPv6 address has no PTR record sends from IPv4 only). */
   readonly source?: { readonly ipv4: string | null; readonly ipv6: string | null };
+  /** The clock certificates' dates are checked against (DANE-TA); the system's by default. */
+  readonly now?: () => Date;
 }
 
 type Relay = NonNullable<TransferResult['relay']>;
 
-/** What one session with one address leads to. */
-type Step =
-  | { readonly kind: 'next-address' | 'next-host' | 'tls-failed'; readonly summary: string }
+/** What one session with one address leads to, and what the TLS policy made of it (null: no TLS step was reached). */
+type Step = { readonly verdict: TlsVerdict | null; readonly tls: string | null } & (
+  | { readonly kind: 'next-address' | 'next-host'; readonly summary: string }
+  /** The handshake failed and the host's policy allows plain text: the same address again, without STARTTLS. */
+  | { readonly kind: 'retry-plain'; readonly summary: string; readonly verdict: TlsVerdict }
   /** The walk ends: a transaction was completed (or refused for good); relay is set when the message was taken. */
-  | { readonly kind: 'done'; readonly summary: string; readonly relay: Relay | null };
+  | { readonly kind: 'done'; readonly summary: string; readonly relay: Relay | null }
+);
+
+/** What a transaction leads to (the TLS facts are added by the session that ran it). */
+type TransactionStep = { readonly kind: 'next-host'; readonly summary: string } | { readonly kind: 'done'; readonly summary: string; readonly relay: Relay | null };
 
 interface Attempt {
   readonly req: TransferRequest;
   readonly opts: SmtpCourierOptions;
   readonly log: Logger;
   readonly outcomes: Outcomes;
+  /** The latest TLS verdict of the walk: the relay's when a host took the message, else why the last host failed. */
+  verdict: TlsVerdict | null;
 }
 
 /**
- * One attempt: resolve the MX hosts, then walk them in preference order and, for each, its addresses in order
- * (IPv6 before IPv4). The first host that completes a transaction ends the walk, so exactly one copy is sent.
+ * One attempt: resolve the MX hosts, decide each one's TLS policy, then walk them in preference order and, for
+ * each, its addresses in order (IPv6 before IPv4). The first host that completes a transaction ends the walk, so
+ * exactly one copy is sent. A host its policy refuses (not listed by MTA-STS enforce, no STARTTLS or a certificate
+ * that does not verify where one is required) gets nothing, not even MAIL: the next one is tried, and when none is
+ * left the recipients stay transient with the refusal as their last error (never bounced for it).
  */
 export class SmtpCourier implements Courier {
   readonly #opts: SmtpCourierOptions;
@@ -65,38 +79,56 @@ export class SmtpCourier implements Courier {
   async deliver(req: TransferRequest): Promise<TransferResult> {
     const opts = this.#opts;
     const log = opts.logger.child({ id: req.id, domain: req.domain });
-    const outcomes = new Outcomes(req.recipients, `no MX host of ${req.domain} could be reached`);
+    const a: Attempt = { req, opts, log, outcomes: new Outcomes(req.recipients, `no MX host of ${req.domain} could be reached`), verdict: null };
     let relay: Relay | null = null;
     try {
       const mx = await opts.resolver.resolve(req.domain);
-      if (mx.kind === 'hosts') relay = await walk({ req, opts, log, outcomes }, mx.hosts);
-      else {
+      if (mx.kind === 'hosts') {
+        // MTA-STS and DNS speak A-labels (the MX lookup did the same).
+        const domain = req.domain.startsWith('[') ? req.domain : domainToASCII(req.domain) || req.domain;
+        const policy = await opts.tlsPolicy.decide(domain, mx.hosts.map((h) => h.name));
+        log.debug({ tls_policies: policy.hosts.map((p) => `${p.host}: ${p.policy}${p.skip !== null ? ' (skipped)' : ''}`), mx_authenticated: policy.mxAuthenticated }, 'TLS policy decided');
+        relay = await walk(a, mx.hosts, policy.hosts);
+      } else {
         log.warn({ outcome: mx.reason, kind: mx.kind }, 'MX resolution failed');
         // A standard reply in front lets the bounce carry the right Status (5.1.2, 5.1.10) instead of 5.0.0.
         const diagnostic = mx.kind === 'permanent' && mx.reply !== undefined ? `${mx.reply} ${mx.reason}` : mx.reason;
-        outcomes.settle(outcomes.pending(), mx.kind, diagnostic, null);
+        a.outcomes.settle(a.outcomes.pending(), mx.kind, diagnostic, null);
       }
     } catch (err) {
       // Not the remote's doing (the body file could not be read, a bug): try again later, never bounce on it.
       log.error({ err }, 'delivery attempt failed locally');
-      outcomes.note(outcomes.pending(), `local error: ${(err as Error).message}`, null);
+      a.outcomes.note(a.outcomes.pending(), `local error: ${(err as Error).message}`, null);
     }
-    outcomes.settle(outcomes.pending(), 'transient');
-    return { outcomes: outcomes.list(), relay };
+    a.outcomes.settle(a.outcomes.pending(), 'transient');
+    return { outcomes: a.outcomes.list(), relay, verdict: a.verdict };
   }
 }
 
-async function walk(a: Attempt, hosts: readonly MxHost[]): Promise<Relay | null> {
-  for (const host of hosts) {
+async function walk(a: Attempt, hosts: readonly MxHost[], policies: readonly HostTlsPolicy[]): Promise<Relay | null> {
+  for (const [i, host] of hosts.entries()) {
+    const policy = policies[i] as HostTlsPolicy;
+    const refused = checkBeforeConnect(policy);
+    if (refused !== null) {
+      // Not even a connection: an MX an enforced MTA-STS policy does not list, a host whose TLSA records are unknown.
+      const summary = refusalText(host.name, refused);
+      a.outcomes.note(a.outcomes.pending(), summary, null);
+      a.verdict = refused;
+      a.log.warn({ host: host.name, ip: null, tls: null, step: 'next-host', outcome: summary, ...tlsLogFields(refused) }, 'delivery attempt');
+      continue;
+    }
     for (const ip of host.addresses) {
       if (a.outcomes.pending().length === 0) return null;
-      let step = await session(a, host, ip, true);
-      if (step.kind === 'tls-failed' && a.opts.tls === 'opportunistic') {
-        // As Postfix does: a broken TLS stack should delay mail no more than a server without STARTTLS.
-        a.log.warn({ host: host.name, ip, outcome: step.summary }, 'TLS failed; retrying the same address in plain text (tls = "opportunistic")');
-        step = await session(a, host, ip, false);
+      let step = await session(a, host, policy, ip, null);
+      if (step.kind === 'retry-plain') {
+        // As Postfix does: a broken TLS stack should delay mail no more than a server without STARTTLS. Only a
+        // policy that allows plain text gets here (checkTls: opportunistic, outbound.tls = "opportunistic").
+        a.log.warn({ host: host.name, ip, outcome: step.summary, ...tlsLogFields(step.verdict) }, 'TLS failed; retrying the same address in plain text (tls = "opportunistic")');
+        step = await session(a, host, policy, ip, step.verdict);
       }
-      a.log[step.kind === 'done' ? 'info' : 'warn']({ host: host.name, ip, tls: step.tls, step: step.kind, outcome: step.summary }, 'delivery attempt');
+      if (step.verdict !== null) a.verdict = step.verdict;
+      const fields = { host: host.name, ip, tls: step.tls, step: step.kind, outcome: step.summary, ...(step.verdict !== null ? tlsLogFields(step.verdict) : {}) };
+      a.log[step.kind === 'done' ? 'info' : 'warn'](fields, 'delivery attempt');
       if (step.kind === 'done') return step.relay;
       if (step.kind !== 'next-address') break;
     }
@@ -105,18 +137,20 @@ async function walk(a: Attempt, hosts: readonly MxHost[]): Promise<Relay | null>
 }
 
 /**
- * One session with one address: a cached one when there is one, else a new connection. Failures of the server or
- * the network become the step to take next.
+ * One session with one address: a cached one when there is one that satisfies the host's policy, else a new
+ * connection. `plain` is set for the plain-text retry after a failed handshake: no STARTTLS, and that verdict stands.
+ * Failures of the server or the network become the step to take next.
  */
-async function session(a: Attempt, host: MxHost, ip: string, tryTls: boolean): Promise<Step & { readonly tls: string | null }> {
+async function session(a: Attempt, host: MxHost, policy: HostTlsPolicy, ip: string, plain: TlsVerdict | null): Promise<Step> {
   const key = `${ip}:${a.opts.port}`;
-  const cached = a.opts.cache?.take(key, a.opts.signal) ?? null;
+  const cached = plain === null ? (a.opts.cache?.take(key, a.opts.signal) ?? null) : null;
   if (cached !== null) {
-    const step = await reuse(a, cached, host, ip, key);
+    const step = await reuse(a, cached, host, policy, ip, key);
     if (step !== null) return step;
   }
   const where = `${host.name} [${ip}]:${a.opts.port}`;
   let client: SmtpClient | null = null;
+  let verdict: TlsVerdict | null = plain;
   let kept = false;
   try {
     client = await SmtpClient.connect({
@@ -129,36 +163,59 @@ async function session(a: Attempt, host: MxHost, ip: string, tryTls: boolean): P
       ...(a.opts.signal !== undefined ? { signal: a.opts.signal } : {}),
       ...sourceFor(a.opts.source, ip),
     });
-    const step = await converse(a, client, host, ip, tryTls);
-    const tls = client.tls?.protocol ?? null;
-    kept = await release(a, client, step, key, 1);
-    return { ...step, tls };
+    await client.ehlo();
+    let handshakeFailed = false;
+    if (verdict === null) {
+      const outcome = await startTlsOutcome(client, a.opts.tlsPolicy.startTlsOptions(policy));
+      handshakeFailed = outcome.kind === 'handshake-failed';
+      // At once, while the socket is open: the presented chain is read from it.
+      verdict = checkTls(policy, outcome, a.opts.now?.() ?? new Date());
+      if (verdict.action === 'retry-plain') return { kind: 'retry-plain', summary: verdict.reason ?? 'TLS failed', verdict, tls: null };
+    }
+    if (verdict.action === 'next-host') {
+      // Refused by the policy: no MAIL is sent. Another address of the same host may still be tried (one server of
+      // a pool may be the broken one), then the next host.
+      const summary = refusalText(where, verdict);
+      a.outcomes.note(a.outcomes.pending(), summary, host.name);
+      if (!handshakeFailed) await client.quit();
+      return { kind: 'next-address', summary, verdict, tls: client.tls?.protocol ?? null };
+    }
+    if (verdict.action === 'proceed-report') report(a, host, ip, verdict);
+    const step = await transaction(a, client, host, ip);
+    kept = await release(a, client, step, key, 1, host.name, verdict);
+    return { ...step, verdict, tls: client.tls?.protocol ?? null };
   } catch (err) {
     if (!isClientError(err)) throw err;
     const summary = describe(err, where);
     a.outcomes.note(a.outcomes.pending(), summary, err instanceof RemoteReplyError ? host.name : null);
-    return { kind: 'next-address', summary, tls: client?.tls?.protocol ?? null };
+    return { kind: 'next-address', summary, verdict, tls: client?.tls?.protocol ?? null };
   } finally {
     if (!kept) client?.close();
   }
 }
 
 /**
- * A transaction on a cached session (RFC 5321 §3.3: a new MAIL may follow a completed transaction). Returns null
- * when the session turned out dead before the server took anything (closed, timed out or 421 at MAIL, as a server
- * does after its own idle timeout): the caller then opens a fresh connection, and that is no fault of the host.
+ * A transaction on a cached session (RFC 5321 §3.3: a new MAIL may follow a completed transaction), when the
+ * session satisfies this host's policy (session-tls.ts); one that does not goes back to the cache for others.
+ * Returns null when the session cannot be used, or turned out dead before the server took anything (closed, timed
+ * out or 421 at MAIL, as a server does after its own idle timeout): the caller then opens a fresh connection, and
+ * that is no fault of the host.
  */
-async function reuse(a: Attempt, cached: CachedConnection, host: MxHost, ip: string, key: string): Promise<(Step & { readonly tls: string | null }) | null> {
+async function reuse(a: Attempt, cached: CachedConnection, host: MxHost, policy: HostTlsPolicy, ip: string, key: string): Promise<Step | null> {
   const { client } = cached;
+  const verdict = verdictForCached(cached, policy, a.opts.now?.() ?? new Date());
+  if (verdict === null) {
+    a.log.debug({ remote: client.remote, cached_for: cached.host, tls_policy: policy.policy }, 'cached connection does not satisfy this host\'s TLS policy; opening a new one');
+    a.opts.cache?.put(key, cached, a.opts.signal);
+    return null;
+  }
   const where = `${host.name} [${ip}]:${a.opts.port}`;
   let kept = false;
   try {
-    // The TLS policy may have changed since the session was opened: never send in plain text when TLS is required.
-    if (a.opts.tls === 'required' && client.tls === null) return null;
+    if (verdict.action === 'proceed-report') report(a, host, ip, verdict);
     const step = await transaction(a, client, host, ip);
-    const tls = client.tls?.protocol ?? null;
-    kept = await release(a, client, step, key, cached.transactions + 1);
-    return { ...step, tls };
+    kept = await release(a, client, step, key, cached.transactions + 1, cached.host, cached.verdict);
+    return { ...step, verdict, tls: client.tls?.protocol ?? null };
   } catch (err) {
     if (!isClientError(err)) throw err;
     if ('stage' in err && err.stage === 'mail') {
@@ -167,7 +224,7 @@ async function reuse(a: Attempt, cached: CachedConnection, host: MxHost, ip: str
     }
     const summary = describe(err, where);
     a.outcomes.note(a.outcomes.pending(), summary, err instanceof RemoteReplyError ? host.name : null);
-    return { kind: 'next-address', summary, tls: client.tls?.protocol ?? null };
+    return { kind: 'next-address', summary, verdict, tls: client.tls?.protocol ?? null };
   } finally {
     if (!kept) client.close();
   }
@@ -175,60 +232,29 @@ async function reuse(a: Attempt, cached: CachedConnection, host: MxHost, ip: str
 
 /**
  * After the transaction: a session whose message was taken is in a clean state (the final reply read, RFC 5321
- * §4.1.1.4), so it goes to the cache when there is one; otherwise QUIT. True when the cache kept it.
+ * §4.1.1.4), so it goes to the cache when there is one, with the host and verdict it was opened with; otherwise
+ * QUIT. True when the cache kept it.
  */
-async function release(a: Attempt, client: SmtpClient, step: Step, key: string, transactions: number): Promise<boolean> {
+async function release(a: Attempt, client: SmtpClient, step: TransactionStep, key: string, transactions: number, host: string, verdict: TlsVerdict): Promise<boolean> {
   if (step.kind !== 'done' || step.relay === null) return false;
   if (a.opts.cache === undefined) {
     await client.quit();
     return false;
   }
-  a.opts.cache.put(key, client, transactions, a.opts.signal);
+  a.opts.cache.put(key, { client, transactions, host, verdict }, a.opts.signal);
   return true;
 }
 
-/** After the greeting: EHLO, TLS per policy, then the transaction. */
-async function converse(a: Attempt, client: SmtpClient, host: MxHost, ip: string, tryTls: boolean): Promise<Step> {
-  await client.ehlo();
-  const refusal = await negotiateTls(a, client, host, `${host.name} [${ip}]:${a.opts.port}`, tryTls);
-  if (refusal === null) return transaction(a, client, host, ip);
-  a.outcomes.note(a.outcomes.pending(), refusal.summary, host.name);
-  if (refusal.kind === 'next-host') await client.quit();
-  return refusal;
-}
-
-/**
- * STARTTLS whenever offered (RFC 3207). Returns null to go on (in TLS, or in plain text when the policy allows),
- * or the step that ends this session: the handshake failed, or TLS is required and not to be had.
- */
-async function negotiateTls(a: Attempt, client: SmtpClient, host: MxHost, where: string, tryTls: boolean): Promise<Step | null> {
-  const required = a.opts.tls === 'required';
-  if (!tryTls) return null;
-  if (!client.capabilities.starttls) {
-    return required ? { kind: 'next-host', summary: `TLS required but not available: ${where} does not offer STARTTLS` } : null;
-  }
-  try {
-    // SNI with the MX name; an address literal has no name to give.
-    await client.startTls(host.name.startsWith('[') ? {} : { servername: host.name });
-    return null;
-  } catch (err) {
-    if (err instanceof RemoteReplyError && err.stage === 'starttls') {
-      const summary = `${where} refused STARTTLS: ${replyText(err.reply)}`;
-      if (required) return { kind: 'next-host', summary: `TLS required but not available: ${summary}` };
-      // RFC 3207 §4: after a refusal the session goes on as before, in plain text.
-      a.log.warn({ host: host.name, outcome: summary }, 'STARTTLS refused; continuing in plain text (tls = "opportunistic")');
-      return null;
-    }
-    if (err instanceof TlsHandshakeError || (err instanceof ClientTimeoutError && err.stage === 'tls-handshake')) {
-      const summary = `TLS handshake failed with ${where}: ${err.message}`;
-      return required ? { kind: 'next-host', summary: `TLS required but not available: ${summary}` } : { kind: 'tls-failed', summary };
-    }
-    throw err;
-  }
+/** MTA-STS in testing mode: what enforce would have refused is delivered, and said (RFC 8461 §5, for TLS reports). */
+function report(a: Attempt, host: MxHost, ip: string, verdict: TlsVerdict): void {
+  a.log.warn(
+    { event: 'tls-policy-report', host: host.name, ip, ...tlsLogFields(verdict) },
+    `TLS policy ${verdict.policy} (testing) would refuse ${host.name}: ${verdict.reason ?? 'not verified'}; delivering anyway`,
+  );
 }
 
 /** MAIL, RCPT, DATA, the message (QUIT when not taken); on a host whose session is ready (greeting, EHLO, TLS done). */
-async function transaction(a: Attempt, client: SmtpClient, host: MxHost, ip: string): Promise<Step> {
+async function transaction(a: Attempt, client: SmtpClient, host: MxHost, ip: string): Promise<TransactionStep> {
   const { req, outcomes } = a;
   const mta = host.name;
   const caps = client.capabilities;
@@ -279,7 +305,7 @@ async function transaction(a: Attempt, client: SmtpClient, host: MxHost, ip: str
 }
 
 /** After the 354: the message and the final reply for every accepted recipient; QUIT unless it was taken (see release()). */
-async function sendMessage(a: Attempt, client: SmtpClient, host: MxHost, ip: string, accepted: readonly number[]): Promise<Step> {
+async function sendMessage(a: Attempt, client: SmtpClient, host: MxHost, ip: string, accepted: readonly number[]): Promise<TransactionStep> {
   const mta = host.name;
   let final: Reply;
   try {
@@ -336,53 +362,6 @@ function describe(err: ClientError, where: string): string {
   if (err instanceof ClientTimeoutError) return `timeout (${err.ms} ms) at ${err.stage} with ${where}`;
   if (err instanceof RemoteProtocolError) return `protocol error from ${where} at ${err.stage}: ${err.message}`;
   return `TLS failed with ${where}: ${err.message}`;
-}
-
-/** Per-recipient results as the walk goes: settled ones are final; the others keep their latest failure. */
-class Outcomes {
-  private readonly final: (RecipientOutcome | undefined)[];
-  private readonly latest: { diagnostic: string; remoteMta: string | null }[];
-
-  constructor(
-    private readonly recipients: readonly Address[],
-    fallback: string,
-  ) {
-    this.final = recipients.map(() => undefined);
-    this.latest = recipients.map(() => ({ diagnostic: fallback, remoteMta: null }));
-  }
-
-  /** Indexes of the recipients without a final outcome. */
-  pending(): number[] {
-    return this.final.flatMap((o, i) => (o === undefined ? [i] : []));
-  }
-
-  /** Records the latest failure of recipients still pending, used if nothing better comes. */
-  note(indexes: readonly number[], diagnostic: string, remoteMta: string | null): void {
-    for (const i of indexes) this.latest[i] = { diagnostic, remoteMta };
-  }
-
-  /** Final outcomes; without a diagnostic, each recipient's latest failure is used. */
-  settle(indexes: readonly number[], status: RecipientStatus, diagnostic?: string, remoteMta?: string | null): void {
-    for (const i of indexes) {
-      if (this.final[i] !== undefined) continue;
-      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
-      this.final[i] = {
-        recipient: this.recipients[i] as Address,
-        status,
-        diagnostic: diagnostic ?? latest.diagnostic,
-        remoteMta: diagnostic === undefined ? latest.remoteMta : (remoteMta ?? null),
-      };
-    }
-  }
-
-  /** Every recipient's outcome, in request order (call settle() on the pending ones first). */
-  list(): RecipientOutcome[] {
-    return this.final.map((o, i) => {
-      if (o !== undefined) return o;
-      const latest = this.latest[i] as { diagnostic: string; remoteMta: string | null };
-      return { recipient: this.recipients[i] as Address, status: 'transient', ...latest };
-    });
-  }
 }
 
 /** The configured source address of `ip`'s family, as a connect option. */

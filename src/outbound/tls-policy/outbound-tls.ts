@@ -24,7 +24,7 @@ export interface OutboundTls {
 }
 
 export interface OutboundTlsOptions {
-  readonly config: Pick<OutboundConfig, 'tlsMode' | 'caFile' | 'mtaSts' | 'dane' | 'smtpPort'>;
+  readonly config: Pick<OutboundConfig, 'tls' | 'caFile' | 'mtaSts' | 'dane' | 'smtpPort'>;
   readonly dataDir: string;
   /** The program's resolver (the relay's servers). */
   readonly dns: DnsResolver;
@@ -49,9 +49,9 @@ export async function createOutboundTls(opts: OutboundTlsOptions): Promise<Outbo
         logger,
       })
     : null;
-  const settings = { tls: config.tlsMode, port: config.smtpPort };
+  const settings = { tls: config.tls, port: config.smtpPort };
   const deps = { dane: config.dane ? dns : null, mtaSts };
-  logger.info({ cas: trust.sources, tls: config.tlsMode, mta_sts: config.mtaSts, dane: config.dane }, 'outbound TLS policy ready');
+  logger.info({ cas: trust.sources, tls: config.tls, mta_sts: config.mtaSts, dane: config.dane }, 'outbound TLS policy ready');
   return {
     trust,
     decide: (domain, hosts) => decideTlsPolicy(domain, hosts, settings, deps),

@@ -108,9 +108,12 @@ export function tlsLogFields(v: TlsVerdict): { tls_policy: TlsPolicyName; verifi
 }
 
 /**
- * One line for a host refused by its policy, for the recipient's last error (what `queue list` shows):
- * "TLS policy mta-sts refused mx1.example.org [192.0.2.1]: certificate not trusted (…)". `where` is the host and address.
+ * One line for a host refused by its policy, for the recipient's last error (what `queue list` shows), in the log
+ * line's words: the policy, the reason, the RFC 8460 result type. `where` is the host, with its address once dialled:
+ * "TLS policy mta-sts refused mx1.example.org [192.0.2.1]:25: certificate not trusted (…) (certificate-not-trusted)".
+ * An opportunistic host is only ever refused because outbound.tls = "required" forbids plain text, and it says so.
  */
 export function refusalText(where: string, v: TlsVerdict): string {
-  return `TLS policy ${v.policy} refused ${where}: ${v.reason ?? 'not verified'}`;
+  const policy = v.policy === 'opportunistic' ? 'opportunistic with tls = "required"' : v.policy;
+  return `TLS policy ${policy} refused ${where}: ${v.reason ?? 'not verified'}${v.failure !== null ? ` (${v.failure})` : ''}`;
 }

@@ -168,7 +168,7 @@ export class ClientConnection {
       await this.wait('tls-handshake', ms, () => this.tlsInfo ?? undefined);
     } catch (err) {
       if (err instanceof ConnectionLostError) {
-        throw new TlsHandshakeError(`TLS handshake with ${this.remote} failed: ${err.message}`, { cause: err.cause ?? err });
+        throw new TlsHandshakeError(`TLS handshake with ${this.remote} failed: ${err.reason}`, err.reason, { cause: err.cause ?? err });
       }
       throw err;
     }
@@ -296,8 +296,12 @@ function describe(err: Error): string {
       return 'address not available';
     case 'EPIPE':
       return 'connection closed while writing';
-    default:
-      return err.message;
+    default: {
+      // OpenSSL's messages name the library and source file, over several lines; its `reason` is what tells.
+      const reason = (err as { reason?: unknown }).reason;
+      if (typeof reason === 'string' && reason !== '') return reason;
+      return err.message.replace(/\s+/g, ' ').trim();
+    }
   }
 }
 

@@ -61,7 +61,12 @@ export class ClientTimeoutError extends Error {
 
 /** The STARTTLS handshake failed; the plain connection is gone with it. */
 export class TlsHandshakeError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    /** What went wrong in a few words, without the address ("tlsv1 alert protocol version"), for the TLS policy's verdict. */
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'TlsHandshakeError';
   }

@@ -134,7 +134,7 @@ export class SmtpClient {
       await this.ehlo();
     } catch (err) {
       if (!(err instanceof ConnectionLostError)) throw err;
-      throw new TlsHandshakeError(`TLS session with ${this.remote} failed after the handshake: ${err.message}`, { cause: err });
+      throw new TlsHandshakeError(`TLS session with ${this.remote} failed after the handshake: ${err.message}`, `the session failed after the handshake (${err.reason})`, { cause: err });
     }
     this.opts.logger?.debug(
       { remote: this.remote, protocol: info.protocol, cipher: info.cipher, authorized: info.authorized, authorizationError: info.authorizationError },

@@ -9,6 +9,7 @@ import type { TransferRequest, TransferResult } from '../../../src/outbound/cour
 import { SmtpCourier, type SmtpCourierOptions } from '../../../src/outbound/smtp-courier.js';
 import type { ClientTimeouts } from '../../../src/smtp/client/smtp-client.js';
 import { type ScriptedPeer, type ScriptedSession, startScriptedPeer, startSmtpPeer } from '../../helpers/smtp-peer.js';
+import { tlsPolicyOnly } from '../../helpers/outbound-tls.js';
 
 const timeouts: ClientTimeouts = { connect: 2000, greeting: 2000, command: 2000, dataInit: 2000, dataBlock: 2000, dataEnd: 2000 };
 const BODY = 'Subject: test\n\nhello\n';
@@ -27,9 +28,9 @@ function request(id: string): TransferRequest {
 }
 
 /** Courier options for one MX host on 127.0.0.1:port, without DNS, with the cache the test owns. */
-function options(port: number, cache: ConnectionCache): SmtpCourierOptions {
+async function options(port: number, cache: ConnectionCache): Promise<SmtpCourierOptions> {
   const mx: MxResult = { kind: 'hosts', hosts: [{ name: 'mx.dest.test', preference: 10, addresses: ['127.0.0.1'] }] };
-  return { hostname: 'client.test', port, tls: 'opportunistic', resolver: { resolve: async () => mx }, timeouts, logger: silentLogger(), cache };
+  return { hostname: 'client.test', port, tlsPolicy: await tlsPolicyOnly('opportunistic'), resolver: { resolve: async () => mx }, timeouts, logger: silentLogger(), cache };
 }
 
 function newCache(t: TestContext, idleMs = 10_000): ConnectionCache {
@@ -62,7 +63,7 @@ describe('connection cache', () => {
     const peer = await startSmtpPeer({ starttls: true });
     t.after(() => peer.close());
     const cache = newCache(t);
-    const opts = options(peer.port, cache);
+    const opts = await options(peer.port, cache);
     const first = await transfer(request('q1'), opts);
     const second = await transfer(request('q2'), opts);
     assert.deepEqual([...statuses(first), ...statuses(second)], ['sent', 'sent']);
@@ -79,7 +80,7 @@ describe('connection cache', () => {
   it('QUITs at close', async (t) => {
     const peer = await scripted(t);
     const cache = newCache(t);
-    await transfer(request('q1'), options(peer.port, cache));
+    await transfer(request('q1'), await options(peer.port, cache));
     await cache.close();
     const session = peer.sessions[0] as ScriptedSession;
     await session.closed;
@@ -89,7 +90,7 @@ describe('connection cache', () => {
   it('does not use a cached connection the server closed meanwhile: a fresh one, the message sent once', async (t) => {
     const peer = await scripted(t);
     const cache = newCache(t);
-    const opts = options(peer.port, cache);
+    const opts = await options(peer.port, cache);
     assert.deepEqual(statuses(await transfer(request('q1'), opts)), ['sent']);
     const first = peer.sessions[0] as ScriptedSession;
     first.close();
@@ -104,7 +105,7 @@ describe('connection cache', () => {
   it('treats a 421 sent by the server before it closed an idle session as stale', async (t) => {
     const peer = await scripted(t);
     const cache = newCache(t);
-    const opts = options(peer.port, cache);
+    const opts = await options(peer.port, cache);
     await transfer(request('q1'), opts);
     const first = peer.sessions[0] as ScriptedSession;
     first.write('421 4.4.2 idle timeout\r\n');
@@ -118,7 +119,7 @@ describe('connection cache', () => {
   it('closes an idle connection after the idle time', async (t) => {
     const peer = await scripted(t);
     const cache = newCache(t, 50);
-    await transfer(request('q1'), options(peer.port, cache));
+    await transfer(request('q1'), await options(peer.port, cache));
     const session = peer.sessions[0] as ScriptedSession;
     await session.closed;
     assert.equal(session.lines.at(-1), 'QUIT');
@@ -129,11 +130,47 @@ describe('connection cache', () => {
     const peer = await scripted(t);
     const cache = new ConnectionCache({ maxTransactions: 2 });
     t.after(() => cache.close());
-    const opts = options(peer.port, cache);
+    const opts = await options(peer.port, cache);
     for (const id of ['q1', 'q2', 'q3']) assert.deepEqual(statuses(await transfer(request(id), opts)), ['sent']);
     await (peer.sessions[0] as ScriptedSession).closed;
     assert.equal(peer.sessions.length, 2);
     assert.equal(peer.sessions[0]?.lines.filter((l) => l.startsWith('MAIL')).length, 2);
+  });
+
+  it('keeps the TLS verdict: a session opened under opportunistic TLS is not used where a verified certificate is needed', async (t) => {
+    // The peer's certificate is self-signed, for localhost: fine for opportunistic TLS, refused under tls = "verify".
+    const peer = await startSmtpPeer({ starttls: true });
+    t.after(() => peer.close());
+    const cache = newCache(t);
+    const opportunistic = await options(peer.port, cache);
+    const first = await transfer(request('q1'), opportunistic);
+    assert.deepEqual(statuses(first), ['sent']);
+    assert.deepEqual([first.verdict?.policy, first.verdict?.verified], ['opportunistic', false]);
+    assert.equal(cache.size, 1);
+    const second = await transfer(request('q2'), { ...opportunistic, tlsPolicy: await tlsPolicyOnly('verify') });
+    assert.deepEqual(statuses(second), ['transient']);
+    assert.match(second.outcomes[0]?.diagnostic ?? '', /^TLS policy verify refused mx\.dest\.test \[127\.0\.0\.1\]:\d+: certificate not trusted \(\w+\) \(certificate-not-trusted\)$/);
+    // A fresh connection was opened for it (and refused after STARTTLS); the cached one carried nothing.
+    assert.equal(peer.connections(), 2);
+    assert.equal(peer.messages.length, 1);
+    // The cached session went back to the cache: the next opportunistic message uses it.
+    assert.deepEqual(statuses(await transfer(request('q3'), opportunistic)), ['sent']);
+    assert.equal(peer.connections(), 2);
+    assert.equal(peer.messages.length, 2);
+  });
+
+  it('does not use a plain-text session where TLS is required', async (t) => {
+    const peer = await scripted(t);
+    const cache = newCache(t);
+    const opportunistic = await options(peer.port, cache);
+    assert.deepEqual(statuses(await transfer(request('q1'), opportunistic)), ['sent']);
+    assert.equal(cache.size, 1);
+    const result = await transfer(request('q2'), { ...opportunistic, tlsPolicy: await tlsPolicyOnly('required') });
+    assert.deepEqual(statuses(result), ['transient']);
+    assert.match(result.outcomes[0]?.diagnostic ?? '', /no TLS: STARTTLS not offered \(starttls-not-supported\)$/);
+    assert.equal(peer.sessions.length, 2);
+    assert.deepEqual(peer.sessions[1]?.lines, ['EHLO client.test', 'QUIT']);
+    assert.equal(peer.data.length, 1);
   });
 
   it('does not keep a session whose message was refused', async (t) => {
@@ -143,7 +180,7 @@ describe('connection cache', () => {
     });
     t.after(() => peer.close());
     const cache = newCache(t);
-    const result = await transfer(request('q1'), options(peer.port, cache));
+    const result = await transfer(request('q1'), await options(peer.port, cache));
     assert.deepEqual(statuses(result), ['permanent']);
     assert.equal(cache.size, 0);
     await (peer.sessions[0] as ScriptedSession).closed;

@@ -60,7 +60,6 @@ function makeConfig(dataDir: string): Config {
       smtpPort: 25,
       dnsServers: [],
       tls: 'opportunistic',
-      tlsMode: 'opportunistic',
       caFile: null,
       mtaSts: true,
       addressPreference: 'ipv6',

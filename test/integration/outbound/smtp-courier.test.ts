@@ -9,6 +9,7 @@ import type { TransferRequest, TransferResult } from '../../../src/outbound/cour
 import { SmtpCourier, type SmtpCourierOptions } from '../../../src/outbound/smtp-courier.js';
 import type { ClientTimeouts } from '../../../src/smtp/client/smtp-client.js';
 import { startDnsServer, type Zone } from '../../helpers/dns-server.js';
+import { tlsPolicyOnly } from '../../helpers/outbound-tls.js';
 import { type ScriptedPeerOptions, type SmtpPeer, type SmtpPeerOptions, startScriptedPeer, startSmtpPeer } from '../../helpers/smtp-peer.js';
 
 const timeouts: ClientTimeouts = { connect: 2000, greeting: 2000, command: 2000, dataInit: 2000, dataBlock: 2000, dataEnd: 2000 };
@@ -53,7 +54,9 @@ class World {
     return p;
   }
 
-  async run(zone: Zone, req: TransferRequest, opts: Partial<SmtpCourierOptions> = {}): Promise<TransferResult> {
+  /** One attempt; `tls` is outbound.tls (no MTA-STS or DANE here: tls-policy tests and test/system have them). */
+  async run(zone: Zone, req: TransferRequest, opts: Partial<SmtpCourierOptions> & { tls?: 'opportunistic' | 'required' } = {}): Promise<TransferResult> {
+    const { tls = 'opportunistic', ...rest } = opts;
     const dns = await startDnsServer(zone);
     this.closers.push(() => dns.close());
     // A port where nothing listens, for worlds made only of dead hosts.
@@ -61,11 +64,11 @@ class World {
     return new SmtpCourier({
       hostname: 'client.test',
       port: this.port,
-      tls: 'opportunistic',
+      tlsPolicy: await tlsPolicyOnly(tls),
       resolver: new MxResolver({ servers: [dns.address], timeoutMs: 1000 }),
       timeouts,
       logger: silentLogger(),
-      ...opts,
+      ...rest,
     }).deliver(req);
   }
 }
@@ -230,6 +233,11 @@ describe('transfer: TLS', () => {
     assert.deepEqual(result.relay, { host: 'mx1.dest.test', ip: '127.0.0.2', tls: null });
     const warning = lines().find((l) => l['level'] === 40 && /plain text/.test(String(l['msg'])));
     assert.ok(warning, 'a warning about the plain-text retry');
+    // The plain-text session carries the verdict of the failed handshake, in the result and on the host's line.
+    assert.deepEqual([result.verdict?.policy, result.verdict?.verified, result.verdict?.failure], ['opportunistic', false, 'validation-failure']);
+    assert.match(result.verdict?.reason ?? '', /^TLS handshake failed: /);
+    const line = lines().find((l) => l['msg'] === 'delivery attempt' && l['step'] === 'done');
+    assert.deepEqual([line?.['tls_policy'], line?.['verified'], line?.['tls_failure']], ['opportunistic', false, 'validation-failure']);
   });
 
   it('opportunistic: continues in plain text on the same connection when STARTTLS is refused', async (t) => {
@@ -255,7 +263,8 @@ describe('transfer: TLS', () => {
       tls: 'required',
     });
     assert.deepEqual(statuses(result), ['alice:transient']);
-    assert.match(result.outcomes[0]?.diagnostic ?? '', /TLS required but not available/);
+    assert.match(result.outcomes[0]?.diagnostic ?? '', /^TLS policy opportunistic with tls = "required" refused mx1\.dest\.test \[127\.0\.0\.2\]:\d+: TLS handshake failed: .* \(validation-failure\)$/);
+    assert.equal(result.verdict?.action, 'next-host');
     assert.equal(p.connections(), 1);
     assert.deepEqual(p.mails, []);
     assert.equal(result.relay, null);
@@ -278,7 +287,7 @@ describe('transfer: TLS', () => {
     const second = await w.peer('127.0.0.3');
     const result = await w.run(zone, request(['alice', 'bob']), { tls: 'required' });
     assert.deepEqual(statuses(result), ['alice:transient', 'bob:transient']);
-    assert.match(result.outcomes[0]?.diagnostic ?? '', /^TLS required but not available: mx2\.dest\.test/);
+    assert.match(result.outcomes[0]?.diagnostic ?? '', /^TLS policy opportunistic with tls = "required" refused mx2\.dest\.test \[127\.0\.0\.3\]:\d+: no TLS: STARTTLS not offered \(starttls-not-supported\)$/);
     assert.deepEqual([...first.mails, ...second.mails], []);
   });
 });

@@ -93,7 +93,6 @@ test('built-in defaults (no file)', async () => {
     smtpPort: 25,
     dnsServers: [],
     tls: 'opportunistic',
-    tlsMode: 'opportunistic',
     caFile: null,
     mtaSts: true,
     dane: false,

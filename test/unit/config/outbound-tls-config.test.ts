@@ -26,16 +26,15 @@ describe('outbound TLS and DNS keys', () => {
     const c = await load('');
     assert.deepEqual(c.dnsServers, []);
     assert.deepEqual(
-      { tls: c.outbound.tls, tlsMode: c.outbound.tlsMode, caFile: c.outbound.caFile, mtaSts: c.outbound.mtaSts, dane: c.outbound.dane, dns: c.outbound.dnsServers },
-      { tls: 'opportunistic', tlsMode: 'opportunistic', caFile: null, mtaSts: true, dane: false, dns: [] },
+      { tls: c.outbound.tls, caFile: c.outbound.caFile, mtaSts: c.outbound.mtaSts, dane: c.outbound.dane, dns: c.outbound.dnsServers },
+      { tls: 'opportunistic', caFile: null, mtaSts: true, dane: false, dns: [] },
     );
   });
 
-  it('reads every key; ca_file is relative to the config folder; "verify" implies TLS required', async () => {
+  it('reads every key; ca_file is relative to the config folder; "verify" is kept as written', async () => {
     const c = await load(['dns_servers = ["127.0.0.1:5353"]', '[outbound]', 'tls = "verify"', 'ca_file = "ca.pem"', 'mta_sts = false', 'dane = true'].join('\n'));
     assert.deepEqual(c.dnsServers, ['127.0.0.1:5353']);
-    assert.equal(c.outbound.tlsMode, 'verify');
-    assert.equal(c.outbound.tls, 'required');
+    assert.equal(c.outbound.tls, 'verify');
     assert.equal(c.outbound.caFile, join(dir, 'ca.pem'));
     assert.equal(c.outbound.mtaSts, false);
     assert.equal(c.outbound.dane, true);

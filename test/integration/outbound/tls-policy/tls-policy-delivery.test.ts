@@ -132,7 +132,7 @@ describe('outbound TLS policy, end to end over sockets', () => {
     let made = built.get(key);
     if (made === undefined) {
       made = createOutboundTls({
-        config: { tlsMode: tls, caFile: join(dir, 'ca.pem'), mtaSts: true, dane, smtpPort: port },
+        config: { tls, caFile: join(dir, 'ca.pem'), mtaSts: true, dane, smtpPort: port },
         dataDir: join(dir, key.replace(' ', '-')),
         dns: resolver,
         logger: silentLogger(),
