@@ -220,7 +220,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
         isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
       });
-      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer });
+      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer, countAttempt: (outcome) => metrics.deliveryAttempts.inc({ outcome }) });
       relay = r;
       cleanups.push(() => r.close());
       metrics.watchQueue(queueGauges(r));

@@ -44,6 +44,8 @@ export interface QueueOptions {
   readonly random?: () => number;
   /** Signs our bounces for the host name's domain or a listed parent (null: none). */
   readonly signer?: DkimSigner | null;
+  /** Counts each attempt's outcome (the metrics), once per outcome and recipient domain. */
+  readonly countAttempt?: (outcome: 'sent' | 'deferred' | 'bounced') => void;
 }
 
 /** An item and what is happening to it right now. */
@@ -66,6 +68,7 @@ export class Queue {
   readonly #logger: Logger;
   readonly #hostname: string;
   readonly #signer: DkimSigner | null;
+  readonly #countAttempt: ((outcome: 'sent' | 'deferred' | 'bounced') => void) | undefined;
   readonly #now: () => number;
   readonly #timers: Timers;
   readonly #retryMin: number;
@@ -87,6 +90,7 @@ export class Queue {
     this.#logger = opts.logger;
     this.#hostname = opts.hostname;
     this.#signer = opts.signer ?? null;
+    this.#countAttempt = opts.countAttempt;
     this.#now = opts.now;
     this.#timers = opts.timers ?? systemTimers;
     this.#retryMin = opts.config.retryMin;
@@ -236,7 +240,7 @@ export class Queue {
     const updated = new Map<string, QueueRecipient>();
     for (const r of tried) updated.set(recipientKey(r), afterOutcome(r, outcomes.get(recipientKey(r)) ?? missingOutcome(r), created, now, policy));
     t.item = { ...t.item, recipients: t.item.recipients.map((r) => updated.get(recipientKey(r)) ?? r) };
-    logAttempt(this.#logger, t.item, [...updated.values()], result, now);
+    logAttempt(this.#logger, t.item, [...updated.values()], result, now, this.#countAttempt);
 
     if (isFinished(t.item)) {
       await this.#finish(t);

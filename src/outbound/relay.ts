@@ -25,6 +25,8 @@ export interface RelayOptions {
   readonly closeTimeoutMs?: number;
   /** DKIM signing of relayed mail and of our bounces (null: none). */
   readonly signer?: DkimSigner | null;
+  /** Counts each delivery attempt's outcome (the metrics). */
+  readonly countAttempt?: (outcome: 'sent' | 'deferred' | 'bounced') => void;
 }
 
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -61,6 +63,7 @@ export class Relay {
       config: opts.config,
       now,
       signer: opts.signer ?? null,
+      ...(opts.countAttempt === undefined ? {} : { countAttempt: opts.countAttempt }),
       ...(opts.timers === undefined ? {} : { timers: opts.timers }),
       ...(opts.random === undefined ? {} : { random: opts.random }),
     });

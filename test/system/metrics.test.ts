@@ -112,6 +112,8 @@ describe('metrics of the relay', () => {
     assert.equal(value(m, 'facteur_dns_lookups_total', { type: 'MX', result: 'ok' }), 1);
     assert.ok(value(m, 'facteur_dns_lookups_total', { type: 'A', result: 'ok' }) >= 1);
     assert.equal(value(m, 'facteur_smtp_messages_total', { server: 'outbound', reply: '2xx' }), 1);
+    assert.equal(value(m, 'facteur_delivery_attempts_total', { outcome: 'sent' }), 1);
+    assert.equal(value(m, 'facteur_delivery_attempts_total', { outcome: 'deferred' }), 0);
     assert.equal(value(m, 'facteur_queue_messages', { state: 'pending' }) + value(m, 'facteur_queue_messages', { state: 'deferred' }), 0);
   });
 });
