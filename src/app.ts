@@ -20,6 +20,8 @@ import { isLoopbackIp } from './net/loopback.js';
 import { defaultClientTimeouts, type ClientTimeouts } from './smtp/client/smtp-client.js';
 import { SmtpServer, toBindError, type BoundAddress } from './smtp/server/listener.js';
 import { Metrics, type QueueGaugeSource } from './observability/metrics.js';
+import { fsyncDirectory } from './fs/directory.js';
+import { GroupFsync } from './fs/group-fsync.js';
 import { DkimKeys } from './mailauth/dkim-keys.js';
 import { MailauthCheck } from './mailauth/mailauth-check.js';
 import { InboundChecks } from './mailauth/message-checks.js';
@@ -82,6 +84,13 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   // One resolver and one cache for every lookup of the program (INTERFACE.md: dns_servers); the relay's own
   // outbound.dns_servers, when set, gets a resolver of its own.
   const onLookup = (type: string, result: string): void => metrics.dnsLookups.inc({ type, result });
+  // Folder fsyncs (grouped across sessions), timed for facteur_fsync_duration_seconds.
+  const timedFsync = (what: string): GroupFsync =>
+    new GroupFsync(async (dir) => {
+      const started = performance.now();
+      await fsyncDirectory(dir);
+      metrics.fsyncSeconds.observe({ what }, (performance.now() - started) / 1000);
+    });
   const dns = new DnsResolver({ servers: config.dnsServers, onLookup });
   const relayDns = sameList(config.outbound.dnsServers, config.dnsServers) ? dns : new DnsResolver({ servers: config.outbound.dnsServers, onLookup });
   // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains).
@@ -152,7 +161,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
-      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes });
+      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir') });
       local = maildirs;
       cleanups.push(() => maildirs.close());
       const limits = new ClientLimits(clientLimitSettings(config));
@@ -220,7 +229,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
         isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
       });
-      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer, countAttempt: (outcome) => metrics.deliveryAttempts.inc({ outcome }) });
+      const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer, groupFsync: timedFsync('queue'), countAttempt: (outcome) => metrics.deliveryAttempts.inc({ outcome }) });
       relay = r;
       cleanups.push(() => r.close());
       metrics.watchQueue(queueGauges(r));

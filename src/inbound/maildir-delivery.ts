@@ -1,5 +1,6 @@
 // Local delivery: the mailbox of a local address, and a message written into Maildirs. The MX's sessions
 // (inbound-delivery.ts) and the relay's recipients in our own domains (outbound/local-courier.ts) both deliver here.
+import type { GroupFsync } from '../fs/group-fsync.js';
 import { errorCode } from '../fs/error-code.js';
 import type { Logger } from '../observability/logger.js';
 import { formatAddress, type Address } from '../mail/address.js';
@@ -18,6 +19,8 @@ export interface MaildirDeliveryOptions {
   readonly now: () => Date;
   readonly logger: Logger;
   readonly mailboxes: Mailboxes;
+  /** The folders' fsyncs, grouped (app.ts passes one that times them for the metrics). */
+  readonly dirSync?: GroupFsync;
 }
 
 /** What each log line of one message carries: the session id (MX) or the queue id (relay). */
@@ -32,7 +35,7 @@ export class MaildirDelivery {
     this.#logger = opts.logger;
     this.#mailboxes = opts.mailboxes;
     const namer = new MaildirNamer({ hostname: opts.hostname, pid: opts.pid, now: opts.now });
-    this.#writer = new MaildirWriter({ root: opts.root, namer });
+    this.#writer = new MaildirWriter({ root: opts.root, namer, ...(opts.dirSync === undefined ? {} : { dirSync: opts.dirSync }) });
   }
 
   /** SIGHUP: the users and local domains as reloaded. */

@@ -1,5 +1,6 @@
 // The relay's parts, opened and closed together: the queue folder (store), the queue, the relay server's Delivery
 // (a message is queued at the end of DATA), and the control socket through which `facteur queue …` reaches them.
+import type { GroupFsync } from '../fs/group-fsync.js';
 import type { OutboundConfig } from '../config/config.js';
 import type { Delivery } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
@@ -27,6 +28,8 @@ export interface RelayOptions {
   readonly signer?: DkimSigner | null;
   /** Counts each delivery attempt's outcome (the metrics). */
   readonly countAttempt?: (outcome: 'sent' | 'deferred' | 'bounced') => void;
+  /** The queue folder's fsyncs, grouped (app.ts passes one that times them for the metrics). */
+  readonly groupFsync?: GroupFsync;
 }
 
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -54,7 +57,7 @@ export class Relay {
     await assertNoOtherServer(controlSocketPath(opts.dataDir));
     const now = opts.now ?? Date.now;
     const logger = opts.logger.child({ component: 'queue' });
-    const { store, items } = await QueueStore.open({ dir: opts.config.queueDir, logger, now });
+    const { store, items } = await QueueStore.open({ dir: opts.config.queueDir, logger, now, ...(opts.groupFsync === undefined ? {} : { groupFsync: opts.groupFsync }) });
     const queue = new Queue({
       store,
       courier: opts.courier,

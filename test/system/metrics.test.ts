@@ -84,6 +84,10 @@ describe('metrics endpoint', () => {
     assert.equal(value(m, 'facteur_smtp_sessions_open', inbound), 0);
     assert.equal(value(m, 'facteur_smtp_tls_sessions_total', inbound), 1);
     assert.equal(value(m, 'facteur_smtp_commit_duration_seconds_count', inbound), 3);
+    // One message at a time: each commit flushed new/ (no other commit to share it with), plus the folders made
+    // for the first one.
+    const fsyncs = value(m, 'facteur_fsync_duration_seconds_count', { what: 'maildir' });
+    assert.ok(fsyncs >= 3, `maildir fsyncs: ${fsyncs}`);
     // Each stored copy starts with our Received header, so bytes are more than the 3 × 21 bytes of text.
     assert.ok(value(m, 'facteur_smtp_message_bytes_total', inbound) > 3 * 21);
     assert.equal(value(m, 'facteur_queue_messages', { state: 'pending' }), 0);
