@@ -117,7 +117,13 @@ function overUdp(server: NameServer, q: Question, edns: boolean, signal: AbortSi
     });
     // A connected UDP socket hears ICMP "port unreachable" as ECONNREFUSED: no server there, ask the next one.
     socket.on('error', (err: NodeJS.ErrnoException) => finish(new ExchangeError('ECONNREFUSED', `${server.text}: ${err.code ?? err.message}`)));
-    socket.connect(server.port, server.host, () => socket.send(message));
+    // connect(2) itself can fail: no route to the server (ENETUNREACH, the network is down), a link-local address
+    // without its interface (EINVAL), a broadcast address (EACCES). Node then hands the error to this callback, not
+    // to 'error', and a send() on the unconnected socket would throw from a tick, taking the process down.
+    socket.connect(server.port, server.host, (err?: NodeJS.ErrnoException) => {
+      if (err !== undefined && err !== null) finish(new ExchangeError('ECONNREFUSED', `${server.text}: ${err.code ?? err.message}`));
+      else if (!done) socket.send(message);
+    });
   });
 }
 

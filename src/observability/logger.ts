@@ -1,5 +1,5 @@
 // The structured logger (pino): one JSON line per event, a child logger per session carrying its id.
-import { chmodSync, statSync } from 'node:fs';
+import { chmodSync, statSync, writeSync } from 'node:fs';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { LogLevel } from '../config/config.js';
 
@@ -14,6 +14,8 @@ export interface LoggerOptions {
 /** Lines gathered before a write(2); they wait at most FLUSH_MS. */
 const BUFFER_BYTES = 8 * 1024;
 const FLUSH_MS = 100;
+/** Lines held while the log cannot be written (disk full): past this, new lines are dropped, not memory taken. */
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
 const WARN = 40;
 /**
  * The log holds client addresses, envelope addresses and, at debug level, every command: it is as private as the
@@ -26,10 +28,26 @@ export function createLogger(opts: LoggerOptions): Logger {
   // write(2) per line cost the relay 5 % of its event loop. A warning or an error is written at once, with every
   // line before it, so a log line about a crash reaches the disk before the process dies; only a SIGKILL can
   // lose the last FLUSH_MS of informational lines. `start` flushes before it exits.
-  const destination = pino.destination({ dest: opts.file ?? 2, sync: true, minLength: BUFFER_BYTES, periodicFlush: FLUSH_MS, mkdir: true, mode: LOG_FILE_MODE });
+  const destination = pino.destination({
+    dest: opts.file ?? 2,
+    sync: true,
+    minLength: BUFFER_BYTES,
+    maxLength: MAX_HELD_BYTES,
+    periodicFlush: FLUSH_MS,
+    mkdir: true,
+    mode: LOG_FILE_MODE,
+  });
   // A log file that cannot be written (disk full) or reopened (its folder gone) must not take the server down with
-  // an unhandled 'error' event: say so on stderr, where systemd's journal still reads it.
-  destination.on('error', (err: Error) => process.stderr.write(`facteur: log file ${opts.file ?? 'stderr'}: ${err.message}\n`));
+  // an unhandled 'error' event: say so on stderr, where systemd's journal still reads it. With write(2) on fd 2, not
+  // process.stderr: a stderr that is itself broken (EPIPE once journald went away) would make process.stderr emit an
+  // 'error' nobody handles, which ends the process.
+  destination.on('error', (err: Error) => {
+    try {
+      writeSync(2, `facteur: log file ${opts.file ?? 'stderr'}: ${err.message}\n`);
+    } catch {
+      // Nowhere left to say it.
+    }
+  });
   // The mode above applies to a file we create; one left by an earlier version or another tool is narrowed too.
   const narrowed = opts.file === null ? null : restrictMode(opts.file);
   // A child logger copies its parent's level when it is made: each one is remembered (weakly) so that a reload can
@@ -48,7 +66,10 @@ export function createLogger(opts: LoggerOptions): Logger {
       hooks: {
         logMethod(args, method, level) {
           method.apply(this, args);
-          if (level >= WARN) destination.flushSync();
+          // flush(), not flushSync(): in sync mode both write what is held at once, but flushSync() retries a failed
+          // write(2) for ever (every 100 ms) unless the error is EAGAIN, so a full disk or a broken stderr pipe hung
+          // the whole server at its first warning. flush() tries once and reports the failure through 'error'.
+          if (level >= WARN) destination.flush();
         },
       },
     },
@@ -90,9 +111,10 @@ export function setLogLevel(logger: Logger, level: LogLevel): void {
  * to the new file, created private. Logging to stderr: nothing to do.
  */
 export function reopenLog(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { file?: unknown; flushSync(): void; reopen(): void } | undefined;
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { file?: unknown; flush(): void; reopen(): void } | undefined;
   if (stream === undefined || typeof stream.file !== 'string') return;
-  stream.flushSync();
+  // Written at once (sync mode); what a full disk refuses stays held and goes to the new file (see createLogger).
+  stream.flush();
   stream.reopen();
 }
 

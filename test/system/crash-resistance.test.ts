@@ -1,7 +1,9 @@
 // No client can take the process down: TLS clients that linger after we close (the reset used to throw from a
-// timer and kill `facteur start`), clients cut off by a limit, and shutdown with TLS clients open.
+// timer and kill `facteur start`), clients cut off by a limit, and shutdown with TLS clients open. Nor can the
+// network: a DNS server that cannot even be connected to.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { startDnsServer } from '../helpers/dns-server.js';
 import { prepareFacteur, spawnFacteur, type SpawnedFacteur } from '../helpers/facteur.js';
 import { listMail } from '../helpers/maildir.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
@@ -115,5 +117,30 @@ describe('a lingering client never crashes the server (one process, every trigge
       await d.expectClosed();
     }
     assert.deepEqual(await facteur.exited, { code: 0, signal: null });
+  });
+});
+
+describe('the network never crashes the server', () => {
+  test('a DNS server whose UDP socket cannot be connected (connect(2) fails): the next server is asked, same pid', async (t) => {
+    // 255.255.255.255 makes connect(2) fail at once with EACCES, as a server with no route (ENETUNREACH: the network
+    // is down) or a link-local one without its interface (EINVAL) does. That used to throw ERR_SOCKET_BAD_PORT from
+    // a tick and end `facteur start` at the first lookup; here the first lookup is a DNS blocklist's.
+    const dns = await startDnsServer({ '1.0.0.127.listed.test': { A: ['127.0.0.2'] } });
+    t.after(() => dns.close());
+    const toml = `dns_servers = ["255.255.255.255", "${dns.address}"]\n[inbound]\nlimits_exempt = []\ndnsbl = ["listed.test"]\n`;
+    const prepared = await prepareFacteur({ toml });
+    t.after(() => prepared.cleanup());
+    const facteur = await spawnFacteur(prepared.configPath);
+    t.after(() => facteur.kill());
+
+    for (let i = 0; i < 2; i++) {
+      const d = await SmtpDialog.connect(facteur.port('plain'));
+      t.after(() => d.close());
+      await d.expect(554, '5.7.1'); // listed: the answer came from the second server
+      assert.equal((await d.ask('QUIT')).code, 221);
+      await d.expectClosed();
+    }
+    assert.equal(facteur.child.exitCode, null, 'the process is still running');
+    assert.equal(facteur.child.pid, facteur.pid);
   });
 });

@@ -156,6 +156,16 @@ describe('DnsResolver against a loopback DNS server', () => {
     assert.deepEqual((await r.a('target.test')).records, ['192.0.2.50']);
   });
 
+  it('moves on to the next server when the socket cannot even be connected to the first (connect(2) fails)', async () => {
+    // connect(2) on a UDP socket refuses a broadcast address (EACCES) at once, as it refuses a server with no route
+    // (ENETUNREACH) or a link-local one without its interface (EINVAL). That error used to reach send() on the
+    // unconnected socket, which threw from a tick: an uncaught exception in this process.
+    const r = new DnsResolver({ servers: ['255.255.255.255', dns.address], timeoutMs: 2000, attempts: 1 });
+    assert.deepEqual((await r.a('target.test')).records, ['192.0.2.50']);
+    const alone = new DnsResolver({ servers: ['255.255.255.255'], timeoutMs: 2000, attempts: 1 });
+    await assert.rejects(alone.a('target.test'), (err: unknown) => err instanceof DnsError && err.code === 'ECONNREFUSED' && /255\.255\.255\.255:53: EACCES/.test(err.message));
+  });
+
   it('shares one query between concurrent lookups of the same question', async () => {
     const r = resolver();
     const before = dns.questions.filter((q) => q === 'mx2.mail.test A').length;
