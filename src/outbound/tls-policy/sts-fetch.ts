@@ -80,11 +80,16 @@ function get(host: string, opts: StsFetchOptions, maxBytes: number, signal: Abor
       ...({ secureContext: opts.trust.secureContext } as object),
       servername: host,
       rejectUnauthorized: true,
+      // Runs inside the TLS handshake, where a throw would be uncaught: every failure is returned, never thrown.
       checkServerIdentity: (name, cert) => {
-        if (cert.raw === undefined) return new Error('no certificate');
-        const x509 = new X509Certificate(cert.raw);
-        if (matchingName(x509, [name]) !== null) return undefined;
-        return Object.assign(new Error(`the certificate is for ${certificateNames(x509).join(', ') || 'no name'}, not ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+        try {
+          if (cert.raw === undefined) return new Error('no certificate');
+          const x509 = new X509Certificate(cert.raw);
+          if (matchingName(x509, [name]) !== null) return undefined;
+          return Object.assign(new Error(`the certificate is for ${certificateNames(x509).join(', ') || 'no name'}, not ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+        } catch (err) {
+          return err instanceof Error ? err : new Error(String(err));
+        }
       },
       // A fresh connection each time: no pooled socket or TLS session from an earlier, maybe different, answer.
       agent: false,
