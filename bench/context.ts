@@ -53,6 +53,8 @@ export class BenchContext {
       cpuProfileDir,
       retryMin: '1h',
       submission: null,
+      verify: false,
+      dkim: null,
       ...setup,
     };
     const server = await FacteurProcess.start(full);
