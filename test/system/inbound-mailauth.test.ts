@@ -151,12 +151,13 @@ describe('inbound checks over sockets (inbound.verify = true)', () => {
     assert.match(fields[1]!, /\bdmarc=fail \([^)]*to the Junk folder\) header\.from=shop\.example;/);
   });
 
-  test('Authentication-Results fields that claim our name are removed (folded ones too); another host\'s stays', T, async () => {
+  test('Authentication-Results fields that claim our name are removed (folded, quoted); another host\'s stays', T, async () => {
     const before = await listMail(f.maildirRoot, 'alice');
     const forged = [
       'Authentication-Results: mx.test; dkim=pass header.d=bank.example',
       'Authentication-Results: MX.TEST;',
       '\tdmarc=pass header.from=bank.example',
+      'Authentication-Results: "mx.test"; spf=pass smtp.mailfrom=bank.example',
       'Authentication-Results: relay.other.example; spf=pass smtp.mailfrom=alice@sender.example',
     ];
     const r = await send(f, 'alice@sender.example', await signed(letter('Alice <alice@sender.example>', 'with forged results', forged)));
