@@ -54,6 +54,8 @@ export class BenchContext {
       retryMin: '1h',
       submission: null,
       inboundExtra: '',
+      verify: false,
+      dkim: null,
       ...setup,
     };
     const server = await FacteurProcess.start(full);

@@ -1,10 +1,13 @@
-// A tiny authoritative DNS server on loopback (UDP) for the outbound scenarios: MX, A and AAAA from a fixed zone.
+// A tiny authoritative DNS server on loopback (UDP) for the outbound and mail authentication scenarios: MX, A, AAAA and
+// TXT (SPF, DKIM keys, DMARC) from a fixed zone.
 import { createSocket, type Socket } from 'node:dgram';
 
 export interface ZoneEntry {
   readonly mx?: readonly { readonly preference: number; readonly exchange: string }[];
   readonly a?: readonly string[];
   readonly aaaa?: readonly string[];
+  /** One TXT record per entry; a value over 255 octets goes out as several character-strings (RFC 1035 §3.3.14). */
+  readonly txt?: readonly string[];
 }
 
 /** Owner name (lower case, no trailing dot) → records. A name not here gets NXDOMAIN; a missing type, NODATA. */
@@ -12,6 +15,7 @@ export type Zone = Readonly<Record<string, ZoneEntry>>;
 
 const TYPE_A = 1;
 const TYPE_MX = 15;
+const TYPE_TXT = 16;
 const TYPE_AAAA = 28;
 const TTL = 300;
 
@@ -68,6 +72,7 @@ export class DnsStub {
     if (entry !== undefined) {
       if (qtype === TYPE_A) for (const ip of entry.a ?? []) records.push(rr(TYPE_A, Buffer.from(ip.split('.').map(Number))));
       if (qtype === TYPE_AAAA) for (const ip of entry.aaaa ?? []) records.push(rr(TYPE_AAAA, ipv6Bytes(ip)));
+      if (qtype === TYPE_TXT) for (const text of entry.txt ?? []) records.push(rr(TYPE_TXT, characterStrings(text)));
       if (qtype === TYPE_MX) {
         for (const mx of entry.mx ?? []) {
           const pref = Buffer.alloc(2);
@@ -96,6 +101,17 @@ function rr(type: number, rdata: Buffer): Buffer {
   head.writeUInt32BE(TTL, 6);
   head.writeUInt16BE(rdata.length, 10);
   return Buffer.concat([head, rdata]);
+}
+
+/** A TXT value as length-prefixed character-strings of at most 255 octets. */
+function characterStrings(text: string): Buffer {
+  const bytes = Buffer.from(text, 'latin1');
+  const parts: Buffer[] = [];
+  for (let i = 0; i === 0 || i < bytes.length; i += 255) {
+    const piece = bytes.subarray(i, i + 255);
+    parts.push(Buffer.from([piece.length]), piece);
+  }
+  return Buffer.concat(parts);
 }
 
 function encodeName(name: string): Buffer {

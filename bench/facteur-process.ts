@@ -5,6 +5,7 @@ import { connect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateDkimKey, KeyExistsError, type KeyAlgorithm } from '../src/mailauth/dkim-keygen.js';
 import { openFilesLimit } from './proc-stats.js';
 
 /** The compiled CLI, found next to the compiled bench (dist/bench/ → dist/src/cli/main.js). */
@@ -40,6 +41,10 @@ export interface FacteurSetup {
   readonly submission: { readonly port: number; readonly passwordsFile: string } | null;
   /** More TOML lines for [inbound] (the defences scenarios turn the per-client limits and a DNSBL on); "" for none. */
   readonly inboundExtra: string;
+  /** inbound.verify: SPF, DKIM, DMARC and ARC on every message (lookups through dnsServers). */
+  readonly verify: boolean;
+  /** Sign relayed mail of this domain with a key made (facteur dkim keygen's code) before the first start; null: no [dkim]. */
+  readonly dkim: { readonly domain: string; readonly selector: string; readonly algorithm: KeyAlgorithm } | null;
 }
 
 /** The TOML the server reads: only keys of the README's Configuration table. */
@@ -67,6 +72,7 @@ maildir_root = "mail"
 max_message_size = ${s.maxMessageSize}
 max_recipients = 100
 max_connections = ${s.maxConnections}
+verify = ${s.verify}
 ${s.inboundExtra}
 [inbound.users]
 ${BENCH_MAILBOX} = ["${BENCH_MAILBOX}@${BENCH_DOMAIN}"]
@@ -86,7 +92,7 @@ max_connections = ${s.maxConnections}
 # as Postfix's default_destination_concurrency_limit, so the relay comparison is like for like
 concurrency = 20
 concurrency_per_domain = 20
-${s.submission === null ? '' : submissionText(s.submission, s.maxConnections)}`;
+${s.submission === null ? '' : submissionText(s.submission, s.maxConnections)}${s.dkim === null ? '' : `\n[dkim]\ndomains = ["${s.dkim.domain}"]\n`}`;
 }
 
 /** [submission] on implicit TLS only; no hourly limit that a measure could reach. */
@@ -135,6 +141,13 @@ export class FacteurProcess {
     await mkdir(setup.dir, { recursive: true });
     const configFile = join(setup.dir, 'facteur.toml');
     await writeFile(configFile, configText(setup));
+    const { dkim } = setup;
+    if (dkim !== null) {
+      // `start` insists on a key for every listed domain; a restart on the same folder keeps the first one.
+      await generateDkimKey(join(setup.dir, 'data', 'dkim'), dkim.domain, dkim.selector, dkim.algorithm).catch((err: unknown) => {
+        if (!(err instanceof KeyExistsError)) throw err;
+      });
+    }
     const nodeArgs = setup.cpuProfileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${setup.cpuProfileDir}`];
     const argv = [process.execPath, ...nodeArgs, CLI_PATH, 'start', '-c', configFile];
     const command = withOpenFiles(argv, setup.openFiles);

@@ -329,6 +329,9 @@ export function percentile(samples: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
+/** The HELO name of the cells' sessions (the mail authentication scenarios publish SPF for it). */
+export const HELO_NAME = 'client.bench.test';
+
 /** The load of one benchmark cell against a port: `n` messages over `sessions` sessions from FROM to TO. */
 export function cellLoad(opts: {
   readonly port: number;
@@ -352,7 +355,7 @@ export function cellLoad(opts: {
       message: opts.message,
       from: opts.from,
       recipients: [opts.to],
-      heloName: 'client.bench.test',
+      heloName: HELO_NAME,
       idleTimeoutMs: 120_000,
       tls: opts.tls ?? false,
       tlsResume: opts.tlsResume ?? false,

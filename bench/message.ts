@@ -47,3 +47,16 @@ export function buildMessage(size: number, from: string, to: string): MessageByt
   const whole = total <= WHOLE_LIMIT ? Buffer.concat([head, ...Array<Buffer>(repeat).fill(block), tail]) : null;
   return { size: total, head, middle: block, repeat, tail, whole };
 }
+
+/** The same message with header fields put on top (`fields`: whole fields, CRLF line ends), e.g. DKIM-Signature. */
+export function withFieldsOnTop(m: MessageBytes, fields: string): MessageBytes {
+  const top = Buffer.from(fields, 'latin1');
+  const head = Buffer.concat([top, m.head]);
+  return { ...m, size: m.size + top.length, head, whole: m.whole === null ? null : Buffer.concat([top, m.whole]) };
+}
+
+/** The message's own octets (CRLF line ends, no final dot), for a signer. */
+export function messageOctets(m: MessageBytes): Buffer {
+  const all = Buffer.concat([m.head, ...Array<Buffer>(m.repeat).fill(m.middle), m.tail]);
+  return all.subarray(0, m.size);
+}

@@ -189,7 +189,9 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         checks.push(rspamd);
         cleanups.push(async () => rspamd.close());
       }
-      const checking = { checks, authservId: config.inbound.verify ? config.hostname : null };
+      // Authentication-Results fields claiming our name are removed whether or not we check (RFC 8601 §5): a reader
+      // that trusts our name must never see a verdict we did not write.
+      const checking = { checks, authservId: config.hostname };
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
       const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, defences), { adopt });
       servers.push({ name: 'inbound', server });

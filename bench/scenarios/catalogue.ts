@@ -3,6 +3,7 @@ import { bigMessageScenario } from './big-message.js';
 import { doorScenario } from './defences.js';
 import { idleScenario } from './idle.js';
 import { inboundScenario } from './inbound.js';
+import { mailauthInboundScenario } from './mailauth.js';
 import { outboundScenario } from './outbound.js';
 import { queueReloadScenario } from './queue-reload.js';
 import { rspamdScenario } from './rspamd.js';
@@ -34,6 +35,20 @@ export function catalogue(): Scenario[] {
   list.push(outboundScenario('outbound-4k-s32-many', { size: 4 * KIB, sessions: 32, perConnection: 'many', messages: 2000, quickMessages: 8 }));
   // Mail clients: a login over implicit TLS per connection, beside the relay's outbound-4k-s8-one (issue 11 asks for 60 % of it).
   list.push(outboundScenario('submission-4k-s8-one', { via: 'submission', size: 4 * KIB, sessions: 8, perConnection: 'one', messages: 2000, quickMessages: 8 }));
+  // Mail authentication (issue 10): each cell with it off then on, run one after the other; compare within a pair.
+  for (const [sessions, perConnection] of [[8, 'one'], [8, 'many'], [32, 'one'], [32, 'many']] as const) {
+    for (const on of [false, true]) {
+      const cell = { size: 4 * KIB, sessions, perConnection, messages: 2000, quickMessages: 12 };
+      list.push(mailauthInboundScenario(`mailauth-inbound-4k-s${sessions}-${perConnection}-${on ? 'on' : 'off'}`, cell, on));
+    }
+  }
+  // The relay: signing off, with an RSA-2048 key ("on", what receivers expect), and with an Ed25519 key alone.
+  for (const [sessions, perConnection] of [[8, 'one'], [32, 'many']] as const) {
+    for (const [name, signing] of [['off', 'off'], ['on', 'rsa'], ['ed25519', 'ed25519']] as const) {
+      const cell = { size: 4 * KIB, sessions, perConnection, messages: 2000, quickMessages: 8, signing };
+      list.push(outboundScenario(`mailauth-relay-4k-s${sessions}-${perConnection}-${name}`, cell));
+    }
+  }
   list.push(queueReloadScenario('queue-100000', 100_000, 200));
   return list;
 }

@@ -3,7 +3,7 @@ import type { BenchContext } from '../context.js';
 import { BENCH_DOMAIN, BENCH_MAILBOX, type FacteurProcess } from '../facteur-process.js';
 import { cellLoad, runLoad, type LoadResult } from '../load-generator.js';
 import { countFiles, emptyNewDir, flushDisk, waitForFiles } from '../maildir.js';
-import { buildMessage } from '../message.js';
+import { buildMessage, type MessageBytes } from '../message.js';
 import type { TargetName } from '../options.js';
 import { POSTFIX, postfixMasterPid, postfixProblem } from '../postfix.js';
 import type { ProfileSummary } from '../profile-summary.js';
@@ -22,7 +22,7 @@ export interface InboundCell {
 }
 
 /** The server under test, as the inbound measure sees it. */
-interface InboundServer {
+export interface InboundServer {
   readonly port: number;
   readonly maildirNew: string;
   readonly pid: number;
@@ -95,12 +95,29 @@ export async function warmServer(ctx: BenchContext, server: FacteurProcess): Pro
   await runLoad({ ...base, sessions: 8, messages: n / 2, perConnection: Number.POSITIVE_INFINITY, pipelining: ctx.options.pipelining });
 }
 
-async function measure(ctx: BenchContext, id: string, cell: InboundCell, target: TargetName, server: InboundServer): Promise<Omit<ScenarioResult, 'profile'>> {
+/** What the measure sends: by default a message of the cell's size from a@bench.test to the bench's mailbox. */
+export interface InboundMail {
+  readonly message: MessageBytes;
+  readonly from: string;
+  /** Said in the method, e.g. "DKIM-signed by sender.example, checked (inbound.verify = true)". */
+  readonly note?: string;
+  /** How the server was started and warmed, for the method, when not the shared inbound server. */
+  readonly server?: string;
+}
+
+export async function measure(
+  ctx: BenchContext,
+  id: string,
+  cell: InboundCell,
+  target: TargetName,
+  server: InboundServer,
+  mail: InboundMail = { message: buildMessage(cell.size, FROM, TO), from: FROM },
+): Promise<Omit<ScenarioResult, 'profile'>> {
   const { options } = ctx;
   const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
   const warmup = options.warmup ?? (options.quick ? 0 : Math.min(200, Math.ceil(messages / 10)));
-  const message = buildMessage(cell.size, FROM, TO);
-  const load = cellLoad({ port: server.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
+  const { message } = mail;
+  const load = cellLoad({ port: server.port, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: mail.from, to: TO });
   const deadline = ctx.deadline();
   const problems: string[] = [];
 
@@ -133,10 +150,10 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, target:
     ok: problems.length === 0,
     problems,
     method:
-      `${messages} messages of ${message.size} octets to one local mailbox over ${cell.sessions} parallel sessions, ` +
+      `${messages} messages of ${message.size} octets${mail.note === undefined ? '' : ` (${mail.note})`} to one local mailbox over ${cell.sessions} parallel sessions, ` +
       `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}, ` +
       `${options.pipelining ? 'MAIL/RCPT/DATA pipelined when offered' : 'no pipelining'}, after ${warmup} unmeasured warm-up messages` +
-      `${target === 'facteur' ? (options.cpuProfile ? ' on a fresh server (profiled)' : ` on a server kept running across the inbound scenarios (${SERVER_WARMUP} warm-up messages at its start)`) : ' on the running Postfix'}; ` +
+      `${mail.server !== undefined ? ` ${mail.server}` : target === 'facteur' ? (options.cpuProfile ? ' on a fresh server (profiled)' : ` on a server kept running across the inbound scenarios (${SERVER_WARMUP} warm-up messages at its start)`) : ' on the running Postfix'}; ` +
       `wall time = first connection → the last file in new/ (the folder's mtime); ${MEASURE_NOTE}`,
     params: { messages, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, warmup },
     figures: { messages, durable, ...deliveryFigures(result, message.size, wallSeconds, usage), clientCpuMsPerMsg: clientCpu(client, result.accepted) },

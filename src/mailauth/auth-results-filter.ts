@@ -179,6 +179,8 @@ export function authservIdOf(field: Buffer, complete: boolean): string | null {
     }
   }
   const start = i;
+  // RFC 8601 §2.2: the authserv-id is a "value" (RFC 2045), a token or a quoted-string: "mx.example.org" names us too.
+  if (value[start] === '"') return quotedString(value, start, complete);
   for (; i < value.length; i++) {
     const c = value[i] as string;
     if (c === ';' || c === '(' || c === ' ' || c === '\t' || c === '\r' || c === '\n') break;
@@ -187,4 +189,17 @@ export function authservIdOf(field: Buffer, complete: boolean): string | null {
   // The id's end must have been seen, or the field must be over: "mx.exa" may still become "mx.example.org".
   if (i === value.length && !complete) return null;
   return value.slice(start, i);
+}
+
+/** The content of the quoted-string opening at `start` (escapes undone), or null while its closing quote is still to come. */
+function quotedString(value: string, start: number, complete: boolean): string | null {
+  let content = '';
+  for (let i = start + 1; i < value.length; i++) {
+    const c = value[i] as string;
+    if (c === '"') return content;
+    if (c === '\\' && i + 1 < value.length) content += value[++i];
+    else if (c !== '\r' && c !== '\n') content += c;
+  }
+  // Never closed: a field that ended so is malformed; what it holds is taken as its id (ours if it is ours).
+  return complete ? content : null;
 }

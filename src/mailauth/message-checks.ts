@@ -12,6 +12,7 @@ import { DkimKeyCache } from './dkim-public-key.js';
 import { checkDmarc, type Disposition, type DmarcOutcome } from './dmarc-check.js';
 import { MessageResolver, type DnsResolve } from './dns-resolve.js';
 import { MAX_HEADER_SECTION } from './header-section.js';
+import { SpfCache } from './spf-cache.js';
 import { checkHeloSpf, checkMailFromSpf, type SpfFacts, type SpfOutcome } from './spf-check.js';
 
 export type DmarcPolicyMode = 'enforce' | 'report';
@@ -25,6 +26,10 @@ export interface InboundChecksOptions {
   readonly dmarcPolicy: DmarcPolicyMode;
   /** [0, 1), for DMARC pct= sampling; Math.random by default. */
   readonly random?: () => number;
+  /** SPF results reused per (client IP, identity, HELO) for this long (ms; default one minute, 0: never). */
+  readonly spfCacheMs?: number;
+  /** The SPF cache's clock (Date.now by default). */
+  readonly now?: () => number;
 }
 
 /** What the session knows when DATA starts. */
@@ -63,14 +68,18 @@ export class InboundChecks {
   readonly #opts: InboundChecksOptions;
   /** DKIM keys parsed once per distinct record, for every message. */
   readonly #keys = new DkimKeyCache();
+  /** SPF results of recent messages (null: every message evaluated afresh). */
+  readonly #spf: SpfCache<SpfOutcome> | null;
 
   constructor(opts: InboundChecksOptions) {
     this.#opts = opts;
+    const ttlMs = opts.spfCacheMs ?? 60_000;
+    this.#spf = ttlMs > 0 ? new SpfCache({ ttlMs, ...(opts.now === undefined ? {} : { now: opts.now }) }) : null;
   }
 
-  /** Starts the checks of one message at DATA: SPF runs at once, while the message arrives. */
+  /** Starts the checks of one message at DATA: SPF runs at once (or is remembered), while the message arrives. */
   start(facts: SessionFacts): MessageChecks {
-    return new MessageChecks(this.#opts, this.#keys, facts);
+    return new MessageChecks(this.#opts, this.#keys, facts, this.#spf ?? undefined);
   }
 }
 
@@ -85,12 +94,12 @@ export class MessageChecks {
   readonly #dkim: DkimCheck;
   #failure: Error | null = null;
 
-  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts) {
+  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>) {
     this.#opts = opts;
     this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
     // Each SPF check has its own lookup limits; they share nothing with the other checks.
-    this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts);
-    this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts);
+    this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts, spfCache);
+    this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts, spfCache);
     this.#lookups = new MessageResolver(opts.resolve);
     this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
   }

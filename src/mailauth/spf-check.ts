@@ -4,6 +4,7 @@
 import type { SPFResult } from 'mailauth';
 import { spf } from 'mailauth/lib/spf/index.js';
 import type { DnsResolve } from './dns-resolve.js';
+import type { SpfCache } from './spf-cache.js';
 
 export interface SpfOutcome {
   /** pass, fail, softfail, neutral, none, temperror, permerror (RFC 7208 §2.6). */
@@ -48,16 +49,22 @@ export async function checkSpf(resolve: DnsResolve, facts: SpfFacts, sender: str
 }
 
 /** The HELO identity's check (§2.3), as "postmaster@<helo>"; null when HELO gave no checkable name. */
-export function checkHeloSpf(resolve: DnsResolve, facts: SpfFacts): Promise<SpfOutcome> | null {
+export function checkHeloSpf(resolve: DnsResolve, facts: SpfFacts, cache?: SpfCache<SpfOutcome>): Promise<SpfOutcome> | null {
   if (!isCheckableHelo(facts.helo)) return null;
-  return checkSpf(resolve, facts, `postmaster@${facts.helo.replace(/\.$/, '')}`);
+  return cached(resolve, facts, `postmaster@${facts.helo.replace(/\.$/, '')}`, cache);
 }
 
 /**
  * The MAIL FROM identity's check (§2.4). For the null reverse-path the identity is postmaster@<HELO>, which is the
  * HELO check again: null then, and the HELO result stands for both.
  */
-export function checkMailFromSpf(resolve: DnsResolve, facts: SpfFacts): Promise<SpfOutcome> | null {
+export function checkMailFromSpf(resolve: DnsResolve, facts: SpfFacts, cache?: SpfCache<SpfOutcome>): Promise<SpfOutcome> | null {
   if (facts.mailFrom === null || !facts.mailFrom.includes('@')) return null;
-  return checkSpf(resolve, facts, facts.mailFrom);
+  return cached(resolve, facts, facts.mailFrom, cache);
+}
+
+/** checkSpf through the cache when there is one (its key: the client's IP, the identity and the HELO name, which %{h} may use). */
+function cached(resolve: DnsResolve, facts: SpfFacts, sender: string, cache: SpfCache<SpfOutcome> | undefined): Promise<SpfOutcome> {
+  const check = () => checkSpf(resolve, facts, sender);
+  return cache === undefined ? check() : cache.get(facts.ip, sender, facts.helo, check);
 }

@@ -167,7 +167,9 @@ export async function queueBounce(
   const id = ctx.store.newId();
   const { item, body } = bounceItem({ id, hostname: ctx.hostname, original, failed, headers, now: ctx.now });
   const signature = ctx.signer === undefined || ctx.signer === null ? '' : (await ctx.signer.sign(body, ctx.hostname, { parents: true })).fields;
-  const stored = await ctx.store.add(item, signature === '' ? body : Buffer.concat([Buffer.from(signature), body]));
+  const signed = signature === '' ? body : Buffer.concat([Buffer.from(signature), body]);
+  // The size is the stored message's, signature included: it goes out as MAIL FROM's SIZE= (RFC 1870).
+  const stored = await ctx.store.add({ ...item, size: signed.length }, signed);
   ctx.logger.info({ event: 'bounce', id: stored.id, original: original.id, to: original.from, recipients: failed.map((r) => r.address) }, 'bounce queued');
   return stored;
 }

@@ -118,13 +118,19 @@ class QueueSink implements MessageSink {
     }
   }
 
-  /** The DKIM-Signature fields to put before the message (empty when it is not signed, said at debug level). */
+  /**
+   * The DKIM-Signature fields to put before the message (empty when it is not signed). A From: domain without a key
+   * is ordinary (debug); a header section too large to hold is not signed whatever its From: (warning: it may be mail
+   * of a signing domain leaving unsigned).
+   */
   async #signature(id: string): Promise<Buffer> {
     const signing = this.#p.signing;
     if (signing === null) return Buffer.alloc(0);
     const signed = await signing.finish();
-    if (signed.skipped !== null) this.#p.logger.debug({ event: 'dkim-skipped', id, reason: signed.skipped }, 'message not signed');
-    else this.#p.logger.debug({ event: 'dkim-signed', id, domain: signed.domain }, 'message signed');
+    const { logger } = this.#p;
+    if (signed.skipped === 'header-too-large') logger.warn({ event: 'dkim-skipped', id, reason: signed.skipped }, 'message not signed: its header section is too large to sign');
+    else if (signed.skipped !== null) logger.debug({ event: 'dkim-skipped', id, reason: signed.skipped }, 'message not signed');
+    else logger.debug({ event: 'dkim-signed', id, domain: signed.domain }, 'message signed');
     return Buffer.from(signed.fields);
   }
 

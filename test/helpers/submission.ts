@@ -39,6 +39,8 @@ export interface SubmissionWorld {
 export interface SubmissionWorldOptions {
   /** Extra lines of the [submission] table. */
   readonly submission?: string;
+  /** TOML put first (top-level keys such as hostname or data_dir, and tables other than outbound and submission). */
+  readonly toml?: string;
   readonly deps?: AppDeps;
 }
 
@@ -57,6 +59,7 @@ export async function startSubmissionWorld(opts: SubmissionWorldOptions = {}): P
       users: USERS,
       ...(opts.deps === undefined ? {} : { deps: opts.deps }),
       toml: [
+        opts.toml ?? '',
         relay.toml(),
         '[submission]',
         'enabled = true',

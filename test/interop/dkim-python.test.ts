@@ -1,43 +1,15 @@
 // facteur's DKIM signatures checked by a verifier that is not mailauth: dkimpy (Debian's python3-dkim), which fetches
 // the public keys, as `facteur dkim keygen` printed them, from a DNS server on loopback. Both key types.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { DkimSigner } from '../../src/mailauth/dkim-signer.js';
 import { makeTestKeys, type TestKeys } from '../helpers/dkim.js';
+import { dkimpy as verify, DKIMPY_SKIP as SKIP } from '../helpers/dkimpy.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { repoRoot } from '../helpers/facteur.js';
 
-const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(repoRoot(), 'test', 'interop', 'dkim-verify.py');
-const hasDkimpy = await promisify(execFile)(PYTHON, ['-c', 'import dkim, dns.resolver, nacl'], { timeout: 20_000 }).then(
-  () => true,
-  () => false,
-);
-const SKIP = hasDkimpy ? false : `${PYTHON} cannot import dkim, dns.resolver and nacl (apt-get install python3-dkim); .ci/run installs it`;
-
-interface Verdict {
-  readonly a: string;
-  readonly d: string;
-  readonly s: string;
-  readonly ok: boolean;
-}
-
-/** dkimpy's verdict on each signature of `message`. */
-async function dkimpy(dns: DnsServer, message: string | Buffer): Promise<Verdict[]> {
-  const child = spawn(PYTHON, [SCRIPT, dns.address], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-  child.stdin.end(message);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, `dkim-verify.py failed: ${err}`);
-  return JSON.parse(out) as Verdict[];
-}
+const dkimpy = (dns: DnsServer, message: string | Buffer) => verify(dns.address, message);
 
 // The relay stores messages with LF line endings, and that is what it signs.
 const MESSAGE = [

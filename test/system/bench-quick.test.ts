@@ -9,7 +9,18 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled bench entry, next to this compiled test: <out>/test/system/ → <out>/bench/run.js. */
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
-const SCENARIOS = ['inbound-4k-s8-one', 'inbound-100k-s1-many', 'defences-4k-s32-one', 'outbound-4k-s8-one', 'submission-4k-s8-one', 'idle-1000', 'big-100m', 'queue-100000'];
+const SCENARIOS = [
+  'inbound-4k-s8-one',
+  'inbound-100k-s1-many',
+  'defences-4k-s32-one',
+  'outbound-4k-s8-one',
+  'submission-4k-s8-one',
+  'mailauth-inbound-4k-s8-one-on',
+  'mailauth-relay-4k-s8-one-on',
+  'idle-1000',
+  'big-100m',
+  'queue-100000',
+];
 
 interface Result {
   id: string;
@@ -127,6 +138,16 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
     assert.equal(typeof result('submission-4k-s8-one').figures.hashCheckMs, 'number');
   });
 
+  it('mail authentication: checked messages stored with their results (the scenario checks them), relayed ones signed', () => {
+    const inbound = result('mailauth-inbound-4k-s8-one-on');
+    assert.equal(inbound.figures.durable, inbound.params.messages);
+    assert.ok((inbound.figures.dnsQueries ?? 0) >= 1, 'the DNS stub was asked');
+    assert.match(inbound.method, /inbound\.verify = true/);
+    const relay = result('mailauth-relay-4k-s8-one-on');
+    assert.equal(relay.figures.delivered, relay.params.messages);
+    assert.ok((relay.figures.addedOctetsPerMsg ?? 0) > 250, 'a DKIM-Signature on each message');
+  });
+
   it('idle: every connection held, the probes served', () => {
     const r = result('idle-1000');
     assert.equal(r.figures.held, r.params.connections);
@@ -148,8 +169,8 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
   });
 });
 
-/** Results come in catalogue order: inbound, idle, big, outbound, submission, queue. */
+/** Results come in catalogue order: inbound, idle, big, outbound, submission, mail authentication, queue. */
 function order(key: string): number {
-  const kinds = ['inbound-4k', 'inbound-100k', 'defences', 'idle', 'big', 'outbound', 'submission', 'queue'];
+  const kinds = ['inbound-4k', 'inbound-100k', 'defences', 'idle', 'big', 'outbound', 'submission', 'mailauth-inbound', 'mailauth-relay', 'queue'];
   return kinds.findIndex((k) => key.startsWith(k));
 }

@@ -1,4 +1,4 @@
-// `facteur dkim keygen` and check-config's key check, as users run them.
+// `facteur dkim keygen`, and the key checks of check-config and start, as users run them; SIGHUP re-reads the keys.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
@@ -6,9 +6,13 @@ import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { generateDkimKey } from '../../src/mailauth/dkim-keygen.js';
 import { parseTxtRecord } from '../helpers/dkim.js';
+import { prepareFacteur, runCli, spawnFacteur, type PreparedFacteur, type SpawnedFacteur } from '../helpers/facteur.js';
+import { startRelayWorld, submit, type RelayWorld } from '../helpers/relay.js';
+import type { SmtpPeer } from '../helpers/smtp-peer.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const T = { timeout: 30_000 };
@@ -102,4 +106,71 @@ test('check-config refuses a key that other users may read', T, async () => {
   const r = await run(['check-config', '-c', file]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /dkim\.domains: example\.org: .*facteur\.key: other users may read or change it \(mode 0644\): run chmod 600/);
+});
+
+test('start refuses a listed domain without a key: exit 2 with the FILE: dkim.domains: line, before binding anything', T, async () => {
+  const { file } = await config();
+  // Loopback port 0 everywhere: were the check missing, the server would start here rather than on port 25.
+  const listen = ['[inbound]', 'listen = ["127.0.0.1:0"]', 'listen_tls = []', '[outbound]', 'listen = ["127.0.0.1:0"]'];
+  await writeFile(file, (await readFile(file, 'utf8')).replace('[inbound]', listen.slice(0, 3).join('\n')) + `\n${listen.slice(3).join('\n')}\n`);
+  const r = await runCli(['start', '-c', file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: dkim\\.domains: example\\.org: no key in .*facteur dkim keygen example\\.org\\)$`, 'm'));
+  assert.doesNotMatch(r.stderr, /"event":"started"/);
+});
+
+describe('SIGHUP and the DKIM keys of a running facteur start', () => {
+  let world: RelayWorld;
+  let sink: SmtpPeer;
+  let prepared: PreparedFacteur;
+  let f: SpawnedFacteur;
+  let keyDir: string;
+  before(async () => {
+    world = await startRelayWorld();
+    world.route('remote.example', '127.0.0.2');
+    sink = await world.peer('127.0.0.2');
+    prepared = await prepareFacteur({ outbound: true, toml: ['hostname = "mx.example.org"', '[dkim]', 'domains = ["example.org"]', world.toml()].join('\n') });
+    keyDir = join(prepared.dataDir, 'dkim');
+    publish(await generateDkimKey(keyDir, 'example.org', 'sel1', 'ed25519'));
+    f = await spawnFacteur(prepared.configPath);
+  });
+  after(async () => {
+    await f?.kill();
+    await world?.close();
+    await prepared?.cleanup();
+  });
+
+  function publish(key: { record: string }): void {
+    const { name, strings } = parseTxtRecord(key.record);
+    world.zone[name] = { TXT: [strings] };
+  }
+
+  /** Submits one message from alice@example.org; resolves with the s= tags of the copy the sink received. */
+  async function selectorsOfNext(marker: string): Promise<string[]> {
+    const to = `${marker}@remote.example`;
+    const { id } = await submit(f.port('outbound'), { from: 'alice@example.org', to: [to], raw: `From: <alice@example.org>\r\nSubject: ${marker}\r\n\r\nHello.\r\n` });
+    await f.waitForLog((e) => e.event === 'attempt' && e.id === id && e.outcome === 'sent');
+    const m = sink.messages.find((x) => x.to.includes(to));
+    assert.ok(m !== undefined, `the sink has the message for ${to}`);
+    return [...m.body.toString('utf8').matchAll(/^DKIM-Signature:[^]*?\bs=([^;\s]+)/gm)].map((x) => x[1] as string);
+  }
+
+  test('a key replaced on disk signs the next message after SIGHUP; a reload that finds no key keeps the previous ones', T, async () => {
+    assert.deepEqual(await selectorsOfNext('first'), ['sel1']);
+    await rm(join(keyDir, 'example.org', 'sel1.key'));
+    publish(await generateDkimKey(keyDir, 'example.org', 'sel2', 'rsa'));
+    const reloaded = f.waitForLog((e) => e.event === 'reloaded');
+    process.kill(f.pid, 'SIGHUP');
+    await reloaded;
+    assert.deepEqual(await selectorsOfNext('second'), ['sel2']);
+
+    // Every key gone: the reload says so, and mail does not start leaving unsigned.
+    await rm(join(keyDir, 'example.org', 'sel2.key'));
+    const failed = f.waitForLog((e) => e.event === 'dkim-reload-failed');
+    const done = f.waitForLog((e) => e.event === 'reloaded');
+    process.kill(f.pid, 'SIGHUP');
+    assert.match(String((await failed).msg), /no key in/);
+    await done;
+    assert.deepEqual(await selectorsOfNext('third'), ['sel2']);
+  });
 });

@@ -222,6 +222,35 @@ describe('inbound checks over a DNS server on loopback', () => {
     assert.equal((await check(message('security@bank.example', big), { mailFrom: 'x@attacker.example' }, 'report')).verdict, 'accept');
   });
 
+  test('SPF results are reused for a minute per (client IP, sender, HELO): no second SPF lookup; a temperror is not reused', async () => {
+    let now = 1_000_000;
+    const checks = new InboundChecks({ resolve, hostname: HOST, dmarcPolicy: 'enforce', now: () => now });
+    const run = async (facts: Partial<SessionFacts>, text: string) => {
+      const r = checks.start({ ...FACTS, ...facts });
+      await r.write(Buffer.from(text));
+      return r.finish();
+    };
+    const asked = (name: string) => dns.questions.filter((q) => q === `${name} TXT`).length;
+    const text = await signed(message('alice@example.org'));
+    const before = { sender: asked('example.org'), helo: asked('mail.example.org') };
+    assert.equal((await run({}, text)).summary, 'spf=pass dkim=pass,pass dmarc=pass arc=none');
+    assert.deepEqual({ sender: asked('example.org'), helo: asked('mail.example.org') }, { sender: before.sender + 1, helo: before.helo + 1 });
+    const again = await run({}, text);
+    assert.equal(again.summary, 'spf=pass dkim=pass,pass dmarc=pass arc=none');
+    assert.match(again.header, /spf=pass \(mx\.test: domain of alice@example\.org designates 127\.0\.0\.1 as permitted sender\)/);
+    assert.deepEqual({ sender: asked('example.org'), helo: asked('mail.example.org') }, { sender: before.sender + 1, helo: before.helo + 1 });
+    // Another client address is another question; so is the same one a minute later.
+    await run({ clientIp: '::1' }, text);
+    assert.equal(asked('example.org'), before.sender + 2);
+    now += 60_001;
+    await run({}, text);
+    assert.equal(asked('example.org'), before.sender + 3);
+    // A DNS failure is asked about again with the next message.
+    const flaky = asked('flaky.example');
+    for (let i = 0; i < 2; i++) assert.equal((await run({ mailFrom: 'bob@flaky.example' }, message('bob@flaky.example'))).spf.mailFrom?.result, 'temperror');
+    assert.ok(asked('flaky.example') >= flaky + 2, 'the temperror was reused');
+  });
+
   test('an ARC chain sealed by a forwarder is validated and recorded: arc=pass', async () => {
     const keyFile = keys.keys.keysFor('example.org').find((k) => k.algorithm === 'rsa-sha256');
     assert.ok(keyFile !== undefined);

@@ -23,6 +23,8 @@ describe('AuthResultsFilter', () => {
     { name: 'field name and id in any case', input: 'AUTHENTICATION-RESULTS: MX.Test; dkim=pass\nA: 1\n\n', want: 'A: 1\n\n' },
     { name: 'a space before the colon', input: 'Authentication-Results : mx.test; none\n\n', want: '\n' },
     { name: 'a version after the id', input: 'Authentication-Results: mx.test 1; none\n\n', want: '\n' },
+    { name: 'the id as a quoted-string (RFC 2045 value)', input: 'Authentication-Results: "mx.test"; dkim=pass\nAuthentication-Results: "mx.\\test" 1; spf=pass\nA: 1\n\n', want: 'A: 1\n\n' },
+    { name: 'a quoted id of another host stays', input: 'Authentication-Results: "mx.test.evil.example"; spf=pass\n\n', want: 'Authentication-Results: "mx.test.evil.example"; spf=pass\n\n' },
     { name: 'a comment before the id', input: 'Authentication-Results: (forged (really)) mx.test; spf=pass\n\n', want: '\n' },
     { name: 'the id on a continuation line', input: 'Authentication-Results:\n   mx.test;\n  spf=pass\nB: 2\n\n', want: 'B: 2\n\n' },
     { name: 'an id that only starts like ours', input: 'Authentication-Results: mx.test.evil.example; spf=pass\n\n', want: 'Authentication-Results: mx.test.evil.example; spf=pass\n\n' },
@@ -77,6 +79,10 @@ describe('authservIdOf', () => {
     ['Authentication-Results: mx.te', true, 'mx.te'],
     ['Authentication-Results:   (c) ', false, null],
     ['Authentication-Results: mx.test\n', false, 'mx.test'],
+    ['Authentication-Results: "mx.test"; spf=pass', false, 'mx.test'],
+    ['Authentication-Results: (c) "mx\\.test"', false, 'mx.test'],
+    ['Authentication-Results: "mx.te', false, null],
+    ['Authentication-Results: "mx.te', true, 'mx.te'],
   ];
   for (const [field, complete, want] of cases) {
     test(`${JSON.stringify(field)} ${complete ? '(complete)' : ''}`, () => assert.equal(authservIdOf(Buffer.from(field), complete), want));

@@ -1,8 +1,13 @@
 // The bounce: an RFC 3464 report in an RFC 6522 multipart/report, checked by parsing its MIME structure.
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { buildBounce } from '../../../src/outbound/bounce.js';
+import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import { buildBounce, queueBounce } from '../../../src/outbound/bounce.js';
 import { newRecipient, type QueueItem, type QueueRecipient } from '../../../src/outbound/queue-item.js';
+import { makeTestKeys } from '../../helpers/dkim.js';
 import { addr, SAMPLE_BODY, T0 } from '../../helpers/queue-fixtures.js';
 
 const original: QueueItem = {
@@ -130,4 +135,26 @@ test('an internationalised address uses the RFC 6533 global report types', () =>
   assert.equal(mime.parts[1]?.headers.get('content-type'), 'message/global-delivery-status');
   assert.equal(mime.parts[2]?.headers.get('content-type'), 'message/global-headers');
   assert.match(text, /^Final-Recipient: utf-8; jösé@dest\.test$/m);
+});
+
+test('a signed bounce: DKIM-Signature fields for the host name\'s parent domain on top, counted in the size', async () => {
+  const keys = await makeTestKeys([['origin.test', 'sel', 'ed25519']]);
+  try {
+    const stored: { item: QueueItem; body: Buffer }[] = [];
+    const store = {
+      readHeaders: async () => headers,
+      newId: () => 'b1',
+      add: async (item: QueueItem, body: Buffer) => {
+        stored.push({ item, body });
+        return item;
+      },
+    };
+    const ctx = { store, hostname: 'mx.origin.test', logger: silentLogger(), now: T0 + 120_000, signer: new DkimSigner({ keys: keys.keys }) };
+    await queueBounce(ctx, original, [bob]);
+    const [{ item, body }] = stored as [{ item: QueueItem; body: Buffer }];
+    assert.match(body.toString('utf8'), /^DKIM-Signature: [^]*\bd=origin\.test;[^]*\bs=sel;[^]*\nFrom: MAILER-DAEMON@mx\.origin\.test\n/);
+    assert.equal(item.size, body.length);
+  } finally {
+    await rm(dirname(keys.keyDir), { recursive: true, force: true });
+  }
 });

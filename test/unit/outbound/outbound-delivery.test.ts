@@ -1,15 +1,19 @@
 // OutboundDelivery: RCPT policy of the relay, and a sink whose commit makes a durable queue item (or leaves nothing).
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import type { Envelope, SessionInfo } from '../../../src/delivery.js';
+import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { OutboundDelivery, type DeliveryStore } from '../../../src/outbound/outbound-delivery.js';
 import { parseEnvelope } from '../../../src/outbound/queue-file.js';
 import type { QueueItem } from '../../../src/outbound/queue-item.js';
 import type { MessageWriter } from '../../../src/outbound/queue-store.js';
 import { SmtpError } from '../../../src/smtp/smtp-error.js';
+import { makeTestKeys } from '../../helpers/dkim.js';
 import { addr, ManualTime, openStore, T0 } from '../../helpers/queue-fixtures.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
@@ -168,4 +172,37 @@ test('an unusable queue directory: the file is created while the text arrives, s
   await assertSmtpError(sink.commit(), 451, '4.3.0');
   assert.deepEqual(queued, []);
   await sink.abort();
+});
+
+test('with a signer: DKIM-Signature fields on top of the stored message and counted in its size; unsigned without a key (debug), or with a header section too large (a warning)', async (t) => {
+  const keys = await makeTestKeys([['origin.test', 'sel', 'ed25519']]);
+  t.after(() => rm(dirname(keys.keyDir), { recursive: true, force: true }));
+  const huge = `X-Padding: ${'x'.repeat(70)}\n`.repeat(4000); // 324,000 octets of header section
+  const cases: readonly [string, string, boolean, string | null][] = [
+    // name, message, signed, warning's reason
+    ['a listed From: domain', 'From: <alice@origin.test>\nSubject: hi\n\nbody\n', true, null],
+    ['a From: domain without a key', 'From: <alice@elsewhere.test>\nSubject: hi\n\nbody\n', false, null],
+    ['a header section too large to hold', `From: <alice@origin.test>\n${huge}\nbody\n`, false, 'header-too-large'],
+  ];
+  for (const [name, text, signed, warning] of cases) {
+    const dir = await tempDir(t);
+    const time = new ManualTime();
+    const { store } = await openStore(dir, time);
+    const lines: Record<string, unknown>[] = [];
+    const logSink = new Writable({ write: (chunk: Buffer, _e, done) => void (lines.push(JSON.parse(chunk.toString())), done()) });
+    const queued: QueueItem[] = [];
+    const signer = new DkimSigner({ keys: keys.keys });
+    const delivery = new OutboundDelivery({ store, enqueue: (item) => queued.push(item), logger: pino({ level: 'info' }, logSink), now: time.read, signer });
+    const sink = await delivery.open(envelope(), session);
+    await sink.write(Buffer.from('Received: from client\n'));
+    for (let i = 0; i < text.length; i += 65536) await sink.write(Buffer.from(text.slice(i, i + 65536)));
+    await sink.commit();
+    const file = await readFile(join(dir, `${queued[0]!.id}.msg`), 'utf8');
+    const message = file.slice(file.indexOf('\n') + 1);
+    assert.equal(message.startsWith('DKIM-Signature: '), signed, name);
+    assert.ok(message.endsWith(`Received: from client\n${text}`), name);
+    assert.equal(queued[0]!.size, Buffer.byteLength(message), name);
+    const warned = lines.filter((l) => l.event === 'dkim-skipped' && l.level === 40).map((l) => l.reason);
+    assert.deepEqual(warned, warning === null ? [] : [warning], name);
+  }
 });
