@@ -13,6 +13,7 @@ import { Relay } from '../../../src/outbound/relay.js';
 import { controlSocketPath } from '../../../src/outbound/queue-control.js';
 import type { TransferResult } from '../../../src/outbound/courier.js';
 import { addr, allWith, FakeCourier } from '../../helpers/queue-fixtures.js';
+import { inboundConfig } from '../../helpers/inbound-fixtures.js';
 import { DEFAULT_CIPHERS } from '../../../src/tls/tls-profile.js';
 
 const HOUR = 3_600_000;
@@ -27,32 +28,7 @@ function makeConfig(dataDir: string): Config {
     tls: { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' },
     metrics: { listen: null },
     timeouts: { command: 300_000, data: 600_000, connect: 300_000, shutdownGrace: 10_000 },
-    inbound: {
-      enabled: false,
-      listen: [],
-      listenTls: [],
-      domains: [],
-      maildirRoot: join(dataDir, 'mail'),
-      usersFile: null,
-      maxMessageSize: 25 * 1024 * 1024,
-      maxRecipients: 100,
-      maxConnections: 1000,
-      maxIdleCommands: 100,
-      maxSessionTime: 3_600_000,
-      greetPause: 0,
-      maxConnectionsPerClient: 20,
-      maxConnectionRate: 60,
-      maxMessageRate: 300,
-      maxRecipientRate: 1000,
-      limitsExempt: [],
-      dnsbl: [],
-      dnsblTimeout: 2000,
-      greylist: { enabled: false, delay: 300_000, expire: 86_400_000, lifetime: 35 * 86_400_000, autoWhitelist: 5 },
-      rspamd: null,
-      users: {},
-      verify: false,
-      dmarcPolicy: 'enforce',
-    },
+    inbound: inboundConfig(join(dataDir, 'mail'), { enabled: false, domains: [], maxMessageSize: 25 * 1024 * 1024, maxConnections: 1000 }),
     outbound: {
       enabled: true,
       listen: [{ host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }],
