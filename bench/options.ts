@@ -17,6 +17,8 @@ export interface BenchOptions {
   readonly pipelining: boolean;
   /** Submission scenarios: each new connection resumes an earlier TLS session (default: a full handshake each time). */
   readonly tlsResume: boolean;
+  /** The servers' certificate key: RSA-2048 (the default), or ECDSA P-256 (what certbot issues by default). */
+  readonly tlsKey: 'rsa' | 'ec';
   readonly cpuProfile: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder for the JSON (and profiles); null: bench/results of the checkout. */
@@ -40,6 +42,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios
   --no-pipelining      one command per round trip, even when the server offers PIPELINING
   --tls-resume         submission: each connection resumes an earlier TLS session, as running mail clients do
+  --tls-key ec         the servers' certificate with an ECDSA P-256 key (certbot's default) instead of RSA-2048
                        (default: a full TLS handshake per connection)
   --cpu-prof           profile the facteur server (node --cpu-prof); top functions in the report
   --log-level LEVEL    facteur's log level (default info: one line per message, like Postfix's maillog)
@@ -66,6 +69,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'compare-postfix': { type: 'boolean', default: false },
       'no-pipelining': { type: 'boolean', default: false },
       'tls-resume': { type: 'boolean', default: false },
+      'tls-key': { type: 'string', default: 'rsa' },
       'cpu-prof': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       out: { type: 'string' },
@@ -90,6 +94,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     targets: values['compare-postfix'] ? ['postfix', 'facteur'] : [target],
     pipelining: !values['no-pipelining'],
     tlsResume: values['tls-resume'],
+    tlsKey: values['tls-key'] === 'ec' ? 'ec' : 'rsa',
     cpuProfile: values['cpu-prof'],
     logLevel,
     out: values.out ?? null,

@@ -58,7 +58,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const resultsDir = options.out ?? join(repoRoot, 'bench', 'results');
   const workDir = await mkdtemp(join(tmpdir(), 'facteur-bench-'));
   const progress = (line: string) => process.stderr.write(`${line}\n`);
-  const pems = await generate([{ name: 'commonName', value: BENCH_HOSTNAME }], { keySize: 2048, algorithm: 'sha256' });
+  const pems = await generate(
+    [{ name: 'commonName', value: BENCH_HOSTNAME }],
+    options.tlsKey === 'ec' ? { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' } : { keySize: 2048, algorithm: 'sha256' },
+  );
   const tls = { cert: join(workDir, 'cert.pem'), key: join(workDir, 'key.pem') };
   await writeFile(tls.cert, pems.cert);
   await writeFile(tls.key, pems.private, { mode: 0o600 });
