@@ -1,5 +1,4 @@
 // Wires both servers from the config: the same SMTP core, each with its own final step (Maildir or the queue).
-import { Resolver } from 'node:dns/promises';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
@@ -7,7 +6,6 @@ import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
 import { setLogLevel, type Logger } from './observability/logger.js';
 import { restartNeeded } from './config/config-diff.js';
-import type { AuthService } from './smtp/server/auth-service.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
 import { MxResolver } from './outbound/mx-resolver.js';
 import { LocalCourier } from './outbound/local-courier.js';
@@ -37,6 +35,7 @@ import { RspamdCheck } from './rspamd/rspamd-check.js';
 import { ClientLimits } from './smtp/server/client-limits.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
+import { ServerContexts, type ContextExtras, type SideLimits } from './server-contexts.js';
 import { SubmissionService } from './submission/submission-server.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 
@@ -71,10 +70,6 @@ export interface AppDeps {
   readonly mtaStsPort?: number;
 }
 
-/** Longest command line we take, CRLF included: RFC 5321 §4.5.3.1.4's 512 plus room for ESMTP parameters. */
-const MAX_LINE = 2048;
-/** 4xx/5xx replies one session may collect before we hang up (as Postfix's smtpd_hard_error_limit). */
-const MAX_ERRORS = 20;
 
 /** Binds every listener of the enabled servers; rejects with a BindError naming the address and reason. */
 export async function startApp(config: Config, logger: Logger, deps: AppDeps = {}): Promise<RunningApp> {
@@ -110,48 +105,11 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const inherited = deps.inherited ?? [];
   const adopt = (host: string, port: number) => takeInherited(inherited, host, port);
   const cleanups: (() => Promise<void>)[] = [];
-  type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRecipients' | 'maxConnections' | 'maxIdleCommands' | 'maxSessionTime'> & {
-    readonly greetPause: number;
-  };
-  // The settings a reload may change: each server context reads its limits and timeouts from the current config.
+  // The settings a reload may change: each server's context reads its limits and timeouts from the current config.
   let current = config;
-  const live: { readonly ctx: { -readonly [K in keyof ServerContext]: ServerContext[K] }; readonly side: (c: Config) => SideLimits }[] = [];
-  const limitsOf = (side: SideLimits): ServerContext['limits'] => ({
-    maxMessageSize: side.maxMessageSize,
-    maxRecipients: side.maxRecipients,
-    maxConnections: side.maxConnections,
-    maxIdleCommands: side.maxIdleCommands,
-    maxSessionTime: side.maxSessionTime,
-    maxLineLength: MAX_LINE,
-    maxErrors: MAX_ERRORS,
-  });
-  const timeoutsOf = (c: Config, side: SideLimits): ServerContext['timeouts'] => ({
-    command: c.timeouts.command,
-    data: c.timeouts.data,
-    tlsHandshake: Math.min(c.timeouts.command, 60_000),
-    greetPause: side.greetPause,
-    shutdownGrace: c.timeouts.shutdownGrace,
-  });
-  type Extra = Partial<Pick<ServerContext, 'clientScreen' | 'recipientPolicy' | 'auth'>> & { readonly clientLimits?: ClientLimits };
-  const context = (name: string, delivery: Delivery, side: (c: Config) => SideLimits, extra: Extra = {}): ServerContext => {
-    const ctx = {
-      name,
-      hostname: config.hostname,
-      delivery,
-      limits: limitsOf(side(current)),
-      timeouts: timeoutsOf(current, side(current)),
-      tls,
-      logger: logger.child({ server: name }),
-      now,
-      metrics,
-      clientLimits: extra.clientLimits ?? null,
-      ...(extra.auth === undefined ? {} : { auth: extra.auth }),
-      ...(extra.clientScreen === undefined ? {} : { clientScreen: extra.clientScreen }),
-      ...(extra.recipientPolicy === undefined ? {} : { recipientPolicy: extra.recipientPolicy }),
-    };
-    live.push({ ctx, side });
-    return ctx;
-  };
+  const contexts = new ServerContexts(config, { tls, logger, now, metrics });
+  const context = (name: string, delivery: Delivery, side: (c: Config) => SideLimits, extras: ContextExtras = {}): ServerContext =>
+    contexts.make(name, delivery, side, extras);
 
   let local: MaildirDelivery | null = null;
   let clientLimits: ClientLimits | null = null;
@@ -302,10 +260,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       current = next;
       setLogLevel(logger, next.log.level);
       await tls.reload({ cert: next.tls.cert, key: next.tls.key, ciphers: next.tls.ciphers, minVersion: next.tls.minVersion });
-      for (const { ctx, side } of live) {
-        ctx.limits = limitsOf(side(next));
-        ctx.timeouts = timeoutsOf(next, side(next));
-      }
+      contexts.reload(next);
       clientLimits?.update(clientLimitSettings(next));
       if (keys !== null) signer?.setKeys(keys);
       if (mailboxes !== null) {
