@@ -363,3 +363,28 @@ export async function sendTransaction(d: SmtpDialog, opts: TransactionOptions): 
   await d.send(dataBlock(opts.text));
   return d.reply();
 }
+
+/**
+ * One message from s@client.example to `to` over a fresh plain connection to 127.0.0.1:port, each reply checked,
+ * ended with QUIT: a server that answers this is alive and delivering.
+ */
+export async function deliverOne(port: number, subject: string, to = 'alice@example.org'): Promise<void> {
+  const d = await SmtpDialog.connect(port);
+  try {
+    await d.expect(220);
+    await d.command('EHLO client.example');
+    await d.expect(250);
+    await d.command('MAIL FROM:<s@client.example>');
+    await d.expect(250);
+    await d.command(`RCPT TO:<${to}>`);
+    await d.expect(250);
+    await d.command('DATA');
+    await d.expect(354);
+    await d.send(`Subject: ${subject}\r\n\r\nhello\r\n.\r\n`);
+    await d.expect(250, '2.0.0');
+    await d.command('QUIT');
+    await d.expect(221);
+  } finally {
+    d.close();
+  }
+}

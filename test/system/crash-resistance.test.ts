@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { startDnsServer } from '../helpers/dns-server.js';
 import { prepareFacteur, spawnFacteur, type SpawnedFacteur } from '../helpers/facteur.js';
 import { listMail } from '../helpers/maildir.js';
-import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { deliverOne, SmtpDialog } from '../helpers/smtp-dialog.js';
 
 /** Short timeouts so that each trigger fires in about a second; debug level so that resets are logged. */
 const TOML = '[log]\nlevel = "debug"\n[timeouts]\ncommand = "1s"\n';
@@ -14,25 +14,6 @@ const TOML = '[log]\nlevel = "debug"\n[timeouts]\ncommand = "1s"\n';
 /** Resolves when facteur logs that it reset a lingering client's connection (rejects if the process dies first). */
 const resetLogged = (facteur: SpawnedFacteur): Promise<Record<string, unknown>> =>
   facteur.waitForLog((e) => e.event === 'connection-reset', 10_000);
-
-/** One message through the plain listener, end to end: the process is alive and still delivers. */
-async function deliverOne(facteur: SpawnedFacteur, subject: string): Promise<void> {
-  const d = await SmtpDialog.connect(facteur.port('plain'));
-  try {
-    await d.expect(220);
-    await d.ask('EHLO client.example');
-    assert.equal((await d.ask('MAIL FROM:<s@client.example>')).code, 250);
-    assert.equal((await d.ask('RCPT TO:<alice@example.org>')).code, 250);
-    await d.command('DATA');
-    await d.expect(354);
-    await d.send(`Subject: ${subject}\r\n\r\nstill here\r\n.\r\n`);
-    await d.expect(250, '2.0.0');
-    await d.command('QUIT');
-    await d.expect(221);
-  } finally {
-    d.close();
-  }
-}
 
 describe('a lingering client never crashes the server (one process, every trigger in turn)', () => {
   test('silent TLS client, QUIT then linger on 465, STARTTLS then idle, error limit over TLS: same pid, still delivers', async (t) => {
@@ -87,7 +68,7 @@ describe('a lingering client never crashes the server (one process, every trigge
       await reset;
     });
 
-    await deliverOne(facteur, 'after the lingering clients');
+    await deliverOne(facteur.port('plain'), 'after the lingering clients');
     assert.equal(facteur.child.exitCode, null, 'the process is still running');
     assert.equal(facteur.child.pid, facteur.pid);
     assert.equal((await listMail(prepared.maildirRoot, 'alice')).length, 1);

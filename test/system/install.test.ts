@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { repoRoot } from '../helpers/facteur.js';
 import { listMail } from '../helpers/maildir.js';
-import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { deliverOne } from '../helpers/smtp-dialog.js';
 
 const run = promisify(execFile);
 
@@ -58,17 +58,7 @@ test('npm pack + npm install -g gives a facteur command that checks a config, st
     }
   }
   assert.ok(port > 0, 'no "started" line');
-  const d = await SmtpDialog.connect(port);
-  await d.expect(220);
-  await d.ask('EHLO client.example');
-  await d.ask('MAIL FROM:<s@client.example>');
-  await d.ask('RCPT TO:<alice@example.org>');
-  await d.command('DATA');
-  await d.expect(354);
-  await d.send('Subject: installed\r\n\r\nhello\r\n.\r\n');
-  await d.expect(250, '2.0.0');
-  await d.ask('QUIT');
-  d.close();
+  await deliverOne(port, 'installed');
   assert.equal((await listMail(join(dir, 'data', 'mail'), 'alice')).length, 1);
   child.kill('SIGTERM');
   assert.deepEqual(await exited, [0, null]);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { prepareFacteur } from '../helpers/facteur.js';
 import { listMail } from '../helpers/maildir.js';
-import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { deliverOne } from '../helpers/smtp-dialog.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -116,17 +116,7 @@ test('socket activation: a listening socket passed as fd 3 (LISTEN_PID, LISTEN_F
   listening.close(); // the test's own copy of the socket: from now on only facteur accepts on it
   assert.match(log, new RegExp(`"inbound 127\\.0\\.0\\.1:${port}"`));
 
-  const d = await SmtpDialog.connect(port);
-  await d.expect(220);
-  await d.ask('EHLO client.example');
-  await d.ask('MAIL FROM:<s@client.example>');
-  await d.ask('RCPT TO:<alice@example.org>');
-  await d.command('DATA');
-  await d.expect(354);
-  await d.send('Subject: activated\r\n\r\nthrough an inherited socket\r\n.\r\n');
-  await d.expect(250, '2.0.0');
-  await d.ask('QUIT');
-  d.close();
+  await deliverOne(port, 'through an inherited socket');
   assert.equal((await listMail(prepared.maildirRoot, 'alice')).length, 1);
   child.kill('SIGTERM');
   assert.deepEqual(await exited, [0, null]);
