@@ -9,8 +9,8 @@ import { HeaderSection } from './header-section.js';
 export interface DkimOutcome {
   /** One row per DKIM-Signature (a single "none" row when there is none). */
   readonly results: readonly DkimResultRow[];
-  /** The addresses of the From: field(s). */
-  readonly headerFrom: readonly string[];
+  /** The domains of the From: field(s)' addresses (lower-cased A-labels, in order, repeats kept). */
+  readonly authorDomains: readonly string[];
   /** The ARC chain found in the header section, for mailauth's arc(). */
   readonly arc: ArcData;
   /** The header section passed MAX_HEADER_SECTION: nothing was verified. */
@@ -48,10 +48,10 @@ export class DkimCheck {
       this.#header.end(); // a message without body
       await this.#headerDone(Buffer.alloc(0));
     }
-    if (this.#headerTooLarge) return { results: [], headerFrom: [], arc: { chain: false }, headerTooLarge: true };
+    if (this.#headerTooLarge) return { results: [], authorDomains: [], arc: { chain: false }, headerTooLarge: true };
     const v = this.#verifier;
     await v.verifyAll();
-    return { results: v.results, headerFrom: v.headerFrom, arc: v.arc, headerTooLarge: false };
+    return { results: v.results, authorDomains: v.authorDomains, arc: v.arc, headerTooLarge: false };
   }
 
   /** The (d=, s=) of each DKIM-Signature and ARC signature, once the header section is read: their keys can be fetched early. */
@@ -61,13 +61,13 @@ export class DkimCheck {
       .map((s) => ({ domain: s.signingDomain as string, selector: s.selector as string }));
   }
 
-  /** The From: addresses, once the header section is read. */
-  get headerFrom(): readonly string[] {
-    return this.#verifier.headerFrom;
+  /** The From: addresses' domains, once the header section is read. */
+  get authorDomains(): readonly string[] {
+    return this.#verifier.authorDomains;
   }
 
   async #headerDone(rest: Buffer): Promise<void> {
-    await this.#verifier.writeHeaderSection(this.#header.header as Buffer);
+    this.#verifier.writeHeaderSection(this.#header.header as Buffer);
     this.#onHeader(this);
     if (rest.length > 0) this.#verifier.writeBody(rest);
   }

@@ -21,7 +21,11 @@ export function authors(section: Buffer): Authors {
  * §6.6.1), else null (no From:, two of them, an address without a domain, authors in different domains).
  */
 export function fromDomain(section: Buffer): string | null {
-  const a = authors(section);
+  return soleAuthorDomain(authors(section));
+}
+
+/** fromDomain() of authors already read: the one domain of exactly one From: field, else null. */
+export function soleAuthorDomain(a: Authors): string | null {
   if (a.fields !== 1 || a.domains.length === 0) return null;
   const first = a.domains[0] ?? null;
   return first !== null && a.domains.every((d) => d === first) ? first : null;

@@ -135,7 +135,7 @@ export class MessageChecks {
     const dkimRows = dkim.results.filter((r) => r.status !== undefined);
     const spfPass = spfMailFrom !== null ? (spfMailFrom.result === 'pass' ? [spfMailFrom.domain] : []) : spfHelo?.result === 'pass' ? [spfHelo.domain] : [];
     const incomplete = [spfMailFrom ?? spfHelo].some((s) => s?.result === 'temperror') || dkimRows.some((r) => r.status.result === 'temperror');
-    const authorDomains = [...new Set(dkim.headerFrom.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()).filter((d) => d !== ''))];
+    const authorDomains = [...new Set(dkim.authorDomains)];
     const dmarc = dkim.headerTooLarge
       ? []
       : await Promise.all(
@@ -188,8 +188,8 @@ export class MessageChecks {
   /** Once the header section is read: the keys of the signatures and the author domains' DMARC records. */
   #prefetch(check: DkimCheck): void {
     for (const { domain, selector } of check.signatureKeys()) this.#lookups.prefetch(`${selector}._domainkey.${domain}`, 'TXT');
-    const domains = new Set(check.headerFrom.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()));
-    for (const d of [...domains].slice(0, MAX_AUTHOR_DOMAINS)) if (d !== '') this.#lookups.prefetch(`_dmarc.${d}`, 'TXT');
+    const domains = new Set(check.authorDomains);
+    for (const d of [...domains].slice(0, MAX_AUTHOR_DOMAINS)) this.#lookups.prefetch(`_dmarc.${d}`, 'TXT');
   }
 
   /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */

@@ -1,0 +1,85 @@
+// The fields of a header section as DKIM signs them (RFC 6376 §5.4): each field's octets as received, folded lines
+// joined with CRLF, and its name lower-cased for matching. The shape is mailauth's ({key, casedKey, line}), so that its
+// ARC chain reader takes them as they are; one pass over the octets, without the regular expressions and latin1
+// strings of mailauth's own parser (a tenth of the checks' cost for a 4 KiB message).
+
+export interface RawHeaderField {
+  /** The field name, lower-cased ("" for a line without one). */
+  readonly key: string;
+  /** The field name as written, without the WSP before the colon. */
+  readonly casedKey: string;
+  /** The whole field without its last line ending; folded lines joined with CRLF whatever the message used. */
+  readonly line: Buffer;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const TAB = 0x09;
+const COLON = 0x3a;
+const CRLF = Buffer.from('\r\n');
+
+/** Every field of `section` (the header section, its empty line optional), in order; LF or CRLF line endings. */
+export function rawHeaderFields(section: Buffer): RawHeaderField[] {
+  const fields: RawHeaderField[] = [];
+  let lines: Buffer[] = [];
+  const close = () => {
+    const first = lines[0];
+    if (first === undefined) return;
+    const colon = first.indexOf(COLON);
+    const casedKey = first.toString('latin1', 0, colon < 0 ? first.length : colon).trim();
+    fields.push({ key: casedKey.toLowerCase(), casedKey, line: lines.length === 1 ? first : joinFolded(lines) });
+    lines = [];
+  };
+  for (let start = 0; start < section.length; ) {
+    const lf = section.indexOf(LF, start);
+    const next = lf < 0 ? section.length : lf + 1;
+    const end = lf < 0 ? section.length : lf > start && section[lf - 1] === CR ? lf - 1 : lf;
+    if (end === start) break; // the empty line that ends the header section
+    const line = section.subarray(start, end);
+    // A line starting with WSP continues the field above (RFC 5322 §2.2.3).
+    if (!((line[0] === SP || line[0] === TAB) && lines.length > 0)) close();
+    lines.push(line);
+    start = next;
+  }
+  close();
+  return fields;
+}
+
+/** The field's value after the colon as UTF-8 text, unfolded (RFC 5322 §2.2.3: the line breaks removed, the WSP kept). */
+export function fieldValue(field: RawHeaderField): string {
+  const value = field.line.toString('utf8', field.line.indexOf(COLON) + 1);
+  return value.includes('\r\n') ? value.replace(/\r\n/g, '') : value;
+}
+
+function joinFolded(lines: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  lines.forEach((l, i) => {
+    if (i > 0) parts.push(CRLF);
+    parts.push(l);
+  });
+  return Buffer.concat(parts);
+}
+
+/**
+ * The fields an h= list names, in its order, each name taking the lowest field of that name not taken yet (RFC 6376
+ * §5.4.2); a name with no field left selects nothing (§5.4: the "over-signed" From).
+ */
+export function selectSignedFields(fields: readonly RawHeaderField[], names: readonly string[]): RawHeaderField[] {
+  const taken = new Map<string, number>(); // name → how many fields of that name were taken, from the bottom
+  const out: RawHeaderField[] = [];
+  for (const raw of names) {
+    const name = raw.trim().toLowerCase();
+    if (name === '') continue;
+    let skip = taken.get(name) ?? 0;
+    for (let i = fields.length - 1; i >= 0; i--) {
+      const f = fields[i] as RawHeaderField;
+      if (f.key !== name) continue;
+      if (skip-- > 0) continue;
+      out.push(f);
+      break;
+    }
+    taken.set(name, (taken.get(name) ?? 0) + 1);
+  }
+  return out;
+}
