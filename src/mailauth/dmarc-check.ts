@@ -1,8 +1,19 @@
 // DMARC (RFC 7489) for one author domain, with mailauth's evaluator: the policy record, identifier alignment of the
-// SPF and DKIM passes, and the disposition the domain asks for (p=, sp=, sampled by pct=).
+// SPF and DKIM passes, and the disposition the domain asks for (p=, sp=, sampled by pct=). mailauth's evaluation is
+// remembered for a minute per (author domain, its _dmarc record as the resolver answers now, the passing identifiers,
+// the ARC result): a busy sender's mail is evaluated once, and a changed record is seen as soon as the DNS shows it.
 import type { ARCResult, DMARCResult } from 'mailauth';
 import { dmarc } from 'mailauth/lib/dmarc/index.js';
 import type { DnsResolve } from './dns-resolve.js';
+import type { ResultCache } from './result-cache.js';
+
+/** mailauth's evaluation of one author domain (false: no policy published), with its result for the cache. */
+export interface DmarcEvaluation {
+  readonly result: string;
+  readonly r: DMARCResult | false;
+}
+
+export type DmarcCache = ResultCache<DmarcEvaluation>;
 
 export type Disposition = 'none' | 'quarantine' | 'reject';
 
@@ -37,17 +48,12 @@ export interface DmarcInputs {
 const DISPOSITIONS: readonly string[] = ['none', 'quarantine', 'reject'];
 const asDisposition = (v: unknown): Disposition | null => (typeof v === 'string' && DISPOSITIONS.includes(v.toLowerCase()) ? (v.toLowerCase() as Disposition) : null);
 
-export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs): Promise<DmarcOutcome> {
+export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs, cache?: DmarcCache): Promise<DmarcOutcome> {
   const domain = inputs.fromDomain;
   let r;
   try {
-    r = await dmarc({
-      headerFrom: `postmaster@${domain}`,
-      spfDomains: [...inputs.spfDomains],
-      dkimDomains: inputs.dkimDomains.map((d) => ({ domain: d.domain, ...(d.underSized ? { underSized: true } : {}) })),
-      ...(inputs.arc !== undefined ? { arcResult: inputs.arc } : {}),
-      resolver: resolve as (name: string, rrtype: string) => Promise<string[][]>,
-    });
+    const run = () => evaluate(resolve, inputs);
+    r = (cache === undefined ? await run() : await cache.get(await cacheKey(resolve, inputs), run)).r;
   } catch (err) {
     return { domain, result: 'temperror', policy: null, disposition: 'none', comment: (err as Error).message };
   }
@@ -62,6 +68,33 @@ export async function checkDmarc(resolve: DnsResolve, inputs: DmarcInputs): Prom
     return { domain, result: 'temperror', policy, disposition: 'none', comment: `${comment ?? ''}${comment ? '; ' : ''}a DNS failure left SPF or DKIM undecided` };
   }
   return { domain, result, policy, disposition: sample(policy, r.pct, inputs.random), comment };
+}
+
+async function evaluate(resolve: DnsResolve, inputs: DmarcInputs): Promise<DmarcEvaluation> {
+  const r = await dmarc({
+    headerFrom: `postmaster@${inputs.fromDomain}`,
+    spfDomains: [...inputs.spfDomains],
+    dkimDomains: inputs.dkimDomains.map((d) => ({ domain: d.domain, ...(d.underSized ? { underSized: true } : {}) })),
+    ...(inputs.arc !== undefined ? { arcResult: inputs.arc } : {}),
+    resolver: resolve as (name: string, rrtype: string) => Promise<string[][]>,
+  });
+  return { result: r === false ? 'none' : r.status.result, r };
+}
+
+/**
+ * Every input of mailauth's evaluation: the author domain, the answer for its _dmarc name (fetched early for this
+ * message, from the resolver's cache, which honours TTLs), the passing SPF and DKIM domains, the ARC result.
+ */
+async function cacheKey(resolve: DnsResolve, inputs: DmarcInputs): Promise<string> {
+  let record: string;
+  try {
+    record = ((await resolve(`_dmarc.${inputs.fromDomain}`, 'TXT')) as string[][]).map((r) => r.join('')).join('\n');
+  } catch (err) {
+    record = `!${(err as { code?: string }).code ?? 'error'}`;
+  }
+  const dkim = inputs.dkimDomains.map((d) => `${d.domain.toLowerCase()}${d.underSized ? '/u' : ''}`).sort();
+  const spf = inputs.spfDomains.map((d) => d.toLowerCase()).sort();
+  return JSON.stringify([inputs.fromDomain, record, spf, dkim, inputs.arc?.status?.result ?? '']);
 }
 
 /**

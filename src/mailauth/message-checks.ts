@@ -9,9 +9,10 @@ import type { Reply } from '../mail/reply.js';
 import { formatAuthenticationResults, type MethodResult } from './authentication-results.js';
 import { DkimCheck, type DkimOutcome } from './dkim-check.js';
 import { DkimKeyCache } from './dkim-public-key.js';
-import { checkDmarc, type Disposition, type DmarcOutcome } from './dmarc-check.js';
+import { checkDmarc, type Disposition, type DmarcCache, type DmarcEvaluation, type DmarcOutcome } from './dmarc-check.js';
 import { MessageResolver, type DnsResolve } from './dns-resolve.js';
 import { MAX_HEADER_SECTION } from './header-section.js';
+import { ResultCache } from './result-cache.js';
 import { SpfCache } from './spf-cache.js';
 import { checkHeloSpf, checkMailFromSpf, type SpfFacts, type SpfOutcome } from './spf-check.js';
 
@@ -26,9 +27,9 @@ export interface InboundChecksOptions {
   readonly dmarcPolicy: DmarcPolicyMode;
   /** [0, 1), for DMARC pct= sampling; Math.random by default. */
   readonly random?: () => number;
-  /** SPF results reused per (client IP, identity, HELO) for this long (ms; default one minute, 0: never). */
+  /** SPF results reused per (client IP, identity, HELO) for this long (ms; default one minute, 0: never); DMARC's too. */
   readonly spfCacheMs?: number;
-  /** The SPF cache's clock (Date.now by default). */
+  /** The SPF and DMARC caches' clock (Date.now by default). */
   readonly now?: () => number;
 }
 
@@ -61,6 +62,9 @@ export interface CheckOutcome {
   readonly error?: Error;
 }
 
+/** arc()'s result for a message without ARC fields (RFC 8617 §5.2: no chain is "none"). */
+const NO_ARC = { status: { result: 'none' }, i: 0 } as unknown as ARCResult;
+
 /** At most this many distinct author domains are evaluated (a From: with fifty domains is abuse, not mail). */
 const MAX_AUTHOR_DOMAINS = 5;
 
@@ -70,16 +74,20 @@ export class InboundChecks {
   readonly #keys = new DkimKeyCache();
   /** SPF results of recent messages (null: every message evaluated afresh). */
   readonly #spf: SpfCache<SpfOutcome> | null;
+  /** DMARC evaluations of recent messages (null: every message evaluated afresh). */
+  readonly #dmarc: DmarcCache | null;
 
   constructor(opts: InboundChecksOptions) {
     this.#opts = opts;
     const ttlMs = opts.spfCacheMs ?? 60_000;
-    this.#spf = ttlMs > 0 ? new SpfCache({ ttlMs, ...(opts.now === undefined ? {} : { now: opts.now }) }) : null;
+    const cacheOpts = { ttlMs, ...(opts.now === undefined ? {} : { now: opts.now }) };
+    this.#spf = ttlMs > 0 ? new SpfCache(cacheOpts) : null;
+    this.#dmarc = ttlMs > 0 ? new ResultCache<DmarcEvaluation>(cacheOpts) : null;
   }
 
   /** Starts the checks of one message at DATA: SPF runs at once (or is remembered), while the message arrives. */
   start(facts: SessionFacts): MessageChecks {
-    return new MessageChecks(this.#opts, this.#keys, facts, this.#spf ?? undefined);
+    return new MessageChecks(this.#opts, this.#keys, facts, this.#spf ?? undefined, this.#dmarc ?? undefined);
   }
 }
 
@@ -92,10 +100,12 @@ export class MessageChecks {
   /** DKIM keys and DMARC records share one memo, so that the lookups started early are the ones used. */
   readonly #lookups: MessageResolver;
   readonly #dkim: DkimCheck;
+  readonly #dmarcCache: DmarcCache | undefined;
   #failure: Error | null = null;
 
-  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>) {
+  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>, dmarcCache?: DmarcCache) {
     this.#opts = opts;
+    this.#dmarcCache = dmarcCache;
     this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
     // Each SPF check has its own lookup limits; they share nothing with the other checks.
     this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts, spfCache);
@@ -147,7 +157,7 @@ export class MessageChecks {
               arc: arc.result,
               incomplete,
               random: this.#opts.random ?? Math.random,
-            }),
+            }, this.#dmarcCache),
           ),
         );
     const { verdict, reply } = this.#verdict(dkim, dmarc);
@@ -195,6 +205,8 @@ export class MessageChecks {
   /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
   async #checkArc(dkim: DkimOutcome): Promise<{ status: string; comment: string | null; result: ARCResult | undefined }> {
     if (dkim.headerTooLarge) return { status: 'none', comment: null, result: undefined };
+    // No ARC field at all (most mail): what mailauth's arc() answers for an empty chain, without its work.
+    if (dkim.arc.chain === false && dkim.arc.error === undefined) return { status: 'none', comment: null, result: NO_ARC };
     const lookups = new MessageResolver(this.#opts.resolve);
     try {
       const result = await checkArcChain(dkim.arc as Parameters<typeof checkArcChain>[0], { resolver: lookups.resolve as (name: string, rrtype: string) => Promise<string[][]> });
