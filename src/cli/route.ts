@@ -59,7 +59,7 @@ export async function runRoute(config: Config, address: string, opts: { from?: s
 function parseArg(text: string, sender: boolean, output: CommandOutput): Address | null | undefined {
   const path = text.startsWith('<') ? text : `<${text}>`;
   try {
-    return sender ? parseReversePath(path, { utf8: true }).path : parseForwardPath(path, { utf8: true }).path;
+    return sender ? parseReversePath(`FROM:${path}`, { utf8: true }).path : parseForwardPath(`TO:${path}`, { utf8: true }).path;
   } catch (err) {
     output.err(`facteur route: ${JSON.stringify(text)}: ${isSmtpError(err) ? err.reply.lines.join(' ') : (err as Error).message}\n`);
     return undefined;
