@@ -10,8 +10,6 @@ import type { LogContext, MaildirDelivery } from './maildir-delivery.js';
 import type { MaildirMessage } from './maildir-writer.js';
 import { HeaderHold } from './header-hold.js';
 import { combineVerdicts, type CheckRun, type MessageCheck } from './message-check.js';
-import type { InboundRouting } from '../routing/inbound-routing.js';
-import type { Route } from '../routing/route.js';
 
 export interface InboundChecking {
   /** Run on every message while it arrives; their verdicts decide at the end of DATA. */
@@ -21,6 +19,15 @@ export interface InboundChecking {
    * (RFC 8601 §5), so that no sender can forge our verdict. null: messages are stored as they came.
    */
   readonly authservId: string | null;
+}
+
+/**
+ * What the delivery asks of the router (routing/inbound-routing.ts, README "Addresses"): each recipient's route at
+ * RCPT (or its refusal, an SmtpError), then at DATA the Maildir copies and the forwarded copy of those routes.
+ */
+export interface RecipientRouting<R extends object = object> {
+  route(to: Address): Promise<R>;
+  open(envelope: Envelope, routes: readonly R[], session: SessionInfo, log: LogContext): Promise<{ message: MaildirMessage | null; forward: MessageSink | null }>;
 }
 
 export class InboundDelivery implements Delivery {
@@ -34,10 +41,10 @@ export class InboundDelivery implements Delivery {
    */
   readonly #accepted = new WeakMap<Address, string>();
   /** The same for the router's routes (README, Addresses), when there is a router. */
-  readonly #routes = new WeakMap<Address, Route>();
-  readonly #routing: InboundRouting | null;
+  readonly #routes = new WeakMap<Address, object>();
+  readonly #routing: RecipientRouting | null;
 
-  constructor(local: MaildirDelivery, logger: Logger, checking: InboundChecking = { checks: [], authservId: null }, routing: InboundRouting | null = null) {
+  constructor(local: MaildirDelivery, logger: Logger, checking: InboundChecking = { checks: [], authservId: null }, routing: RecipientRouting | null = null) {
     this.#local = local;
     this.#logger = logger;
     this.#checking = checking;
@@ -70,8 +77,8 @@ export class InboundDelivery implements Delivery {
   }
 
   /** Each recipient's route (kept from RCPT): Maildir copies by folder, and a forwarded copy into the relay's queue. */
-  async #openRouted(routing: InboundRouting, envelope: Envelope, session: SessionInfo): Promise<MessageSink> {
-    const routes: Route[] = [];
+  async #openRouted(routing: RecipientRouting, envelope: Envelope, session: SessionInfo): Promise<MessageSink> {
+    const routes: object[] = [];
     for (const rcpt of envelope.recipients) routes.push(this.#routes.get(rcpt) ?? (await routing.route(rcpt)));
     const log = { session: session.id };
     const { message, forward } = await routing.open(envelope, routes, session, log);

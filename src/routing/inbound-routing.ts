@@ -1,6 +1,7 @@
 // The router at the MX (and for the relay's recipients in our domains): each accepted recipient's route, and at DATA
 // the Maildir copies (per folder) and the forwarded copy, queued in the relay's queue with an SRS reverse-path.
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
+import type { RecipientRouting } from '../inbound/inbound-delivery.js';
 import type { LogContext, MaildirDelivery } from '../inbound/maildir-delivery.js';
 import type { MaildirMessage } from '../inbound/maildir-writer.js';
 import { addressKey, formatAddress, type Address } from '../mail/address.js';
@@ -27,7 +28,7 @@ export interface RoutedCopies {
   readonly forward: MessageSink | null;
 }
 
-export class InboundRouting {
+export class InboundRouting implements RecipientRouting<Route> {
   readonly #o: InboundRoutingOptions;
 
   constructor(opts: InboundRoutingOptions) {
