@@ -40,7 +40,7 @@ import { SubmissionService } from './submission/submission-server.js';
 import { TlsContextProvider } from './tls/tls-context.js';
 import { InboundRouting } from './routing/inbound-routing.js';
 import { Router } from './routing/router.js';
-import { loadSrs, routerDeps, routerSettings } from './routing/routing-setup.js';
+import { loadSrs, logAliasProblems, routerDeps, routerSettings } from './routing/routing-setup.js';
 import { RoutedLocalCourier } from './routing/routed-local-courier.js';
 
 export interface RunningApp {
@@ -162,6 +162,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const onSrsRefused = (address: string, err: Error & { reason: string }): void =>
         inboundLogger.info({ event: 'srs-refused', rcpt: address, reason: err.reason }, `SRS address refused: ${err.message}`);
       router = new Router(routerDeps(maildirs, config.inbound.maildirRoot, srs, onSrsRefused), await routerSettings(config.inbound, config.outbound.enabled));
+      await logAliasProblems(router, inboundLogger);
       routing = new InboundRouting({ router, maildirs, forwarder: () => relay?.delivery ?? null, srs, logger: inboundLogger });
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
       const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, routing), (c) => c.inbound, defences), { adopt });
@@ -278,7 +279,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       contexts.reload(next);
       clientLimits?.update(clientLimitSettings(next));
       if (keys !== null) signer?.setKeys(keys);
-      if (routes !== null) router?.update(routes);
+      if (routes !== null && router !== null) {
+        router.update(routes);
+        await logAliasProblems(router, logger);
+      }
       if (mailboxes !== null) {
         local?.setMailboxes(mailboxes);
         await submission?.reload(mailboxes);

@@ -9,7 +9,9 @@ import { isOutsideTarget } from '../mail/alias-rules.js';
 import { loadSrsSecrets, readSrsSecrets } from '../srs/srs-secret.js';
 import { Srs } from '../srs/srs.js';
 import { AliasTable } from './alias-table.js';
-import type { RouterDeps, RouterSettings } from './router.js';
+import type { Logger } from '../observability/logger.js';
+import { aliasProblems } from './alias-check.js';
+import type { Router, RouterDeps, RouterSettings } from './router.js';
 
 /**
  * The settings of [inbound] a reload may change; throws "WHERE: problem" for a bad alias, or one that forwards outside
@@ -73,4 +75,14 @@ export function routerDeps(
     srs,
     ...(onSrsRefused === undefined ? {} : { onSrsRefused }),
   };
+}
+
+/**
+ * What check-config would say of the aliases, as warnings in the log at start and at a reload: such an alias does not
+ * stop the server (its target is skipped, or its loop refused at RCPT), but its mail does not go where it was meant to.
+ */
+export async function logAliasProblems(router: Router, logger: Logger): Promise<void> {
+  for (const p of await aliasProblems(router, router.settings.aliases)) {
+    logger.warn({ event: 'alias-problem', where: p.where, problem: p.problem }, `${p.where}: ${p.problem}`);
+  }
 }

@@ -2,11 +2,12 @@
 // pass SPF at a verifier, a bounce back through an SRS address, forged SRS and alias loops refused, the relay's local
 // recipients expanded too, and `facteur route` / `check-config` through the CLI.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DnsResolver } from '../../src/dns/dns-resolver.js';
 import { nodeStyleResolve } from '../../src/dns/node-style-resolve.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { checkSpf } from '../../src/mailauth/spf-check.js';
 import { prepareFacteur, runCli, startFacteur, type Facteur } from '../helpers/facteur.js';
 import { readMail, splitMessage } from '../helpers/maildir.js';
@@ -189,4 +190,17 @@ test('check-config: an alias that leads nowhere, a loop, and a forward without t
   const r2 = await runCli(['check-config', '-c', noRelay.configPath]);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /: inbound\.aliases\."out@example\.org": forwards to dave@elsewhere\.test, which needs the outbound relay/);
+});
+
+test('SIGHUP: aliases as reloaded, and an alias problem said in the log', async () => {
+  const file = f.config.file!;
+  const toml = await readFile(file, 'utf8');
+  await writeFile(file, toml.replace('[inbound.aliases]', '[inbound.aliases]\n"new@example.org" = ["bob@example.org", "ghost@example.org"]'));
+  const mark = f.logs().length;
+  await f.app.reload(await loadConfig(file));
+  const warned = await f.waitForLog((e) => e.event === 'alias-problem', 5000, mark);
+  assert.match(String(warned.problem), /target ghost@example\.org leads to no mailbox/);
+  const { data } = await deliver('s@client.example', ['new@example.org'], 'after-reload');
+  assert.equal(data.code, 250);
+  assert.ok((await subjects('bob')).includes('after-reload'));
 });
