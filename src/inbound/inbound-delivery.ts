@@ -1,4 +1,5 @@
-// The MX server's final step (its Delivery): recipients must be local users, and messages go into their Maildirs.
+// The MX server's final step (its Delivery): recipients must be local users, and messages go into their Maildirs (with
+// the router, README "Addresses": per-folder copies, and forwards into the relay's queue).
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
 import type { Address } from '../mail/address.js';

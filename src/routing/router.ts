@@ -75,7 +75,7 @@ export class Router {
   async #resolve(a: Address, path: readonly string[], got: Gathered): Promise<RouteNode> {
     const address = formatAddress(a);
     const key = addressKey(a);
-    if (path.includes(key)) throw new SmtpError(replies.aliasLoop([...path, key]));
+    if (path.includes(key)) throw new SmtpError(replies.aliasLoop([...path, key].join(' -> ')));
     if (path.length > MAX_ALIAS_DEPTH) throw new SmtpError(replies.aliasTooDeep(MAX_ALIAS_DEPTH));
     const inner = [...path, key];
     const top = path.length === 0;

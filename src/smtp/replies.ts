@@ -94,7 +94,8 @@ export const replies = {
   noValidRecipients: (): Reply => reply(554, '5.5.1', 'No valid recipients'),
 
   // Addresses: aliases and SRS (README, Addresses). 5.4.6 is RFC 3463's "routing loop detected".
-  aliasLoop: (chain: readonly string[]): Reply => reply(550, '5.4.6', `Alias loop: ${chain.join(' -> ')}`),
+  /** `chain`: the addresses of the loop, "a@x -> b@x -> a@x". */
+  aliasLoop: (chain: string): Reply => reply(550, '5.4.6', `Alias loop: ${chain}`),
   aliasTooDeep: (max: number): Reply => reply(550, '5.4.6', `Alias expansion deeper than ${max} levels: loop?`),
   aliasTooLarge: (max: number): Reply => reply(550, '5.5.3', `Alias expands to more than ${max} addresses`),
   /** An SRS address of ours that we did not make, or made too long ago: bounces to forged senders stop here. */
