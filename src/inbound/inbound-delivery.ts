@@ -122,11 +122,23 @@ class MaildirSink implements MessageSink {
     try {
       const tail = this.filter?.end();
       if (tail !== undefined) await this.store(tail);
-      // The Maildir copies first: a failure of the queue after them makes a duplicate at the client's retry, while
-      // the other order would send a forwarded duplicate out of our hands.
-      const local = await this.commitLocal();
-      const queued = this.forward === null ? null : await this.forward.commit();
-      return local ?? queued ?? replies.localError();
+      if (this.forward === null) return (await this.commitLocal()) ?? replies.localError();
+      // Both or neither: the forwarded copy is made durable first but scheduled only once the Maildir copies are
+      // (the queue's prepare/release); a failure, or the checks' refusal, in between removes it.
+      const prepared = this.forward.prepare === undefined ? null : await this.forward.prepare();
+      let local: Reply | null;
+      try {
+        local = await this.commitLocal();
+      } catch (err) {
+        await prepared?.discard();
+        throw err;
+      }
+      if (prepared === null) {
+        const queued = await this.forward.commit(); // a sink without prepare: after the copies (a retry duplicates them)
+        return local ?? queued;
+      }
+      prepared.release();
+      return local ?? prepared.reply;
     } catch (err) {
       await this.forward?.abort();
       throw err;

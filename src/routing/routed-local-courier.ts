@@ -1,7 +1,7 @@
 // The relay's courier for our own domains, with the router: a local program's mail to info@ourdomain expands as
 // inbound mail does (mailboxes and their folders, forwards queued again with an SRS reverse-path). It takes the place
 // of outbound/local-courier.ts when the inbound server runs.
-import type { SessionInfo } from '../delivery.js';
+import type { MessageSink, PreparedMessage, SessionInfo } from '../delivery.js';
 import type { MaildirDelivery } from '../inbound/maildir-delivery.js';
 import type { Address } from '../mail/address.js';
 import { replyText, type Reply } from '../mail/reply.js';
@@ -44,34 +44,45 @@ export class RoutedLocalCourier implements Courier {
     return { outcomes: req.recipients.map((r) => outcome.get(r) as RecipientOutcome), relay };
   }
 
-  /** The Maildir copies first, then the forwarded copy (the order and its reason: inbound-delivery.ts). */
+  /**
+   * Both or neither, as at the MX (inbound-delivery.ts): the forwarded copy made durable first, the Maildir copies,
+   * then the forwarded copy let go (or removed when the copies failed).
+   */
   async #store(req: TransferRequest, routes: readonly Route[]): Promise<Reply> {
     const { mailboxes, forwards } = merge(routes);
     const log = { id: req.id };
-    let final: Reply | null = null;
-    if (mailboxes.length > 0) {
-      const message = await openFoldered(this.maildirs, req.reversePath, mailboxes, log);
-      try {
-        await copy(req.openBody(), (chunk) => message.write(chunk));
-      } catch (err) {
-        await message.abort();
-        throw err;
-      }
-      final = await this.maildirs.commit(message, log);
-    }
+    let prepared: PreparedMessage | null = null;
+    let forward: MessageSink | null = null;
     if (forwards.length > 0) {
       const envelope = { reversePath: req.reversePath, recipients: forwards, eightBit: req.eightBit, smtputf8: req.smtputf8, declaredSize: req.size };
-      const sink = await this.routing.openForward(envelope, forwards, relaySession(req.id));
+      forward = await this.routing.openForward(envelope, forwards, relaySession(req.id));
       try {
-        await copy(req.openBody(), (chunk) => sink.write(chunk));
+        await copy(req.openBody(), (chunk) => forward!.write(chunk));
+        prepared = forward.prepare === undefined ? null : await forward.prepare();
       } catch (err) {
-        await sink.abort();
+        await forward.abort();
         throw err;
       }
-      const queued = await sink.commit();
-      final ??= queued;
     }
-    return final ?? replies.localError();
+    let local: Reply | null = null;
+    if (mailboxes.length > 0) {
+      try {
+        const message = await openFoldered(this.maildirs, req.reversePath, mailboxes, log);
+        try {
+          await copy(req.openBody(), (chunk) => message.write(chunk));
+        } catch (err) {
+          await message.abort();
+          throw err;
+        }
+        local = await this.maildirs.commit(message, log);
+      } catch (err) {
+        await (prepared?.discard() ?? forward?.abort());
+        throw err;
+      }
+    }
+    if (prepared !== null) prepared.release();
+    const queued = prepared?.reply ?? (forward === null ? null : await forward.commit());
+    return local ?? queued ?? replies.localError();
   }
 
   /** The router's or the delivery's SmtpError says whether the failure is final; anything else is ours, and transient. */

@@ -1,12 +1,13 @@
 // The MX's delivery with the router: Maildir copies per folder and the forwarded copy, what each failure leaves.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Delivery, Envelope } from '../../../src/delivery.js';
 import { InboundDelivery } from '../../../src/inbound/inbound-delivery.js';
 import { MaildirDelivery } from '../../../src/inbound/maildir-delivery.js';
 import { Mailboxes } from '../../../src/inbound/mailboxes.js';
+import type { MessageCheck } from '../../../src/inbound/message-check.js';
 import type { Address } from '../../../src/mail/address.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { AliasTable } from '../../../src/routing/alias-table.js';
@@ -22,13 +23,14 @@ import { tempDir } from '../../helpers/temp-dir.js';
 interface Forwarded {
   envelope: Envelope;
   chunks: Buffer[];
+  prepared: boolean;
   committed: boolean;
   aborted: boolean;
 }
 
-type Mode = 'ok' | 'fail-open' | 'fail-commit' | 'none';
+type Mode = 'ok' | 'fail-open' | 'fail-commit' | 'none' | 'no-prepare';
 
-async function setup(t: TestContext, mode: Mode) {
+async function setup(t: TestContext, mode: Mode, checks: MessageCheck[] = []) {
   const root = join(await tempDir(t), 'mail');
   const mailboxes = Mailboxes.fromEntries(['example.org'], { alice: ['alice@example.org'], bob: ['bob@example.org'] });
   const logger = silentLogger();
@@ -48,7 +50,7 @@ async function setup(t: TestContext, mode: Mode) {
     async acceptRecipient() {},
     async open(envelope) {
       if (mode === 'fail-open') throw new SmtpError(replies.storageFailure());
-      const f: Forwarded = { envelope, chunks: [], committed: false, aborted: false };
+      const f: Forwarded = { envelope, chunks: [], prepared: false, committed: false, aborted: false };
       forwarded.push(f);
       return {
         write: async (c) => void f.chunks.push(c),
@@ -57,12 +59,22 @@ async function setup(t: TestContext, mode: Mode) {
           f.committed = true;
           return replies.queued('Q1');
         },
+        // As the relay's queue: durable first, scheduled on release.
+        ...(mode === 'no-prepare'
+          ? {}
+          : {
+              prepare: async () => {
+                if (mode === 'fail-commit') throw new SmtpError(replies.storageFailure());
+                f.prepared = true;
+                return { reply: replies.queued('Q1'), release: () => void (f.committed = true), discard: async () => void (f.aborted = true) };
+              },
+            }),
         abort: async () => void (f.aborted = true),
       };
     },
   };
   const routing = new InboundRouting({ router, maildirs, forwarder: () => (mode === 'none' ? null : queue), srs, logger });
-  const delivery = new InboundDelivery(maildirs, logger, undefined, routing);
+  const delivery = new InboundDelivery(maildirs, logger, { checks, authservId: null }, routing);
   await mkdir(join(root, 'alice', '.shop', 'new'), { recursive: true });
   return { root, delivery, forwarded };
 }
@@ -118,9 +130,37 @@ test('no queue, or one that cannot open: 451 4.3.0 and no Maildir copy left', as
   }
 });
 
-test('a queue that fails at commit: 451 4.3.0 (the Maildir copies made stay: a retry duplicates, nothing is lost)', async (t) => {
+test('a queue that cannot make the copy durable: 451 4.3.0, and no Maildir copy either', async (t) => {
   const { root, delivery, forwarded } = await setup(t, 'fail-commit');
-  await assert.rejects(send(delivery, 's@client.example', ['sales@example.org']), is451);
+  await assert.rejects(send(delivery, 's@client.example', ['sales@example.org', 'bob@example.org']), is451);
   assert.equal(forwarded[0]!.committed, false);
+  assert.deepEqual(await list(root, 'alice/.shop', 'new'), []);
+  assert.deepEqual(await list(root, 'bob', 'new'), []);
+});
+
+test('Maildir copies that fail: the prepared forward is discarded, never scheduled', async (t) => {
+  const { root, delivery, forwarded } = await setup(t, 'ok');
+  // bob's Maildir cannot be made: a file where its folder should be.
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, 'bob'), 'not a folder');
+  await assert.rejects(send(delivery, 's@client.example', ['sales@example.org', 'bob@example.org']), is451);
+  assert.equal(forwarded.length, 0, 'the copies could not even be opened: the forward was never opened');
+});
+
+test('a check that refuses the message after the forward is durable: the forward is discarded, never scheduled', async (t) => {
+  const reject: MessageCheck = {
+    name: 'test',
+    start: () => ({ write: () => undefined, finish: async () => ({ action: 'reject', reply: replies.policyRefused(), headers: [] }), abort: () => undefined }),
+  };
+  const { root, delivery, forwarded } = await setup(t, 'ok', [reject]);
+  await assert.rejects(send(delivery, 's@client.example', ['sales@example.org']), (err: SmtpError) => err.reply.code === 550);
+  assert.deepEqual([forwarded[0]!.prepared, forwarded[0]!.committed, forwarded[0]!.aborted], [true, false, true]);
+  assert.deepEqual(await list(root, 'alice/.shop', 'new'), []);
+});
+
+test('a sink without prepare: committed after the copies', async (t) => {
+  const { root, delivery, forwarded } = await setup(t, 'no-prepare');
+  await send(delivery, 's@client.example', ['sales@example.org']);
+  assert.equal(forwarded[0]!.committed, true);
   assert.equal((await list(root, 'alice/.shop', 'new')).length, 1);
 });
