@@ -38,6 +38,10 @@ import type { ServerContext } from './smtp/server/server-context.js';
 import { ServerContexts, type ContextExtras, type SideLimits } from './server-contexts.js';
 import { SubmissionService } from './submission/submission-server.js';
 import { TlsContextProvider } from './tls/tls-context.js';
+import { InboundRouting } from './routing/inbound-routing.js';
+import { Router } from './routing/router.js';
+import { loadSrs, logAliasProblems, routerDeps, routerSettings } from './routing/routing-setup.js';
+import { RoutedLocalCourier } from './routing/routed-local-courier.js';
 
 export interface RunningApp {
   /** Stop accepting at once, give sessions up to the grace period, then close them with 421. */
@@ -116,6 +120,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   let relay: Relay | null = null;
   let metricsAddress: string | null = null;
   let submission: SubmissionService | null = null;
+  let router: Router | null = null;
+  let routing: InboundRouting | null = null;
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
@@ -150,8 +156,16 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // Authentication-Results fields claiming our name are removed whether or not we check (RFC 8601 §5): a reader
       // that trusts our name must never see a verdict we did not write.
       const checking = { checks, authservId: config.hostname };
+      // Addresses (README): subaddresses, catch-alls, aliases; forwards go into the relay's queue once it is open
+      // (just below: a forward in the moment before gets 451 4.3.0).
+      const srs = await loadSrs(config, () => now().getTime());
+      const onSrsRefused = (address: string, err: Error & { reason: string }): void =>
+        inboundLogger.info({ event: 'srs-refused', rcpt: address, reason: err.reason }, `SRS address refused: ${err.message}`);
+      router = new Router(routerDeps(maildirs, config.inbound.maildirRoot, srs, onSrsRefused), await routerSettings(config.inbound, config.outbound.enabled));
+      await logAliasProblems(router, inboundLogger);
+      routing = new InboundRouting({ router, maildirs, forwarder: () => relay?.delivery ?? null, srs, logger: inboundLogger });
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, defences), { adopt });
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, routing), (c) => c.inbound, defences), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
@@ -186,7 +200,8 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const maildirs = local;
       const courier = new RoutingCourier({
         remote,
-        local: maildirs === null ? null : new LocalCourier(maildirs, config.hostname),
+        // With the router (README, Addresses), our domains' recipients expand as inbound mail does.
+        local: maildirs === null ? null : routing !== null ? new RoutedLocalCourier(routing, maildirs, config.hostname) : new LocalCourier(maildirs, config.hostname),
         isLocal: (domain) => maildirs !== null && maildirs.isLocalDomain(domain),
       });
       const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer, groupFsync: timedFsync('queue'), countAttempt: (outcome) => metrics.deliveryAttempts.inc({ outcome }) });
@@ -251,6 +266,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     async reload(next = current) {
       // What can fail is read first: a bad users file leaves every setting as it was.
       const mailboxes = local === null && submission === null ? null : await Mailboxes.load(next.inbound);
+      const routes = router === null ? null : await routerSettings(next.inbound, next.outbound.enabled);
       const keys = signer === null ? null : await DkimKeys.load(next.dkim.keyDir, next.dkim.domains).catch((err: unknown) => {
         // A key that went missing keeps the old set: mail must not start leaving unsigned because of a bad edit.
         logger.error({ event: 'dkim-reload-failed', err }, `DKIM keys not reloaded, keeping the previous ones: ${errorText(err)}`);
@@ -263,6 +279,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       contexts.reload(next);
       clientLimits?.update(clientLimitSettings(next));
       if (keys !== null) signer?.setKeys(keys);
+      if (routes !== null && router !== null) {
+        router.update(routes);
+        await logAliasProblems(router, logger);
+      }
       if (mailboxes !== null) {
         local?.setMailboxes(mailboxes);
         await submission?.reload(mailboxes);

@@ -75,4 +75,18 @@ export interface MessageSink {
   write(chunk: Buffer): Promise<void>;
   commit(): Promise<Reply>;
   abort(): Promise<void>;
+  /**
+   * Optional, for a caller that must commit this message together with another (the MX's Maildir copies and their
+   * forwarded copy, README "Addresses"): makes the message durable as commit() does, without letting it go on yet;
+   * release() then does (it cannot fail), discard() removes it. Throws as commit() does.
+   */
+  prepare?(): Promise<PreparedMessage>;
+}
+
+/** A message made durable by MessageSink.prepare, waiting for release() or discard(). */
+export interface PreparedMessage {
+  /** What commit() would have answered. */
+  readonly reply: Reply;
+  release(): void;
+  discard(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { inspectCertificate } from '../tls/tls-context.js';
 import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.js';
 import { processOutput, type CommandOutput } from './output.js';
 import { loadDkimKeysForCommand } from './dkim-commands.js';
+import { routingProblems } from './routing-problems.js';
 
 /** Exit code 0 (valid; warnings on stderr) or 2 (problems on stderr, one "FILE: key: problem" per line). */
 export async function runCheckConfig(cliPath: string | undefined, output: CommandOutput = processOutput): Promise<number> {
@@ -33,6 +34,12 @@ export async function runCheckConfig(cliPath: string | undefined, output: Comman
       output.err(`${formatProblem({ file: shown, key: 'inbound.users_file', problem: (err as Error).message })}\n`);
       return 2;
     }
+  }
+  // Aliases (README, Addresses): their syntax, and where each one leads.
+  if (config.inbound.enabled && mailboxes !== null) {
+    const problems = await routingProblems(config, mailboxes);
+    for (const p of problems) output.err(`${formatProblem({ file: shown, ...p })}\n`);
+    if (problems.length > 0) return 2;
   }
   if (config.tls.cert !== null && config.tls.key !== null) {
     const { error, warnings: doubts } = await inspectCertificate(config.tls.cert, config.tls.key, config.hostname);
@@ -162,6 +169,11 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `greylist_expire = ${duration(inbound.greylist.expire)}`,
     `greylist_lifetime = ${duration(inbound.greylist.lifetime)}`,
     `greylist_auto_whitelist = ${inbound.greylist.autoWhitelist}`,
+    `recipient_delimiter = ${str(inbound.recipientDelimiter)}${inbound.recipientDelimiter === '' ? '  # no subaddressing' : ''}`,
+    `deliver_to_subfolder = ${inbound.deliverToSubfolder}`,
+    inbound.srsDomain === null ? '# srs_domain: not set, and no local domain' : `srs_domain = ${str(inbound.srsDomain)}`,
+    `srs_secret_file = ${str(inbound.srsSecretFile)}`,
+    `srs_max_age = ${duration(inbound.srsMaxAge)}`,
     ...(inbound.rspamd === null
       ? ['', '# [inbound.rspamd]: not set, no spam filter']
       : [
@@ -176,6 +188,9 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),
     ...(mailboxes === null || inbound.usersFile === null ? [] : [`# every mailbox, users_file included: ${mailboxes.names().join(', ')}`]),
+    '',
+    '[inbound.aliases]',
+    ...Object.entries(inbound.aliases).map(([alias, targets]) => `${key(alias)} = ${list(targets)}`),
     '',
     '[outbound]',
     `enabled = ${outbound.enabled}`,

@@ -70,6 +70,18 @@ async function run(argv: readonly string[]): Promise<number> {
       code = await withConfig(opts.config, (config, q) => q.queueDelete(config, id));
     });
 
+  program
+    .command('route')
+    .description('print where mail to ADDRESS would go (mailbox and folder, alias expansion, forwards with their SRS sender) or why it would be refused, without sending; exit 0 deliverable, 1 refused')
+    .argument('<address>', 'the recipient, as in RCPT TO')
+    .option('--from <sender>', 'the sender, to show the SRS reverse-path a forward would get')
+    .option('-c, --config <file>', CONFIG_HELP)
+    .action(async (address: string, opts: { config?: string; from?: string }) => {
+      code = await withConfig(opts.config, async (config) =>
+        (await import('./route.js')).runRoute(config, address, opts.from === undefined ? {} : { from: opts.from }),
+      );
+    });
+
   const dkim = program.command('dkim').description('DKIM signing keys');
   dkim
     .command('keygen')

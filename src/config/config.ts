@@ -51,6 +51,18 @@ export interface InboundConfig {
   readonly verify: boolean;
   /** "enforce": DMARC p=reject failures get 550 5.7.1, p=quarantine ones go to .Junk/; "report": only recorded. */
   readonly dmarcPolicy: 'enforce' | 'report';
+  /** Addresses (README, Addresses): any one of these characters splits "alice+shop" into alice and "shop"; "": off. */
+  readonly recipientDelimiter: string;
+  /** "alice+shop" goes into alice's Maildir++ folder .shop when it already exists. */
+  readonly deliverToSubfolder: boolean;
+  /** alias ("info@example.org", or "@example.org" for a catch-all) → targets, from [inbound.aliases]. */
+  readonly aliases: Readonly<Record<string, readonly string[]>>;
+  /** The domain of our SRS addresses (SRS0=…@srsDomain): srs_domain, else the first local domain; null without any. */
+  readonly srsDomain: string | null;
+  /** Absolute path of the SRS secrets file (made, mode 0600, on first start). */
+  readonly srsSecretFile: string;
+  /** How long an SRS address we made is honoured, in ms (its timestamp has a day's resolution). */
+  readonly srsMaxAge: number;
 }
 
 export interface DkimConfig {

@@ -166,6 +166,12 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
       users,
       verify: p.inbound.verify,
       dmarcPolicy: p.inbound.dmarc_policy,
+      recipientDelimiter: p.inbound.recipient_delimiter,
+      deliverToSubfolder: p.inbound.deliver_to_subfolder,
+      aliases: Object.fromEntries(Object.entries(p.inbound.aliases).map(([alias, targets]) => [normalized(alias), targets.map(normalized)])),
+      srsDomain: p.inbound.srs_domain ?? p.inbound.domains[0]?.toLowerCase() ?? null,
+      srsSecretFile: resolve(dataDir, p.inbound.srs_secret_file),
+      srsMaxAge: p.inbound.srs_max_age,
     },
     outbound: {
       enabled: p.outbound.enabled,
@@ -209,6 +215,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
 
 /** "Alice@Example.ORG" → "Alice@example.org" (the local part keeps its case, RFC 5321 §2.4); checked by the schema. */
 function normalized(address: string): string {
+  if (address.startsWith('@')) return address.toLowerCase(); // a catch-all
   const a = configuredAddress(address);
   return 'problem' in a ? address : a.text;
 }

@@ -25,6 +25,7 @@ import type { ListenAddress, LogLevel } from './config.js';
 import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
 import { SELECTOR } from '../mailauth/dkim-keys.js';
+import { checkForwardingNeedsRelay, checkInlineAliases, routingShape } from './schema-routing.js';
 import {
   type AddIssue,
   Invalid,
@@ -105,6 +106,7 @@ const inboundShape = {
   users: users.prefault({}),
   verify: bool.prefault(false),
   dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
+  ...routingShape,
 };
 
 const outboundShape = {
@@ -198,6 +200,7 @@ const rootShape = {
   inbound: z
     .strictObject(inboundShape)
     .superRefine((inbound, ctx) => checkUsers(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('users') })
+    .superRefine((inbound, ctx) => checkInlineAliases(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('aliases') })
     .superRefine((inbound, ctx) => {
       // A triple is let through on a retry after the delay and forgotten after expire: expire must leave room to retry.
       if (inbound.greylist_expire <= inbound.greylist_delay) {
@@ -245,7 +248,8 @@ function checkSubmission(root: Root, addIssue: AddIssue): void {
 
 export const configSchema = z
   .strictObject(rootShape)
-  .superRefine((root, ctx) => checkSubmission(root, (issue) => ctx.addIssue(issue)), { when: keysUsable('inbound', 'outbound', 'submission') });
+  .superRefine((root, ctx) => checkSubmission(root, (issue) => ctx.addIssue(issue)), { when: keysUsable('inbound', 'outbound', 'submission') })
+  .superRefine((root, ctx) => checkForwardingNeedsRelay(root, (issue) => ctx.addIssue(issue)), { when: keysUsable('inbound', 'outbound') });
 
 /** The file's content after validation: TOML key names, units converted, paths still as written. */
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -1,5 +1,6 @@
 // The rules of the local users, wherever they are configured ([inbound.users] in the config, the "carte" users file):
-// mailbox names (they become folder names), the addresses, only in local domains, no address in two mailboxes.
+// mailbox names (they become folder names), the addresses (or a domain's catch-all "@domain"), only in local domains,
+// no address in two mailboxes.
 import { configuredAddress, domainProblem } from './address.js';
 
 const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,255}$/;
@@ -46,7 +47,8 @@ export function checkUsers(entries: readonly UserEntry[], domains: readonly stri
     }
     folders.set(entry.mailbox.toLowerCase(), entry.mailbox);
     for (const text of entry.addresses) {
-      const a = configuredAddress(text);
+      // "@example.org": the domain's catch-all, for every address of it that nothing else takes (routing/router.ts).
+      const a = text.startsWith('@') ? catchAll(text) : configuredAddress(text);
       if ('problem' in a) {
         problem(a.problem);
         continue;
@@ -67,4 +69,12 @@ export function checkUsers(entries: readonly UserEntry[], domains: readonly stri
     }
   }
   return problems;
+}
+
+/** A catch-all "@domain" checked as configuredAddress checks an address: its text with the domain lower-cased. */
+function catchAll(text: string): ReturnType<typeof configuredAddress> {
+  const domain = text.slice(1).toLowerCase();
+  const bad = domainProblem(domain);
+  if (bad !== null) return { problem: `"${text}" is not a catch-all (@domain): the domain ${bad}` };
+  return { local: '', domain, text: `@${domain}` };
 }

@@ -1,5 +1,5 @@
 // The relay's Delivery: every recipient domain is accepted, and a 250 means the message is a durable queue item.
-import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
+import type { Delivery, Envelope, MessageSink, PreparedMessage, SessionInfo } from '../delivery.js';
 import type { Logger } from '../observability/logger.js';
 import { formatAddress, type Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
@@ -75,10 +75,13 @@ interface SinkParts {
   readonly logger: Logger;
 }
 
-/** One message on its way into the queue: write* then commit (durable, 250) or abort (nothing left). */
+/**
+ * One message on its way into the queue: write* then commit (durable, 250) or abort (nothing left); or prepare
+ * (durable, not yet scheduled) then release or discard, for a delivery that must agree with another (README, Addresses).
+ */
 class QueueSink implements MessageSink {
   readonly #p: SinkParts;
-  #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
+  #state: 'open' | 'committing' | 'prepared' | 'committed' | 'aborted' = 'open';
 
   constructor(parts: SinkParts) {
     this.#p = parts;
@@ -92,23 +95,24 @@ class QueueSink implements MessageSink {
   }
 
   async commit(): Promise<Reply> {
+    const prepared = await this.prepare();
+    prepared.release();
+    return prepared.reply;
+  }
+
+  async prepare(): Promise<PreparedMessage> {
     const { session, logger } = this.#p;
     let { id } = this.#p.envelope;
     if (this.#state !== 'open') throw new Error(`queue sink ${id} is ${this.#state}`);
     this.#state = 'committing';
+    let item: QueueItem;
     try {
       // Signed once, before the 250: the queue file holds the signed message, and every retry sends the same bytes.
       const prefix = await this.#signature(id);
       const stored = await this.#p.body.finish({ prefix }); // <id>.msg, file and directory flushed: the commit point
       id = stored.id;
-      const item: QueueItem = { ...this.#p.envelope, id, size: stored.size };
-      this.#state = 'committed';
-      this.#p.enqueue(item);
-      logger.info(
-        { event: 'queued', id, session: session.id, from: item.from, recipients: item.recipients.map((r) => r.address), size: item.size },
-        'message queued',
-      );
-      return replies.queued(id);
+      item = { ...this.#p.envelope, id, size: stored.size };
+      this.#state = 'prepared';
     } catch (err) {
       this.#state = 'aborted';
       logger.error({ event: 'queue-write-failed', id, session: session.id, err }, 'cannot store the message in the queue');
@@ -116,6 +120,19 @@ class QueueSink implements MessageSink {
       await this.#p.body.discard().catch(() => undefined);
       throw new SmtpError(replies.storageFailure(), { cause: err });
     }
+    return {
+      reply: replies.queued(id),
+      release: () => {
+        if (this.#state !== 'prepared') return;
+        this.#state = 'committed';
+        this.#p.enqueue(item);
+        logger.info(
+          { event: 'queued', id, session: session.id, from: item.from, recipients: item.recipients.map((r) => r.address), size: item.size },
+          'message queued',
+        );
+      },
+      discard: () => this.abort(),
+    };
   }
 
   /**
@@ -134,8 +151,9 @@ class QueueSink implements MessageSink {
     return Buffer.from(signed.fields);
   }
 
+  /** Before commit, or after prepare without release: removes the file (a prepared message is on disk already). */
   async abort(): Promise<void> {
-    if (this.#state === 'committed' || this.#state === 'committing') return;
+    if (this.#state === 'committed' || this.#state === 'committing' || this.#state === 'aborted') return;
     this.#state = 'aborted';
     await this.#p.body.discard().catch((err: unknown) => this.#p.logger.warn({ event: 'queue-cleanup-failed', id: this.#p.envelope.id, err }, 'cannot remove an aborted message'));
   }

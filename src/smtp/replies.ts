@@ -93,6 +93,16 @@ export const replies = {
   localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),
   noValidRecipients: (): Reply => reply(554, '5.5.1', 'No valid recipients'),
 
+  // Addresses: aliases and SRS (README, Addresses). 5.4.6 is RFC 3463's "routing loop detected".
+  /** `chain`: the addresses of the loop, "a@x -> b@x -> a@x". */
+  aliasLoop: (chain: string): Reply => reply(550, '5.4.6', `Alias loop: ${chain}`),
+  aliasTooDeep: (max: number): Reply => reply(550, '5.4.6', `Alias expansion deeper than ${max} levels: loop?`),
+  aliasTooLarge: (max: number): Reply => reply(550, '5.5.3', `Alias expands to more than ${max} addresses`),
+  /** An SRS address of ours that we did not make, or made too long ago: bounces to forged senders stop here. */
+  srsInvalid: (): Reply => reply(550, '5.7.1', 'Invalid SRS address: forged, damaged or expired'),
+  /** Forwarding needs the relay's queue, which is not open yet (start) or not there. */
+  forwardUnavailable: (): Reply => reply(451, '4.3.0', 'Forwarding unavailable, try again later'),
+
   // Mail authentication (inbound checks)
   dmarcRefused: (domain: string): Reply =>
     reply(550, '5.7.1', `Message refused: it fails DMARC, and the DMARC policy of ${domain} is reject`),

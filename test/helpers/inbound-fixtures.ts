@@ -30,6 +30,12 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     users: {},
     verify: false,
     dmarcPolicy: 'enforce',
+    recipientDelimiter: '+',
+    deliverToSubfolder: false,
+    aliases: {},
+    srsDomain: 'example.org',
+    srsSecretFile: join(maildirRoot, '..', 'srs-secret'),
+    srsMaxAge: 21 * 86_400_000,
     ...overrides,
   };
 }

@@ -26,6 +26,8 @@ export interface ReceivedMessage {
   readonly tlsProtocol: string | null;
   /** The reply code the peer gave after the dot (250 unless `dataReply` said otherwise). */
   readonly code: number;
+  /** The client's address as the peer saw it (for an SPF check of the sender, say). */
+  readonly remoteAddress: string;
 }
 
 export interface SmtpPeerOptions {
@@ -214,6 +216,7 @@ function received(session: SMTPServerSession, body: Buffer): Omit<ReceivedMessag
     params: env.mailFrom === false || env.mailFrom.args === false ? {} : { ...env.mailFrom.args },
     secure: session.secure,
     tlsProtocol: session.secure && session.tlsOptions !== false ? (session.tlsOptions.version ?? null) : null,
+    remoteAddress: session.remoteAddress,
   };
 }
 

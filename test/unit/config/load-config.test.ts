@@ -82,6 +82,12 @@ test('built-in defaults (no file)', async () => {
     users: {},
     verify: false,
     dmarcPolicy: 'enforce',
+    recipientDelimiter: '+',
+    deliverToSubfolder: false,
+    aliases: {},
+    srsDomain: null,
+    srsSecretFile: '/srv/x/data/srs-secret',
+    srsMaxAge: 21 * 86_400_000,
   });
   assert.deepEqual(c.outbound, {
     enabled: true,
