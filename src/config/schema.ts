@@ -25,6 +25,8 @@ import type { ListenAddress, LogLevel } from './config.js';
 import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
 import { SELECTOR } from '../mailauth/dkim-keys.js';
+import { describeValue } from './units.js';
+import { MAX_WORKERS } from '../workers/worker-count.js';
 import {
   type AddIssue,
   Invalid,
@@ -182,6 +184,12 @@ const rootShape = {
     return s;
   }).optional(),
   data_dir: path.prefault('data'),
+  // "auto": one worker process per CPU (os.availableParallelism()); 1: one process, no fork (the model before workers).
+  workers: field((v): number | 'auto' => {
+    if (v === 'auto') return 'auto';
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_WORKERS) return v;
+    throw Invalid.of(`expected "auto" or a whole number from 1 to ${MAX_WORKERS}, found ${describeValue(v)}`);
+  }).prefault('auto'),
   dns_servers: listOf(dnsServer).prefault([]),
   log: z.strictObject(logShape).prefault({}),
   tls: z
