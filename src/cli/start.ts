@@ -64,20 +64,25 @@ export async function runStart(cliPath: string | undefined): Promise<number> {
   });
   const running = inheritedSockets(process.env).then((inherited) => startApp(config, logger, deps(inherited))).then(
     async (app) => {
-      if (pool !== null) {
-        // The queue is loaded (its leftovers cleared) and the certificate made before any worker starts writing.
-        pool.serve(app.shared());
-        try {
-          await pool.pool.start();
-        } catch (err) {
-          await app.stop().catch(() => undefined);
-          throw err;
-        }
-        const listeners = app.listeners().map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`);
-        logger.info({ event: 'started', hostname: config.hostname, workers, worker_pids: pool.pool.pids(), listeners, metrics: app.metricsAddress() }, `facteur started with ${workers} workers`);
+      if (pool === null) {
+        notify('READY=1'); // every listener is bound (or adopted) and accepting
+        control.started(app);
+        return control.done;
       }
+      // The queue is loaded (its leftovers cleared) and the certificate made before any worker starts writing.
+      pool.serve(app.shared());
+      // From here a stop passes through the workers, even those still starting.
+      control.started(withWorkers(app, pool.pool));
+      try {
+        await pool.pool.start();
+      } catch (err) {
+        await app.stop().catch(() => undefined);
+        throw err;
+      }
+      if (pool.pool.stopping) return control.done;
+      const listeners = app.listeners().map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`);
+      logger.info({ event: 'started', hostname: config.hostname, workers, worker_pids: pool.pool.pids(), listeners, metrics: app.metricsAddress() }, `facteur started with ${workers} workers`);
       notify('READY=1'); // every listener is bound (or adopted) and accepting, and every worker serving
-      control.started(pool === null ? app : withWorkers(app, pool.pool));
       return control.done;
     },
     (err: unknown) => {

@@ -30,6 +30,8 @@ export class WorkerLink {
   readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   #nextCall = 0;
   #orders: WorkerOrders | null = null;
+  /** A stop that came while the worker was still starting: carried out as soon as it can be. */
+  #stopAsked = false;
 
   constructor(port: ParentPort, logger: Logger) {
     this.#port = port;
@@ -42,6 +44,7 @@ export class WorkerLink {
   /** From now on, the primary's orders are carried out by these. */
   obey(orders: WorkerOrders): void {
     this.#orders = orders;
+    if (this.#stopAsked) orders.stop();
   }
 
   /** The connections of one listener (SmtpServerOptions.takeOver). */
@@ -93,6 +96,7 @@ export class WorkerLink {
         return;
       }
       case 'stop':
+        this.#stopAsked = true;
         return this.#orders?.stop();
       case 'reload':
         void this.#orders

@@ -74,6 +74,11 @@ export class WorkerPool {
     return all;
   }
 
+  /** True once stop() was called (or start failed). */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
   /** The pids of the workers running now (for the log and the tests). */
   pids(): number[] {
     return this.#slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
@@ -93,6 +98,8 @@ export class WorkerPool {
   /** Passes the stop on (the workers give their sessions the grace period) and resolves once every worker ended. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#starting?.resolve(); // a stop while starting: start() returns, and `stopping` says why
+    this.#starting = null;
     for (const p of this.#pending.splice(0)) this.#refuse(p.socket, p.key, p.release);
     const ended: Promise<void>[] = [];
     for (const slot of this.#slots) {
@@ -101,7 +108,8 @@ export class WorkerPool {
       const worker = slot.worker;
       if (worker === null) continue;
       ended.push(new Promise((resolve) => worker.once('exit', () => resolve())));
-      this.#send(worker, { t: 'stop' });
+      // One still starting may not listen to its channel yet: it is told when it says it is ready.
+      if (slot.ready) this.#send(worker, { t: 'stop' });
     }
     await Promise.all(ended);
   }
@@ -174,6 +182,7 @@ export class WorkerPool {
     switch (message.t) {
       case 'ready':
         slot.ready = true;
+        if (this.#stopping) return this.#send(worker, { t: 'stop' });
         this.#opts.logger.info({ event: 'worker-ready', worker: slot.index, worker_pid: worker.process.pid }, 'worker ready');
         if (this.#starting !== null && this.#slots.every((s) => s.ready)) {
           this.#starting.resolve();

@@ -53,7 +53,9 @@ describe('workers = 2', () => {
     await prepared?.cleanup();
   });
 
-  test('two workers, each other than the primary', () => {
+  test('two workers, each other than the primary; check-config prints the setting', async () => {
+    const checked = await runCli(['check-config', '-c', prepared.configPath]);
+    assert.match(checked.stdout, /^workers = 2$/m);
     assert.equal(workers.length, 2);
     assert.ok(!workers.includes(facteur.pid));
     assert.equal(facteur.started.workers, 2);
