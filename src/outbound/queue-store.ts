@@ -227,11 +227,17 @@ export class QueueStore {
     await replaceFileDurably(this.jsonPath(item.id), encodeState(item), { syncDir: this.#syncDir });
   }
 
-  /** Removes an item: .msg first (it stops existing), then the rest. Resolves false if there was no item. */
-  remove(id: string): Promise<boolean> {
+  /**
+   * Removes an item: .msg first (it stops existing), then the rest. Resolves false if there was no item.
+   * `durable: false` (a message delivered to every recipient) leaves the folder unflushed: a crash before the
+   * kernel writes the folder back may bring the message back after the restart, and it is sent once more. That is
+   * the duplicate RFC 5321 §6.1 prefers to a loss, at most once per message, and it saves a folder flush per
+   * removal group on the relay's busiest path. `queue delete` (the operator's order) stays durable.
+   */
+  remove(id: string, opts: { readonly durable?: boolean } = {}): Promise<boolean> {
     this.#forgetBody(id);
     const files = { json: this.#withState.delete(id), eml: this.#legacy.delete(id) };
-    return removeFiles(this.dir, checkedId(id), this.#syncDir, files);
+    return removeFiles(this.dir, checkedId(id), opts.durable === false ? async () => undefined : this.#syncDir, files);
   }
 
   /** The stored message (LF line endings, not dot-stuffed); iterating it again reads it again. */

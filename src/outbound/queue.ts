@@ -276,7 +276,8 @@ export class Queue {
         await this.#bounce(item, failed);
       }
       if (t.deleted) return;
-      await t.writes.run(() => this.#store.remove(item.id));
+      // Not flushed: a crash right after may send it once more (queue-store.ts, remove), never lose it.
+      await t.writes.run(() => this.#store.remove(item.id, { durable: false }));
       this.#items.delete(item.id);
       this.#logger.info({ event: 'finished', id: item.id }, 'message left the queue');
     } catch (err) {
