@@ -51,6 +51,7 @@ export class BenchContext {
       tls: this.tls,
       openFiles: MAX_CONNECTIONS * 2 + 1024,
       cpuProfileDir,
+      workers: this.options.workers,
       retryMin: '1h',
       submission: null,
       inboundExtra: '',

@@ -35,6 +35,8 @@ export interface FacteurSetup {
   readonly openFiles: number;
   /** Write a V8 CPU profile (node --cpu-prof) into this folder when the server exits. */
   readonly cpuProfileDir: string | null;
+  /** The `workers` key. */
+  readonly workers: number | 'auto';
   /** Outbound retry_min: long, so a refused delivery waits instead of looping during a measure. */
   readonly retryMin: string;
   /** Submission on implicit TLS (needs outbound), with this passwords file; null: off. */
@@ -53,6 +55,7 @@ export function configText(s: FacteurSetup): string {
   return `# facteur bench server (written by bench/facteur-process.ts)
 hostname = "${BENCH_HOSTNAME}"
 data_dir = "data"
+workers = ${JSON.stringify(s.workers)}
 dns_servers = ${list(s.dnsServers)}
 
 [log]

@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly tlsResume: boolean;
   /** The servers' certificate key: RSA-2048 (the default), or ECDSA P-256 (what certbot issues by default). */
   readonly tlsKey: 'rsa' | 'ec';
+  /** facteur's `workers` key: a number (1, the config's default: one process) or "auto" (one per CPU). */
+  readonly workers: number | 'auto';
   readonly cpuProfile: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder for the JSON (and profiles); null: bench/results of the checkout. */
@@ -42,6 +44,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios
   --no-pipelining      one command per round trip, even when the server offers PIPELINING
   --tls-resume         submission: each connection resumes an earlier TLS session, as running mail clients do
+  --workers N|auto     facteur's worker processes (default 1, the config's default: one process; auto: one per CPU)
   --tls-key ec         the servers' certificate with an ECDSA P-256 key (certbot's default) instead of RSA-2048
                        (default: a full TLS handshake per connection)
   --cpu-prof           profile the facteur server (node --cpu-prof); top functions in the report
@@ -70,6 +73,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'no-pipelining': { type: 'boolean', default: false },
       'tls-resume': { type: 'boolean', default: false },
       'tls-key': { type: 'string', default: 'rsa' },
+      workers: { type: 'string', default: '1' },
       'cpu-prof': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       out: { type: 'string' },
@@ -95,6 +99,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     pipelining: !values['no-pipelining'],
     tlsResume: values['tls-resume'],
     tlsKey: values['tls-key'] === 'ec' ? 'ec' : 'rsa',
+    workers: values.workers === 'auto' ? 'auto' : positive('--workers', values.workers) ?? 1,
     cpuProfile: values['cpu-prof'],
     logLevel,
     out: values.out ?? null,

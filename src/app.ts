@@ -32,7 +32,11 @@ import { Dnsbl, type Resolve4 } from './dnsbl/dnsbl.js';
 import type { MessageCheck } from './inbound/message-check.js';
 import { Greylist } from './greylist/greylist.js';
 import { RspamdCheck } from './rspamd/rspamd-check.js';
-import { ClientLimits } from './smtp/server/client-limits.js';
+import { ClientLimits, type ClientLimiter } from './smtp/server/client-limits.js';
+import type { RecipientPolicy } from './smtp/server/server-context.js';
+import { OutboundDelivery } from './outbound/outbound-delivery.js';
+import { QueueStore } from './outbound/queue-store.js';
+import type { ClusterPart } from './workers/cluster-part.js';
 import { takeInherited, type InheritedSocket } from './systemd/inherited-sockets.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import { ServerContexts, type ContextExtras, type SideLimits } from './server-contexts.js';
@@ -57,6 +61,17 @@ export interface RunningApp {
   flushQueue(): void;
   /** "127.0.0.1:9187" where /metrics is served, or null. */
   metricsAddress(): string | null;
+  /** Closes the listeners at once (the rest of stop() may wait for workers first); stop() does it too. */
+  stopAccepting(): Promise<void>;
+  /** What the primary of worker processes keeps for the whole server and answers the workers about (src/workers). */
+  shared(): SharedState;
+}
+
+export interface SharedState {
+  readonly clientLimits: ClientLimits | null;
+  readonly greylist: Greylist | null;
+  readonly relay: Relay | null;
+  readonly metrics: Metrics;
 }
 
 export type ServerName = 'inbound' | 'outbound' | 'submission';
@@ -72,6 +87,8 @@ export interface AppDeps {
   readonly dkimKeys?: DkimKeys;
   /** The port MTA-STS policies are fetched from (443, RFC 8461 §3.3); tests serve them on a free port of 127.0.0.x. */
   readonly mtaStsPort?: number;
+  /** Worker processes (src/workers): this process's part, primary or worker; absent: one process does everything. */
+  readonly cluster?: ClusterPart;
 }
 
 
@@ -80,6 +97,11 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const now = deps.now ?? (() => new Date());
   const pid = deps.pid ?? process.pid;
   const metrics = deps.metrics ?? new Metrics();
+  const part = deps.cluster;
+  const worker = part?.role === 'worker' ? part : null;
+  if (part?.role === 'primary') metrics.aggregateWith(part.workerMetrics);
+  // Where each server's connections come from: bound here, handed to workers from here, or handed over to us.
+  const serverPart = part === undefined ? {} : part.role === 'primary' ? { handOff: part.handOff } : { takeOver: part.takeOver };
   // One resolver and one cache for every lookup of the program (INTERFACE.md: dns_servers); the relay's own
   // outbound.dns_servers, when set, gets a resolver of its own.
   const onLookup = (type: string, result: string): void => metrics.dnsLookups.inc({ type, result });
@@ -116,8 +138,12 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     contexts.make(name, delivery, side, extras);
 
   let local: MaildirDelivery | null = null;
+  let sharedLimits: ClientLimiter | null = null;
   let clientLimits: ClientLimits | null = null;
+  let greylist: Greylist | null = null;
   let relay: Relay | null = null;
+  /** The relay server's final step: the relay's own, or in a worker a writer of queue files for the primary's queue. */
+  let relayDelivery: Delivery | null = null;
   let metricsAddress: string | null = null;
   let submission: SubmissionService | null = null;
   let router: Router | null = null;
@@ -128,19 +154,23 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir') });
       local = maildirs;
       cleanups.push(() => maildirs.close());
-      const limits = new ClientLimits(clientLimitSettings(config));
-      clientLimits = limits;
+      const counted = new ClientLimits(clientLimitSettings(config));
+      if (worker === null) clientLimits = counted;
+      const limits = worker === null ? counted : worker.clientLimits(clientLimitSettings(config));
+      sharedLimits = limits;
       const inboundLogger = logger.child({ server: 'inbound' });
       const exempt = config.inbound.limitsExempt;
       const clientScreen =
         config.inbound.dnsbl.length === 0
           ? undefined
           : new Dnsbl({ lists: config.inbound.dnsbl, timeoutMs: config.inbound.dnsblTimeout, resolve4: resolve4Via(dns), exempt, logger: inboundLogger });
-      let recipientPolicy: Greylist | undefined;
-      if (config.inbound.greylist.enabled) {
-        const greylist = Greylist.open({ rules: config.inbound.greylist, exempt, dataDir: config.dataDir, logger: inboundLogger, now: () => now().getTime() });
-        recipientPolicy = greylist;
-        cleanups.push(() => greylist.close());
+      let recipientPolicy: RecipientPolicy | undefined;
+      if (config.inbound.greylist.enabled && worker !== null) recipientPolicy = worker.greylist;
+      else if (config.inbound.greylist.enabled) {
+        const opened = Greylist.open({ rules: config.inbound.greylist, exempt, dataDir: config.dataDir, logger: inboundLogger, now: () => now().getTime() });
+        recipientPolicy = opened;
+        greylist = opened;
+        cleanups.push(() => opened.close());
       }
       // The end-of-DATA checks: mail authentication, then the spam filter; the strongest verdict wins.
       const checks: MessageCheck[] = [];
@@ -165,12 +195,19 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       await logAliasProblems(router, inboundLogger);
       routing = new InboundRouting({ router, maildirs, forwarder: () => relay?.delivery ?? null, srs, logger: inboundLogger });
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, routing), (c) => c.inbound, defences), { adopt });
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, routing), (c) => c.inbound, defences), { adopt, ...serverPart });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);
     }
-    if (config.outbound.enabled) {
+    if (config.outbound.enabled && worker !== null) {
+      // A worker writes queue files (durable before the 250, as in one process) and the primary's queue sends them.
+      const store = await QueueStore.writer({ dir: config.outbound.queueDir, logger, now: Date.now, groupFsync: timedFsync('queue') });
+      relayDelivery = new OutboundDelivery({ store, enqueue: worker.enqueue, logger: logger.child({ component: 'queue' }), now: Date.now, signer });
+      const server = new SmtpServer(context('outbound', relayDelivery, (c) => ({ ...c.outbound, greetPause: 0 })), { acceptPeer: isLoopbackIp, adopt, ...serverPart });
+      servers.push({ name: 'outbound', server });
+      await server.listen(config.outbound.listen, false);
+    } else if (config.outbound.enabled) {
       const resolver = new MxResolver({ servers: config.outbound.dnsServers, dns: relayDns, addressPreference: config.outbound.addressPreference });
       // Sessions kept open between messages to the same server; closed after the queue (cleanups run in reverse).
       const cache = new ConnectionCache({ logger });
@@ -206,33 +243,35 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       });
       const r = await Relay.open({ config: config.outbound, hostname: config.hostname, dataDir: config.dataDir, courier, logger, signer, groupFsync: timedFsync('queue'), countAttempt: (outcome) => metrics.deliveryAttempts.inc({ outcome }) });
       relay = r;
+      relayDelivery = r.delivery;
       cleanups.push(() => r.close());
       metrics.watchQueue(queueGauges(r));
       // The relay takes mail from local programs only, whatever the config says (it cannot say otherwise).
       // Local programs are not screened: no pause before the greeting.
-      const server = new SmtpServer(context('outbound', r.delivery, (c) => ({ ...c.outbound, greetPause: 0 })), { acceptPeer: isLoopbackIp, adopt });
+      const server = new SmtpServer(context('outbound', r.delivery, (c) => ({ ...c.outbound, greetPause: 0 })), { acceptPeer: isLoopbackIp, adopt, ...serverPart });
       servers.push({ name: 'outbound', server });
       await server.listen(config.outbound.listen, false);
       await r.start();
     }
     if (config.submission.enabled) {
       // The config refuses submission without the relay: an authenticated session's mail goes into its queue.
-      if (relay === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
+      if (relayDelivery === null) throw new Error('submission needs the outbound relay (outbound.enabled = true)');
       const started = await SubmissionService.start({
         config: config.submission,
-        relay: relay.delivery,
+        relay: relayDelivery,
         mailboxes: await Mailboxes.load(config.inbound),
         // The relay's limits, but for the number of connections: the submission port is open to the network.
         context: (delivery, auth) => context('submission', delivery, (c) => ({ ...c.outbound, maxConnections: c.submission.maxConnections, greetPause: 0 }), { auth }),
         hostname: config.hostname,
         logger: logger.child({ server: 'submission' }),
         now,
-        serverOptions: { adopt },
+        serverOptions: { adopt, ...serverPart },
       });
       submission = started;
       servers.push({ name: 'submission', server: started.server });
     }
-    if (config.metrics.listen !== null) {
+    // One endpoint for the whole server: a worker's metrics are served by the primary's.
+    if (config.metrics.listen !== null && worker === null) {
       const endpoint = await startMetricsServer(config.metrics.listen, metrics, logger).catch((err: NodeJS.ErrnoException) => {
         throw toBindError(`${config.metrics.listen!.text} (metrics)`, err);
       });
@@ -252,12 +291,17 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   }
   const listeners = servers.flatMap(({ name, server }) => server.addresses().map((a) => ({ ...a, server: name })));
   // Every line already carries the process's pid (the logger's base); the one in Maildir names is said only if it differs.
-  logger.info({ event: 'started', hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`), metrics: metricsAddress }, 'facteur started');
+  // With workers, "started" is the primary's, once every worker is ready (src/cli/start.ts).
+  logger.info({ event: part === undefined ? 'started' : `${part.role}-started`, hostname: config.hostname, ...(pid === process.pid ? {} : { maildir_pid: pid }), listeners: listeners.map((l) => `${l.server} ${l.text}${l.implicitTls ? ' tls' : ''}`), metrics: metricsAddress }, 'facteur started');
 
   return {
     listeners: () => listeners,
     metricsAddress: () => metricsAddress,
     flushQueue: () => relay?.queue.flush(),
+    shared: () => ({ clientLimits, greylist, relay, metrics }),
+    async stopAccepting() {
+      await Promise.allSettled(servers.map((s) => s.server.close()));
+    },
     async stop() {
       await Promise.allSettled(servers.map((s) => s.server.close()));
       for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));
@@ -277,7 +321,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       setLogLevel(logger, next.log.level);
       await tls.reload({ cert: next.tls.cert, key: next.tls.key, ciphers: next.tls.ciphers, minVersion: next.tls.minVersion });
       contexts.reload(next);
-      clientLimits?.update(clientLimitSettings(next));
+      sharedLimits?.update(clientLimitSettings(next));
       if (keys !== null) signer?.setKeys(keys);
       if (routes !== null && router !== null) {
         router.update(routes);

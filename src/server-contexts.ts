@@ -4,7 +4,7 @@ import type { Config } from './config/config.js';
 import type { Delivery } from './delivery.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import type { ClientLimits } from './smtp/server/client-limits.js';
+import type { ClientLimiter } from './smtp/server/client-limits.js';
 import type { ServerContext } from './smtp/server/server-context.js';
 import type { TlsProvider } from './tls/tls-context.js';
 
@@ -19,7 +19,7 @@ export type SideLimits = Pick<ServerContext['limits'], 'maxMessageSize' | 'maxRe
 };
 
 /** What a server may have beyond the shared parts: defences at the door, AUTH. */
-export type ContextExtras = Partial<Pick<ServerContext, 'clientScreen' | 'recipientPolicy' | 'auth'>> & { readonly clientLimits?: ClientLimits };
+export type ContextExtras = Partial<Pick<ServerContext, 'clientScreen' | 'recipientPolicy' | 'auth'>> & { readonly clientLimits?: ClientLimiter };
 
 type MutableContext = { -readonly [K in keyof ServerContext]: ServerContext[K] };
 

@@ -12,6 +12,7 @@ import { loadPasswords, PasswordsFileError } from '../submission/passwords-file.
 import { processOutput, type CommandOutput } from './output.js';
 import { loadDkimKeysForCommand } from './dkim-commands.js';
 import { routingProblems } from './routing-problems.js';
+import { workerCount } from '../workers/worker-count.js';
 
 /** Exit code 0 (valid; warnings on stderr) or 2 (problems on stderr, one "FILE: key: problem" per line). */
 export async function runCheckConfig(cliPath: string | undefined, output: CommandOutput = processOutput): Promise<number> {
@@ -121,6 +122,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `# Effective settings of ${config.file ?? 'the built-in defaults'}${config.file === null ? '' : ' (built-in defaults for the keys it leaves out)'}.`,
     `hostname = ${str(config.hostname)}`,
     `data_dir = ${str(config.dataDir)}`,
+    `workers = ${config.workers === 'auto' ? `"auto"  # ${workerCount(config.workers)} here (one per CPU)` : config.workers}`,
     `dns_servers = ${list(config.dnsServers)}${config.dnsServers.length === 0 ? '  # the nameservers of /etc/resolv.conf' : ''}`,
     '',
     '[log]',

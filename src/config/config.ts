@@ -188,6 +188,8 @@ export interface Config {
   readonly file: string | null;
   readonly hostname: string;
   readonly dataDir: string;
+  /** Worker processes serving connections: "auto" (one per CPU) or a number; 1 runs everything in one process. */
+  readonly workers: number | 'auto';
   /** The DNS servers of every lookup (top-level dns_servers); empty: the nameservers of /etc/resolv.conf. */
   readonly dnsServers: readonly string[];
   readonly log: { readonly level: LogLevel; readonly file: string | null };

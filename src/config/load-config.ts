@@ -127,6 +127,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
     file: at.file,
     hostname: at.hostname,
     dataDir,
+    workers: p.workers,
     dnsServers: p.dns_servers,
     log: { level: p.log.level, file: fromBase(p.log.file) },
     tls: { cert: fromBase(p.tls.cert), key: fromBase(p.tls.key), ciphers: p.tls.ciphers, minVersion: p.tls.min_version },

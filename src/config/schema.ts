@@ -26,6 +26,8 @@ import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from '../tls/tls-profile.js';
 import { findOverlaps, type KeyedAddress } from './listen-overlap.js';
 import { SELECTOR } from '../mailauth/dkim-keys.js';
 import { checkForwardingNeedsRelay, checkInlineAliases, routingShape } from './schema-routing.js';
+import { describeValue } from './units.js';
+import { MAX_WORKERS } from '../workers/worker-count.js';
 import {
   type AddIssue,
   Invalid,
@@ -184,6 +186,13 @@ const rootShape = {
     return s;
   }).optional(),
   data_dir: path.prefault('data'),
+  // "auto": one worker process per CPU (os.availableParallelism()); 1, the default: one process, no fork (two workers
+  // measured slower than one process on two shared vCPUs, README "Worker processes").
+  workers: field((v): number | 'auto' => {
+    if (v === 'auto') return 'auto';
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_WORKERS) return v;
+    throw Invalid.of(`expected "auto" or a whole number from 1 to ${MAX_WORKERS}, found ${describeValue(v)}`);
+  }).prefault(1),
   dns_servers: listOf(dnsServer).prefault([]),
   log: z.strictObject(logShape).prefault({}),
   tls: z

@@ -1,6 +1,6 @@
 // The metrics operators chart, in Prometheus's conventions (facteur_…_total counters, base units), kept in one
 // registry per running app and passed to whatever counts: no module-level registry, so tests can run apps side by side.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /** "2xx", "4xx", "5xx": the class of a reply, as a label with few values. */
 export const replyClass = (code: number): string => `${Math.floor(code / 100)}xx`;
@@ -32,6 +32,7 @@ export class Metrics {
   readonly fsyncSeconds = new Histogram({ name: 'facteur_fsync_duration_seconds', help: 'Duration of fsync/fdatasync calls, by what was flushed', labelNames: ['what'], buckets: DISK_BUCKETS, registers: [this.registry] });
 
   private queue: QueueGaugeSource | null = null;
+  private workers: (() => Promise<unknown[]>) | null = null;
 
   constructor() {
     const queue = (): QueueGaugeSource | null => this.queue;
@@ -64,8 +65,23 @@ export class Metrics {
     this.queue = source;
   }
 
+  /**
+   * Worker processes (src/workers): the primary's /metrics adds up its own metrics and each worker's, so that one
+   * scrape describes the whole server (counters and gauges summed, as prom-client's AggregatorRegistry does).
+   */
+  aggregateWith(workers: () => Promise<unknown[]>): void {
+    this.workers = workers;
+  }
+
+  /** This process's metrics as prom-client's JSON, for the primary to aggregate. */
+  json(): Promise<unknown> {
+    return this.registry.getMetricsAsJSON();
+  }
+
   /** Prometheus text format. */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    if (this.workers === null) return this.registry.metrics();
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.workers())] as MetricObjectWithValues<MetricValue<string>>[][];
+    return AggregatorRegistry.aggregate(all).metrics();
   }
 }

@@ -88,6 +88,38 @@ export class QueueStore {
   }
 
   /**
+   * A store that only writes new messages, for a worker process (src/workers): the primary's store owns the folder,
+   * so nothing is recovered or cleared here, and no body is kept (the primary's queue sends the message).
+   */
+  static async writer(opts: QueueStoreOptions): Promise<QueueStore> {
+    await makeDurableDir(opts.dir);
+    return new QueueStore({ ...opts, bodyCacheBytes: 0 });
+  }
+
+  /**
+   * Committed items the queue does not know (`known` says which it does): those of a worker that ended between its
+   * commit and telling the primary. Nothing is cleared (live workers have files in flight). Each id is checked and
+   * read in one synchronous step: an item the queue finished meanwhile has lost its .msg before leaving `known`,
+   * so it can never come back from here.
+   */
+  strays(known: (id: string) => boolean): QueueItem[] {
+    const out: QueueItem[] = [];
+    for (const [id, files] of scanNames(readdirSync(this.dir)).ids) {
+      if (known(id)) continue;
+      try {
+        const v = readItem(this.dir, id, files);
+        if (v.kind !== 'item') continue;
+        if (v.legacy) this.#legacy.add(id);
+        if (v.state) this.#withState.add(id);
+        out.push(v.item);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    return out;
+  }
+
+  /**
    * The items of a queue folder without changing anything, and what could not be read: for `queue list` while the
    * server is stopped (a server starting meanwhile owns the cleanup). A folder that does not exist is an empty queue.
    */
@@ -195,11 +227,17 @@ export class QueueStore {
     await replaceFileDurably(this.jsonPath(item.id), encodeState(item), { syncDir: this.#syncDir });
   }
 
-  /** Removes an item: .msg first (it stops existing), then the rest. Resolves false if there was no item. */
-  remove(id: string): Promise<boolean> {
+  /**
+   * Removes an item: .msg first (it stops existing), then the rest. Resolves false if there was no item.
+   * `durable: false` (a message delivered to every recipient) leaves the folder unflushed: a crash before the
+   * kernel writes the folder back may bring the message back after the restart, and it is sent once more. That is
+   * the duplicate RFC 5321 §6.1 prefers to a loss, at most once per message, and it saves a folder flush per
+   * removal group on the relay's busiest path. `queue delete` (the operator's order) stays durable.
+   */
+  remove(id: string, opts: { readonly durable?: boolean } = {}): Promise<boolean> {
     this.#forgetBody(id);
     const files = { json: this.#withState.delete(id), eml: this.#legacy.delete(id) };
-    return removeFiles(this.dir, checkedId(id), this.#syncDir, files);
+    return removeFiles(this.dir, checkedId(id), opts.durable === false ? async () => undefined : this.#syncDir, files);
   }
 
   /** The stored message (LF line endings, not dot-stuffed); iterating it again reads it again. */

@@ -75,6 +75,8 @@ export class Queue {
   readonly #policy: RetryPolicy;
   readonly #dispatcher: Dispatcher;
   readonly #items = new Map<string, Tracked>();
+  /** Items deleted by `queue delete` whose files are being removed. */
+  readonly #deleting = new Set<string>();
   /** Every attempt's ending and finishing step under way, for whenIdle() and close(). */
   readonly #running = new Set<Promise<void>>();
   /** Timers that retry a failed finishing step (bounce or removal). */
@@ -114,6 +116,11 @@ export class Queue {
     for (const domain of domainsOf(item)) this.#schedule(tracked, domain);
   }
 
+  /** Whether the item is in the queue (a worker's announcement and a scan of the folder may both bring it). */
+  has(id: string): boolean {
+    return this.#items.has(id) || this.#deleting.has(id);
+  }
+
   /** Starts attempting: items due now are launched at once. */
   start(): void {
     if (this.#started) return;
@@ -141,10 +148,11 @@ export class Queue {
     if (t === undefined) return false;
     t.deleted = true;
     this.#items.delete(id);
+    this.#deleting.add(id); // still "in the queue" for has() until its .msg is gone: a folder scan must not bring it back
     for (const domain of domainsOf(t.item)) this.#dispatcher.cancel({ id, domain });
     // After the writes already started, so that none of them brings the .json back. The message may still be
     // read by an attempt in flight: on POSIX an open file outlives its unlinking.
-    await t.writes.run(() => this.#store.remove(id));
+    await t.writes.run(() => this.#store.remove(id)).finally(() => this.#deleting.delete(id));
     this.#logger.info({ event: 'deleted', id }, 'message deleted from the queue');
     return true;
   }
@@ -268,7 +276,8 @@ export class Queue {
         await this.#bounce(item, failed);
       }
       if (t.deleted) return;
-      await t.writes.run(() => this.#store.remove(item.id));
+      // Not flushed: a crash right after may send it once more (queue-store.ts, remove), never lose it.
+      await t.writes.run(() => this.#store.remove(item.id, { durable: false }));
       this.#items.delete(item.id);
       this.#logger.info({ event: 'finished', id: item.id }, 'message left the queue');
     } catch (err) {

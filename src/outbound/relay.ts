@@ -11,6 +11,7 @@ import { assertNoOtherServer, ControlServer, controlSocketPath } from './queue-c
 import { QueueStore } from './queue-store.js';
 import type { Timers } from '../time/timers.js';
 import type { DkimSigner } from '../mailauth/dkim-signer.js';
+import type { QueueItem } from './queue-item.js';
 
 export interface RelayOptions {
   readonly config: OutboundConfig;
@@ -41,10 +42,12 @@ export class Relay {
   readonly #logger: Logger;
   readonly #socketPath: string;
   readonly #closeTimeoutMs: number;
+  readonly #store: QueueStore;
   #control: ControlServer | null = null;
 
-  private constructor(queue: Queue, delivery: Delivery, logger: Logger, opts: RelayOptions) {
+  private constructor(queue: Queue, delivery: Delivery, store: QueueStore, logger: Logger, opts: RelayOptions) {
     this.queue = queue;
+    this.#store = store;
     this.delivery = delivery;
     this.#logger = logger;
     this.#socketPath = controlSocketPath(opts.dataDir);
@@ -73,7 +76,20 @@ export class Relay {
     for (const item of items) queue.add(item);
     if (items.length > 0) logger.info({ event: 'queue-loaded', messages: items.length }, 'queue loaded');
     const delivery = new OutboundDelivery({ store, enqueue: (item) => queue.add(item), logger, now, signer: opts.signer ?? null });
-    return new Relay(queue, delivery, logger, opts);
+    return new Relay(queue, delivery, store, logger, opts);
+  }
+
+  /** A message a worker process committed (src/workers): queued once, however many times it is announced. */
+  take(item: QueueItem): void {
+    if (!this.queue.has(item.id)) this.queue.add(item);
+  }
+
+  /** Takes the committed messages nobody announced (a worker ended between its commit and its message); how many. */
+  takeStrays(): number {
+    const found = this.#store.strays((id) => this.queue.has(id));
+    for (const item of found) this.queue.add(item);
+    if (found.length > 0) this.#logger.warn({ event: 'queue-strays', ids: found.map((i) => i.id) }, 'queued messages of an ended worker taken into the queue');
+    return found.length;
   }
 
   /** Opens the control socket (for `facteur queue …`) and starts delivering. */

@@ -7,6 +7,8 @@ export const replies = {
   closing: (host: string): Reply => reply(221, '2.0.0', `${host} closing connection`),
   tooManyConnections: (): Reply => reply(421, '4.7.0', 'Too many connections, try again later'),
   shuttingDown: (host: string): Reply => reply(421, '4.3.2', `${host} shutting down, try again later`),
+  // RFC 3463 §3.5, X.3.2 "system not accepting network messages": no worker process is there to serve (src/workers).
+  noWorker: (host: string): Reply => reply(421, '4.3.2', `${host} service not available, try again later`),
   timeout: (host: string): Reply => reply(421, '4.4.2', `${host} timeout, closing connection`),
   tooManyErrors: (): Reply => reply(421, '4.7.0', 'Too many errors, closing connection'),
   tooManyIdleCommands: (): Reply => reply(421, '4.7.0', 'Too many commands without a message, closing connection'),

@@ -78,6 +78,8 @@ export async function prepareFacteur(opts: FacteurOptions = {}): Promise<Prepare
   const base: TomlTable = {
     hostname: 'mx.test',
     data_dir: 'data',
+    // One process: each worker would cost a start-up; the tests of workers set `workers` themselves.
+    workers: 1,
     log: { level: 'info' },
     inbound: {
       enabled: true,
@@ -219,6 +221,8 @@ export interface SpawnedFacteur {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly listeners: readonly LoggedListener[];
+  /** The "started" log line itself (with workers: their pids in worker_pids). */
+  readonly started: Record<string, unknown>;
   port(kind: ListenerKind, host?: string): number;
   /** Resolves with the first log line (parsed pino JSON) from now on that satisfies the predicate. */
   waitForLog(predicate: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -298,6 +302,7 @@ export async function spawnFacteur(configPath: string, timeoutMs = 15_000): Prom
     child,
     pid: child.pid!,
     listeners,
+    started,
     port: (kind, host = '127.0.0.1') => portOf(listeners, kind, host),
     waitForLog,
     output: () => output,

@@ -51,7 +51,7 @@ describe('npm run bench -- --quick', { timeout: 55_000 }, () => {
 
   before(async () => {
     out = await mkdtemp(join(tmpdir(), 'facteur-bench-test-'));
-    const child = spawn(process.execPath, [RUN, '--quick', '--json-only', '--out', out, '--scenario', SCENARIOS.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [RUN, '--quick', '--workers', '1', '--json-only', '--out', out, '--scenario', SCENARIOS.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));

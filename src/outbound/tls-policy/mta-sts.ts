@@ -31,6 +31,15 @@ export interface MtaStsOptions {
 
 /** A cached policy is fetched again (same id) after a day, or half its max_age if shorter, so a policy in use never expires. */
 const REFRESH_AFTER_MS = 86_400_000;
+/**
+ * "This domain has no MTA-STS" (no TXT record, nothing cached) is remembered this long. RFC 8461 §5.1 asks for the
+ * TXT lookup to discover policies, not for one per message; a resolver would normally cache the denial itself (RFC
+ * 2308, for the SOA's minimum: minutes to hours), but one that sends NXDOMAIN without a SOA (dnsmasq --local, some
+ * split-horizon set-ups) makes it uncacheable, and RFC 2308 §5 says to keep it so at the DNS layer. A memo at the
+ * policy layer costs at most this delay in noticing a policy published for the first time, which trust on first use
+ * (§10.2) already allows; a domain with a cached policy is never memoized, so a policy in use is never missed.
+ */
+const NO_POLICY_MEMO_MS = 60_000;
 /** After a failed fetch the domain's policy host is left alone this long: a dead server must not slow every delivery. */
 const RETRY_FETCH_AFTER_MS = 5 * 60_000;
 
@@ -51,6 +60,8 @@ export class MtaSts {
   private readonly inflight = new Map<string, Promise<StsLookup>>();
   /** When a fetch last failed, per domain (bounded like `memory`). */
   private readonly failedAt = new Map<string, number>();
+  /** Until when a domain is known to have no policy (bounded like `memory`). */
+  private readonly noPolicyUntil = new Map<string, number>();
 
   constructor(private readonly opts: MtaStsOptions) {
     this.now = opts.now ?? Date.now;
@@ -68,10 +79,18 @@ export class MtaSts {
   }
 
   private async discover(domain: string): Promise<StsLookup> {
+    const none: StsLookup = { policy: null, source: 'none', problem: null };
+    const until = this.noPolicyUntil.get(domain);
+    if (until !== undefined && this.now() < until) return none;
     const cached = await this.cached(domain);
     const record = await this.record(domain);
+    this.noPolicyUntil.delete(domain);
     if (!record.ok) {
-      if (record.failure === 'none' && cached === null) return { policy: null, source: 'none', problem: null };
+      if (record.failure === 'none' && cached === null) {
+        if (this.noPolicyUntil.size >= (this.opts.memory ?? 10_000)) this.noPolicyUntil.delete(this.noPolicyUntil.keys().next().value as string);
+        this.noPolicyUntil.set(domain, this.now() + NO_POLICY_MEMO_MS);
+        return none;
+      }
       return this.use(cached, 'cached', record.failure === 'none' ? null : { reason: record.reason, failure: record.failure });
     }
     const fresh = cached !== null && cached.id === record.id;

@@ -66,7 +66,15 @@ interface ClientState {
   readonly recipients: RateCounter;
 }
 
-export class ClientLimits {
+/** What the server asks of the limits: ClientLimits in one process, or its worker's proxy to the primary's (src/workers). */
+export interface ClientLimiter {
+  admit(ip: string): { readonly refused: ClientLimit } | { readonly release: () => void };
+  message(ip: string): ClientLimit | null | Promise<ClientLimit | null>;
+  recipient(ip: string): ClientLimit | null | Promise<ClientLimit | null>;
+  update(settings: ClientLimitSettings): void;
+}
+
+export class ClientLimits implements ClientLimiter {
   private exempt = new BlockList();
   private readonly clients = new Map<string, ClientState>();
 
@@ -119,7 +127,8 @@ export class ClientLimits {
     return this.state(clientKey(ip)).recipients.add(this.now()) > this.settings.maxRecipientRate ? 'recipient rate' : null;
   }
 
-  private isExempt(ip: string): boolean {
+  /** True for a client of limits_exempt, never counted. */
+  isExempt(ip: string): boolean {
     if (isIPv4(ip)) return this.exempt.check(ip, 'ipv4');
     return isIPv6(ip) && this.exempt.check(ip, 'ipv6');
   }

@@ -28,7 +28,24 @@ export interface SmtpServerOptions {
    * or null to bind as usual.
    */
   readonly adopt?: (host: string, port: number) => Server | null;
+  /**
+   * Worker processes (src/workers): the primary accepts, and each connection it admits is handed to `handOff` with
+   * the listener's key and a function to call once the worker reports the connection ended. No session runs here.
+   */
+  readonly handOff?: (socket: Socket, key: string, release: () => void) => void;
+  /** In a worker: the connections the primary hands over for a listener's key, instead of a socket we bind. */
+  readonly takeOver?: (key: string) => ConnectionSource;
 }
+
+/** Where a worker's connections come from: the primary's hand-overs for one listener. */
+export interface ConnectionSource {
+  on(event: 'connection', listener: (socket: Socket) => void): void;
+  close(): void;
+}
+
+/** The name of one listener, the same in the primary and its workers (both read the same config). */
+export const listenerKey = (server: string, address: ListenAddress, implicitTls: boolean): string =>
+  `${server} ${implicitTls ? 'tls' : 'plain'} ${address.text}`;
 
 export interface BoundAddress {
   readonly text: string;
@@ -38,7 +55,10 @@ export interface BoundAddress {
 }
 
 export class SmtpServer {
-  private readonly servers: { server: Server; bound: BoundAddress }[] = [];
+  private readonly servers: { server: Server | null; bound: BoundAddress }[] = [];
+  private readonly sources: ConnectionSource[] = [];
+  /** Connections handed to workers and not yet reported ended: they count against limits.maxConnections. */
+  private handedOff = 0;
   private readonly connections = new Set<Connection>();
   private readonly running = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
@@ -56,12 +76,27 @@ export class SmtpServer {
 
   /** Binds every address; on the first failure closes what was bound and rejects with a BindError. */
   async listen(addresses: readonly ListenAddress[], implicitTls: boolean): Promise<void> {
+    if (this.opts.takeOver !== undefined) {
+      for (const a of addresses) {
+        const source = this.opts.takeOver(listenerKey(this.ctx.name, a, implicitTls));
+        source.on('connection', (socket) => {
+          socket.setNoDelay(true);
+          this.acceptSafely(socket, implicitTls, a);
+        });
+        this.sources.push(source);
+        this.servers.push({ server: null, bound: { text: a.text, host: a.host, port: a.port, implicitTls } });
+      }
+      return;
+    }
     for (const a of addresses) {
       const inherited = this.opts.adopt?.(a.host, a.port) ?? null;
-      const server = inherited ?? createServer({ noDelay: true });
+      // A primary that hands connections to workers must not read from them: bytes it read would be lost in the move.
+      const handsOff = this.opts.handOff !== undefined;
+      const server = inherited ?? createServer({ noDelay: true, pauseOnConnect: handsOff });
+      if (inherited !== null && handsOff) (server as Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
       server.on('connection', (socket: Socket) => {
         if (inherited !== null) socket.setNoDelay(true); // what createServer's noDelay does for the sockets we bind
-        this.acceptSafely(socket, implicitTls);
+        this.acceptSafely(socket, implicitTls, a);
       });
       server.maxConnections = Number.MAX_SAFE_INTEGER; // our own cap answers 421 instead of a silent reset
       if (inherited === null) {
@@ -89,7 +124,7 @@ export class SmtpServer {
   }
 
   get connectionCount(): number {
-    return this.connections.size;
+    return this.connections.size + this.handedOff;
   }
 
   /** Stops accepting, lets transactions finish within the grace period, then closes the rest with 421. */
@@ -112,17 +147,17 @@ export class SmtpServer {
   }
 
   /** A fault while setting up one connection ends that connection only, never the process. */
-  private acceptSafely(socket: Socket, implicitTls: boolean): void {
+  private acceptSafely(socket: Socket, implicitTls: boolean, address: ListenAddress): void {
     socket.on('error', () => undefined); // a reset peer must not crash the process; the reader sees the end
     try {
-      this.accept(socket, implicitTls);
+      this.accept(socket, implicitTls, address);
     } catch (err) {
       this.ctx.logger.error({ event: 'accept-failed', client: socket.remoteAddress ?? null, err }, 'could not start a session');
       socket.destroy();
     }
   }
 
-  private accept(socket: Socket, implicitTls: boolean): void {
+  private accept(socket: Socket, implicitTls: boolean, address: ListenAddress): void {
     const ip = normalizeIp(socket.remoteAddress ?? '');
     let release = (): void => undefined;
     const admit = (): Reply | null => {
@@ -134,7 +169,7 @@ export class SmtpServer {
     };
     const refuse = this.opts.acceptPeer !== undefined && !this.opts.acceptPeer(ip)
       ? replies.notLoopback()
-      : this.connections.size >= this.ctx.limits.maxConnections
+      : this.connectionCount >= this.ctx.limits.maxConnections
         ? replies.tooManyConnections()
         : this.shutdown.signal.aborted
           ? replies.shuttingDown(this.ctx.hostname)
@@ -145,6 +180,17 @@ export class SmtpServer {
       // On a TLS port the client expects a handshake, so a plain 421 would be noise: just close.
       if (implicitTls) socket.destroy();
       else hangUp(socket, socket, { last: formatReply(refuse) });
+      return;
+    }
+    if (this.opts.handOff !== undefined) {
+      this.handedOff += 1;
+      let ended = false;
+      this.opts.handOff(socket, listenerKey(this.ctx.name, address, implicitTls), () => {
+        if (ended) return;
+        ended = true;
+        this.handedOff -= 1;
+        release();
+      });
       return;
     }
     let connection: Connection;
@@ -171,7 +217,8 @@ export class SmtpServer {
 
   private async closeListeners(): Promise<void> {
     const servers = this.servers.splice(0);
-    await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const source of this.sources.splice(0)) source.close();
+    await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => (server === null ? resolve() : server.close(() => resolve())))));
   }
 }
 

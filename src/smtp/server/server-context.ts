@@ -5,7 +5,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import type { TlsProvider } from '../../tls/tls-context.js';
 import type { Address } from '../../mail/address.js';
 import type { Reply } from '../../mail/reply.js';
-import type { ClientLimits } from './client-limits.js';
+import type { ClientLimiter } from './client-limits.js';
 import type { AuthService } from './auth-service.js';
 
 export interface ServerLimits {
@@ -49,7 +49,7 @@ export interface ServerContext {
   /** Where sessions, messages and recipients are counted. */
   readonly metrics: Metrics;
   /** Per-client connection and rate limits; null: none (the loopback relay). */
-  readonly clientLimits: ClientLimits | null;
+  readonly clientLimits: ClientLimiter | null;
   /** SMTP AUTH (RFC 4954), offered under TLS; absent: the AUTH command is not implemented (502). */
   readonly auth?: AuthService;
   /** Asked about each new client while the greeting pause runs (DNS blocklists); absent: every client is greeted. */

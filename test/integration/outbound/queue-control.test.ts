@@ -23,6 +23,7 @@ function makeConfig(dataDir: string): Config {
     file: null,
     hostname: 'relay.test',
     dataDir,
+    workers: 1,
     dnsServers: [],
     log: { level: 'error', file: null },
     tls: { cert: null, key: null, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2' },

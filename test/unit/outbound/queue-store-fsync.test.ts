@@ -50,3 +50,21 @@ test('concurrent commits and removals share directory fsyncs, each released by o
   assert.deepEqual(await readdir(dir), []);
   assert.ok(covered.length - before < N, `removals share fsyncs (${covered.length - before} for ${N})`);
 });
+
+test('removing a delivered message (durable: false) flushes no folder; queue delete (the default) does', async (t) => {
+  const dir = await tempDir(t);
+  let flushes = 0;
+  const group = new GroupFsync(async (path) => {
+    flushes++;
+    await fsyncDirectory(path);
+  });
+  const { store } = await QueueStore.open({ dir, logger: logger(), now: new ManualTime().read, groupFsync: group });
+  const delivered = await storeItem(store, { to: ['a@dest.test'] });
+  const deleted = await storeItem(store, { to: ['b@dest.test'] });
+  flushes = 0;
+  assert.equal(await store.remove(delivered.id, { durable: false }), true);
+  assert.equal(flushes, 0);
+  assert.equal(await store.remove(deleted.id), true);
+  assert.equal(flushes, 1);
+  assert.deepEqual(await readdir(dir), []);
+});

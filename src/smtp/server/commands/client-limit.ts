@@ -3,11 +3,11 @@ import { replies } from '../../replies.js';
 import type { CommandContext, Outcome } from '../handler.js';
 
 /** Counts one MAIL or RCPT for the client; the outcome ending the session when that is one too many, else null. */
-export function overClientLimit(ctx: CommandContext, what: 'message' | 'recipient'): Outcome | null {
+export async function overClientLimit(ctx: CommandContext, what: 'message' | 'recipient'): Promise<Outcome | null> {
   const limits = ctx.server.clientLimits;
   if (limits === null) return null;
   const { remoteAddress, id } = ctx.session;
-  const limit = what === 'message' ? limits.message(remoteAddress) : limits.recipient(remoteAddress);
+  const limit = await (what === 'message' ? limits.message(remoteAddress) : limits.recipient(remoteAddress));
   if (limit === null) return null;
   ctx.server.logger.warn({ event: 'client-limit', session: id, client: remoteAddress, limit }, `client limit reached: ${limit}`);
   return { reply: replies.clientLimit(limit), then: 'close' };

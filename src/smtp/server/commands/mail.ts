@@ -7,7 +7,7 @@ import { sessionInfo } from '../session.js';
 import { overClientLimit } from './client-limit.js';
 
 export const mail: Handler = async (ctx, args) => {
-  const over = overClientLimit(ctx, 'message');
+  const over = await overClientLimit(ctx, 'message');
   if (over !== null) return over;
   const { path, params } = parseReversePath(args, { utf8: true });
   // Parameters are an ESMTP feature: a client that said HELO may not use them (RFC 5321 §4.1.1.2, §2.2.1).

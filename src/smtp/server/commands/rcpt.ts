@@ -10,7 +10,7 @@ import { overClientLimit } from './client-limit.js';
 export const rcpt: Handler = async (ctx, args) => {
   const tx = ctx.session.transaction;
   if (tx === null) return replies.badSequence('need MAIL before RCPT');
-  const over = overClientLimit(ctx, 'recipient');
+  const over = await overClientLimit(ctx, 'recipient');
   if (over !== null) return over;
   const { path, params } = parseForwardPath(args, { utf8: tx.params.smtputf8 });
   parseRcptParams(params);

@@ -62,6 +62,32 @@ describe('MtaSts', () => {
     assert.equal(w.fetches, 0);
   });
 
+  it('"no policy" is remembered for a minute: no TXT lookup per message; a record published later is found after it', async () => {
+    const w = await fresh();
+    let lookups = 0;
+    w.txt = new DnsError('ENOTFOUND', '_mta-sts.sts.test', 'TXT');
+    w.sts = new MtaSts({
+      dns: {
+        txt: async (name) => {
+          lookups++;
+          if (w.txt instanceof DnsError) throw w.txt;
+          return { records: w.txt, authenticated: false, ttl: 300, name };
+        },
+      },
+      fetch: async () => ({ ok: true, policy: parseStsPolicy(POLICY('enforce')) }),
+      store: w.store,
+      now: () => w.now,
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await w.sts.policyFor('sts.test')).source, 'none');
+    assert.equal(lookups, 1);
+    w.txt = [['v=STSv1; id=one;']];
+    w.now += 59_000;
+    assert.equal((await w.sts.policyFor('sts.test')).source, 'none');
+    w.now += 1_000;
+    assert.equal((await w.sts.policyFor('sts.test')).source, 'fetched');
+    assert.equal(lookups, 2);
+  });
+
   it('fetches on a new id, keeps the policy on disk, and uses it while the id stays', async () => {
     const w = await fresh();
     const first = await w.sts.policyFor('STS.test.');
