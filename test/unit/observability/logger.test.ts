@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../../src/observability/logger.js';
+import { createLogger, setLogLevel } from '../../../src/observability/logger.js';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'facteur-log-'));
@@ -84,4 +84,19 @@ test('a broken stderr pipe (logging to stderr, its reader gone: EPIPE) neither h
   const r = await runChild(`const logger = createLogger({ level: 'info', file: null });\n${LOG_EVERYTHING}`, { closeStderr: true });
   assert.equal(r.code, 0);
   assert.equal(r.stdout, 'alive\n');
+});
+
+test('a new level reaches every child still in use, however many were made before', async (t) => {
+  const file = join(await tempDir(t), 'facteur.log');
+  const logger = createLogger({ level: 'info', file });
+  // Past the sweep thresholds (1024, then doubling), with some children kept alive across them.
+  const kept = [];
+  for (let i = 0; i < 5000; i++) {
+    const child = logger.child({ session: String(i) });
+    if (i % 997 === 0) kept.push(child);
+  }
+  setLogLevel(logger, 'warn');
+  assert.equal(logger.level, 'warn');
+  for (const child of kept) assert.equal(child.level, 'warn');
+  assert.equal(logger.child({ session: 'new' }).level, 'warn');
 });
