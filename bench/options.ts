@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** facteur's `workers` key: a number (1, the config's default: one process) or "auto" (one per CPU). */
   readonly workers: number | 'auto';
   readonly cpuProfile: boolean;
+  /** With --compare-postfix: the folder of the shared side-by-side scripts, run after the scenarios; null: not run. */
+  readonly sharedScripts: string | null;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder for the JSON (and profiles); null: bench/results of the checkout. */
   readonly out: string | null;
@@ -42,6 +44,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --target NAME        facteur (default) or postfix (a running Postfix on 127.0.0.1:10025, see
                        /work/shared/bench/setup-postfix.sh; inbound and outbound scenarios only)
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios
+  --shared-scripts DIR with --compare-postfix, then run DIR/compare-inbound.sh and compare-outbound.sh (the
+                       shared side-by-side scripts; root only) and report their last lines (default /work/shared/bench)
+  --no-shared-scripts  with --compare-postfix, leave the shared scripts out
   --no-pipelining      one command per round trip, even when the server offers PIPELINING
   --tls-resume         submission: each connection resumes an earlier TLS session, as running mail clients do
   --workers N|auto     facteur's worker processes (default 1, the config's default: one process; auto: one per CPU)
@@ -75,6 +80,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'tls-key': { type: 'string', default: 'rsa' },
       workers: { type: 'string', default: '1' },
       'cpu-prof': { type: 'boolean', default: false },
+      'shared-scripts': { type: 'string', default: '/work/shared/bench' },
+      'no-shared-scripts': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       out: { type: 'string' },
       timeout: { type: 'string', default: '900' },
@@ -101,6 +108,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     tlsKey: values['tls-key'] === 'ec' ? 'ec' : 'rsa',
     workers: values.workers === 'auto' ? 'auto' : positive('--workers', values.workers) ?? 1,
     cpuProfile: values['cpu-prof'],
+    sharedScripts: values['compare-postfix'] && !values['no-shared-scripts'] ? values['shared-scripts'] : null,
     logLevel,
     out: values.out ?? null,
     timeoutSeconds: positive('--timeout', values.timeout) ?? 900,

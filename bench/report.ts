@@ -4,6 +4,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BenchOptions } from './options.js';
 import { round, type ScenarioResult } from './result.js';
+import { formatSharedScripts, type SharedScriptResult } from './shared-scripts.js';
 
 export interface Comparison {
   readonly id: string;
@@ -26,9 +27,11 @@ export interface BenchDocument {
   readonly options: BenchOptions;
   readonly results: readonly ScenarioResult[];
   readonly comparison: readonly Comparison[];
+  /** The shared side-by-side scripts' results (--compare-postfix), empty when they were not run. */
+  readonly sharedScripts: readonly SharedScriptResult[];
 }
 
-export function makeDocument(options: BenchOptions, results: readonly ScenarioResult[], date: Date): BenchDocument {
+export function makeDocument(options: BenchOptions, results: readonly ScenarioResult[], date: Date, sharedScripts: readonly SharedScriptResult[] = []): BenchDocument {
   return {
     suite: 'facteur-bench',
     version: 1,
@@ -38,6 +41,7 @@ export function makeDocument(options: BenchOptions, results: readonly ScenarioRe
     options,
     results,
     comparison: compare(results),
+    sharedScripts,
   };
 }
 
@@ -169,6 +173,7 @@ export function formatReport(doc: BenchDocument): string {
         ),
     );
   }
+  if (doc.sharedScripts.length > 0) parts.push(formatSharedScripts(doc.sharedScripts));
   const door = doorRatios(doc.results);
   if (door.length > 0) {
     parts.push(

@@ -12,6 +12,7 @@ import { formatReport, makeDocument, saveDocument } from './report.js';
 import type { ScenarioResult } from './result.js';
 import { catalogue, select } from './scenarios/catalogue.js';
 import { failedResult } from './scenarios/scenario.js';
+import { runSharedScripts, type SharedScriptResult } from './shared-scripts.js';
 
 /** The checkout: the nearest folder above the compiled file whose package.json is facteur's. */
 function findRepoRoot(): string {
@@ -103,7 +104,9 @@ async function main(argv: readonly string[]): Promise<number> {
     else progress(`kept ${workDir}`);
   }
 
-  const doc = makeDocument(options, results, started);
+  // After our own servers are stopped: the scripts start Postfix and a facteur of their own.
+  const shared: SharedScriptResult[] = options.sharedScripts === null ? [] : await runSharedScripts(options.sharedScripts, repoRoot, progress);
+  const doc = makeDocument(options, results, started, shared);
   const file = await saveDocument(doc, resultsDir);
   if (options.jsonOnly) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   else process.stdout.write(`${formatReport(doc)}\n\nsaved ${file}\n`);
