@@ -4,6 +4,8 @@ import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
 import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
+import { setUpStore } from './inbound/store-setup.js';
+import { requeueThrough, type Requeue } from './inbound/requeue.js';
 import { setLogLevel, type Logger } from './observability/logger.js';
 import { restartNeeded } from './config/config-diff.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
@@ -119,7 +121,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
-      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir') });
+      // Maildirs written here or LMTP (inbound.delivery), quotas, the Maildirs' group: src/inbound/store-setup.ts.
+      const store = await setUpStore(config, { pid, logger });
+      cleanups.push(store.close);
+      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir'), ...store.options });
       local = maildirs;
       cleanups.push(() => maildirs.close());
       const limits = new ClientLimits(clientLimitSettings(config));
@@ -151,7 +156,15 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // that trusts our name must never see a verdict we did not write.
       const checking = { checks, authservId: config.hostname };
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking), (c) => c.inbound, defences), { adopt });
+      // LMTP recipients refused after the data go to the relay's queue (opened below), when there is one.
+      const requeue: Requeue | undefined =
+        config.inbound.store.delivery === 'lmtp' && config.outbound.enabled
+          ? (from, to, body) => {
+              if (relay === null) throw new Error('the relay is not open');
+              return requeueThrough(relay.delivery)(from, to, body);
+            }
+          : undefined;
+      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, requeue), (c) => c.inbound, defences), { adopt });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);

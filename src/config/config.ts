@@ -51,6 +51,30 @@ export interface InboundConfig {
   readonly verify: boolean;
   /** "enforce": DMARC p=reject failures get 550 5.7.1, p=quarantine ones go to .Junk/; "report": only recorded. */
   readonly dmarcPolicy: 'enforce' | 'report';
+  /** The local store: Maildirs written by facteur, or LMTP to a server such as Dovecot (README, With Dovecot). */
+  readonly store: StoreConfig;
+}
+
+/** Where the LMTP server listens: a Unix socket (Dovecot's usual /run/dovecot/lmtp) or TCP on an IP address. */
+export type LmtpEndpoint =
+  | { readonly kind: 'unix'; readonly path: string; readonly text: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly text: string };
+
+/** How mail for local mailboxes is stored (inbound.delivery and the keys around it). */
+export interface StoreConfig {
+  readonly delivery: 'maildir' | 'lmtp';
+  /** inbound.lmtp; null unless set (required by delivery = "lmtp"). */
+  readonly lmtp: LmtpEndpoint | null;
+  /** What RCPT TO the LMTP server is given: the mailbox name (Dovecot's user) or the address as the client wrote it. */
+  readonly lmtpRecipient: 'mailbox' | 'address';
+  /** Each wait on the LMTP server, in ms (the final replies after the dot may take this long). */
+  readonly lmtpTimeout: number;
+  /** Default quota of every mailbox in bytes (0: none), when facteur writes the Maildirs. */
+  readonly quota: number;
+  /** Per-mailbox quotas in bytes (0: none), over `quota`. */
+  readonly quotas: Readonly<Record<string, number>>;
+  /** The group that may read the Maildirs (files 0640, folders 0750), or null: private to facteur (0600/0700). */
+  readonly maildirGroup: string | null;
 }
 
 export interface DkimConfig {

@@ -165,6 +165,15 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
           : { url: p.inbound.rspamd.url, timeout: p.inbound.rspamd.timeout, fail: p.inbound.rspamd.fail, spamToJunk: p.inbound.rspamd.spam_to_junk },
       users,
       verify: p.inbound.verify,
+      store: {
+        delivery: p.inbound.delivery,
+        lmtp: p.inbound.lmtp ?? null,
+        lmtpRecipient: p.inbound.lmtp_recipient,
+        lmtpTimeout: p.inbound.lmtp_timeout,
+        quota: p.inbound.quota,
+        quotas: p.inbound.quotas,
+        maildirGroup: p.inbound.maildir_group ?? null,
+      },
       dmarcPolicy: p.inbound.dmarc_policy,
     },
     outbound: {

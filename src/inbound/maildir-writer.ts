@@ -1,11 +1,11 @@
 // Maildir delivery of one message into several mailboxes: one durable file per mailbox, from tmp/ into new/.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDurableDir } from '../fs/directory.js';
 import { DurableFile } from '../fs/durable-file.js';
 import { errorCode } from '../fs/error-code.js';
 import { GroupFsync } from '../fs/group-fsync.js';
-import type { QuickFile } from '../fs/quick-file.js';
+import { createQuickFile, type QuickFile } from '../fs/quick-file.js';
 import { Serial } from '../fs/serial.js';
 import { isMailboxName } from '../mail/local-users.js';
 import type { MaildirNamer } from './maildir-name.js';
@@ -44,7 +44,17 @@ export interface MaildirWriterOptions {
   readonly bufferSize?: number;
   /** Creates a file in tmp/; tests pass one that fails on purpose. Default: O_CREAT|O_EXCL, mode 0600. */
   readonly createFile?: (path: string) => Promise<CopyHandle>;
+  /**
+   * inbound.maildir_group's gid: folders get it with mode 2750 (setgid, so that files made inside inherit the group
+   * without a chown each) and files mode 0640, for a Dovecot running as another user in that group. Without it
+   * folders are 0700 and files 0600.
+   */
+  readonly group?: number;
 }
+
+/** Folder and file modes with a Maildir group. */
+const GROUP_DIR_MODE = 0o2750;
+const GROUP_FILE_MODE = 0o640;
 
 /** What the writer needs of an open file (tests give one that fails on purpose). */
 export type CopyHandle = QuickFile;
@@ -57,7 +67,8 @@ export class MaildirWriter {
   #closed = false;
 
   constructor(opts: MaildirWriterOptions) {
-    this.#opts = opts;
+    const { group } = opts;
+    this.#opts = group === undefined || opts.createFile !== undefined ? opts : { ...opts, createFile: (path) => createQuickFile(path, GROUP_FILE_MODE) };
     this.#dirSync = opts.dirSync ?? new GroupFsync();
   }
 
@@ -121,7 +132,16 @@ export class MaildirWriter {
         if (errorCode(err) !== 'EEXIST') throw err;
       }
     }
+    // With a group, once per folder and process (folders made before the option was set are given it too).
+    if (this.#opts.group !== undefined) await Promise.all([this.#opts.root, dir, ...['tmp', 'new', 'cur'].map((sub) => join(dir, sub))].map((d) => this.#share(d)));
     if (created) await syncDir(dir);
+  }
+
+  /** The folder given to the Maildir group: chown to it, then mode 2750 (chown clears the setgid bit). */
+  async #share(dir: string): Promise<void> {
+    const gid = this.#opts.group as number;
+    await chown(dir, -1, gid);
+    await chmod(dir, GROUP_DIR_MODE);
   }
 
   /**
@@ -135,7 +155,7 @@ export class MaildirWriter {
     let ready = this.#ready.get(key);
     if (ready === undefined) {
       ready = this.#createDirs(dir).then(async () => {
-        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: 0o600 });
+        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: this.#opts.group === undefined ? 0o600 : GROUP_FILE_MODE });
       });
       this.#ready.set(key, ready);
       const mine = ready;
