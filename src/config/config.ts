@@ -75,6 +75,8 @@ export interface StoreConfig {
   readonly quotas: Readonly<Record<string, number>>;
   /** The group that may read the Maildirs (files 0640, folders 0750), or null: private to facteur (0600/0700). */
   readonly maildirGroup: string | null;
+  /** The group may also write (files 0660, folders 2770): what a Dovecot that flags, expunges and counts quota needs. */
+  readonly maildirGroupWrite: boolean;
 }
 
 export interface DkimConfig {

@@ -173,6 +173,7 @@ function toConfig(p: ParsedConfig, at: { file: string | null; base: string; host
         quota: p.inbound.quota,
         quotas: p.inbound.quotas,
         maildirGroup: p.inbound.maildir_group ?? null,
+        maildirGroupWrite: p.inbound.maildir_group_write,
       },
       dmarcPolicy: p.inbound.dmarc_policy,
     },

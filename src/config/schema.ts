@@ -114,6 +114,7 @@ const inboundShape = {
   quota: quota.prefault(0),
   quotas: quotas.prefault({}),
   maildir_group: groupName.optional(),
+  maildir_group_write: bool.prefault(false),
 };
 
 const outboundShape = {

@@ -13,7 +13,7 @@ import type { Mailboxes } from './mailboxes.js';
 import { MaildirNamer } from './maildir-name.js';
 import { MaildirQuota } from './maildir-quota.js';
 import { MaildirStore } from './maildir-store.js';
-import { MaildirWriter } from './maildir-writer.js';
+import { groupModes, MaildirWriter } from './maildir-writer.js';
 
 export interface MaildirDeliveryOptions {
   /** <data_dir>/<maildir_root>, absolute. */
@@ -31,6 +31,8 @@ export interface MaildirDeliveryOptions {
   readonly quotaOf?: (mailbox: string) => number;
   /** inbound.maildir_group's gid. */
   readonly group?: number;
+  /** inbound.maildir_group_write. */
+  readonly groupWrite?: boolean;
 }
 
 /** What each log line of one message carries: the session id (MX) or the queue id (relay). */
@@ -154,9 +156,9 @@ function makeMaildirStore(opts: MaildirDeliveryOptions): MaildirStore {
     root: opts.root,
     namer,
     ...(opts.dirSync === undefined ? {} : { dirSync: opts.dirSync }),
-    ...(opts.group === undefined ? {} : { group: opts.group }),
+    ...(opts.group === undefined ? {} : { group: opts.group, groupWrite: opts.groupWrite === true }),
   });
   const { quotaOf } = opts;
-  const quota = quotaOf === undefined ? null : new MaildirQuota({ root: opts.root, quotaOf, now: opts.now, logger: opts.logger, ...(opts.group === undefined ? {} : { fileMode: 0o640 }) });
+  const quota = quotaOf === undefined ? null : new MaildirQuota({ root: opts.root, quotaOf, now: opts.now, logger: opts.logger, ...(opts.group === undefined ? {} : { fileMode: groupModes(opts.groupWrite === true).file }) });
   return new MaildirStore(writer, quota, opts.logger);
 }

@@ -1,5 +1,5 @@
 // Per-mailbox quotas on the Maildirs facteur writes, counted in each mailbox's Maildir++ `maildirsize` (maildirsize.ts).
-import { open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from '../fs/error-code.js';
 import type { Logger } from '../observability/logger.js';
@@ -131,6 +131,7 @@ export class MaildirQuota {
     const tmp = join(dir, 'tmp', `maildirsize.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
     try {
       await writeFile(tmp, formatMaildirsize(definition, usage), { mode: this.#opts.fileMode ?? 0o600, flag: 'wx' });
+      await chmod(tmp, this.#opts.fileMode ?? 0o600); // past the umask: Dovecot's quota appends to it too (group write)
       await rename(tmp, this.#path(mailbox));
     } catch (err) {
       // The usage is still right for this check; the next one tries again.

@@ -50,11 +50,12 @@ export interface MaildirWriterOptions {
    * folders are 0700 and files 0600.
    */
   readonly group?: number;
+  /** With `group`: the group may write too (folders 2770, files 0660), as a Dovecot that changes flags must. */
+  readonly groupWrite?: boolean;
 }
 
-/** Folder and file modes with a Maildir group. */
-const GROUP_DIR_MODE = 0o2750;
-const GROUP_FILE_MODE = 0o640;
+/** Folder and file modes with a Maildir group: read only, or read and write. */
+export const groupModes = (write: boolean): { readonly dir: number; readonly file: number } => (write ? { dir: 0o2770, file: 0o660 } : { dir: 0o2750, file: 0o640 });
 
 /** What the writer needs of an open file (tests give one that fails on purpose). */
 export type CopyHandle = QuickFile;
@@ -68,7 +69,8 @@ export class MaildirWriter {
 
   constructor(opts: MaildirWriterOptions) {
     const { group } = opts;
-    this.#opts = group === undefined || opts.createFile !== undefined ? opts : { ...opts, createFile: (path) => createQuickFile(path, GROUP_FILE_MODE) };
+    const modes = groupModes(opts.groupWrite === true);
+    this.#opts = group === undefined || opts.createFile !== undefined ? opts : { ...opts, createFile: (path) => createQuickFile(path, modes.file) };
     this.#dirSync = opts.dirSync ?? new GroupFsync();
   }
 
@@ -137,11 +139,11 @@ export class MaildirWriter {
     if (created) await syncDir(dir);
   }
 
-  /** The folder given to the Maildir group: chown to it, then mode 2750 (chown clears the setgid bit). */
+  /** The folder given to the Maildir group: chown to it, then mode 2750 or 2770 (chown clears the setgid bit). */
   async #share(dir: string): Promise<void> {
     const gid = this.#opts.group as number;
     await chown(dir, -1, gid);
-    await chmod(dir, GROUP_DIR_MODE);
+    await chmod(dir, groupModes(this.#opts.groupWrite === true).dir);
   }
 
   /**
@@ -155,7 +157,7 @@ export class MaildirWriter {
     let ready = this.#ready.get(key);
     if (ready === undefined) {
       ready = this.#createDirs(dir).then(async () => {
-        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: this.#opts.group === undefined ? 0o600 : GROUP_FILE_MODE });
+        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: this.#opts.group === undefined ? 0o600 : groupModes(this.#opts.groupWrite === true).file });
       });
       this.#ready.set(key, ready);
       const mine = ready;

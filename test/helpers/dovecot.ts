@@ -26,6 +26,11 @@ export interface DovecotOptions {
    */
   readonly maildirRoot?: string;
   readonly accessGroup?: number;
+  /**
+   * With maildirRoot: "separate" keeps Dovecot's control files (uidlist, maildirsize) out of the Maildirs, so it can
+   * read Maildirs it may not write; "maildir" (default) keeps them there, as Dovecot does by default.
+   */
+  readonly control?: 'separate' | 'maildir';
 }
 
 export interface Dovecot {
@@ -74,7 +79,9 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   const passwd = opts.users.map((u) => `${u.name}:{PLAIN}secret:${mail.uid}:${mail.gid}::${home(u.name)}::${u.quota === undefined ? '' : `userdb_quota_rule=*:storage=${u.quota}`}\n`).join('');
   await writeFile(join(dir, 'passwd'), passwd);
   const location =
-    opts.maildirRoot === undefined ? 'maildir:~/Maildir' : `maildir:${opts.maildirRoot}/%u:INDEX=${join(dir, 'index')}/%u:CONTROL=${join(dir, 'index')}/%u/control`;
+    opts.maildirRoot === undefined
+      ? 'maildir:~/Maildir'
+      : `maildir:${opts.maildirRoot}/%u:INDEX=${join(dir, 'index')}/%u${opts.control === 'separate' ? `:CONTROL=${join(dir, 'index')}/%u/control` : ''}`;
   const conf = join(dir, 'dovecot.conf');
   await writeFile(conf, config({ dir, internal, internalGroup: root && exists('dovecot') ? 'dovecot' : groupOf(internal), login, location, accessGroup: opts.accessGroup }));
 
@@ -101,6 +108,8 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   // The imap binary wants a pipe on stdin (Node's are socket pairs, which it cannot poll as it expects) and, as root,
   // no socket on stdout (it would take it for inetd): sh makes the pipe, and the output goes to a file.
   let calls = 0;
+  /** What the last doveadm command said on stderr (the imap process logs its errors there). */
+  let lastErrors = '';
   const doveadm = async (args: string[], input = ''): Promise<string> => {
     const n = ++calls;
     const inFile = join(dir, `in-${n}`);
@@ -116,6 +125,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
     const code = await new Promise<number | null>((resolve) => p.once('close', resolve));
     const out = await readFile(outFile, 'utf8').catch(() => '');
     if (code !== 0) throw new Error(`doveadm ${args.join(' ')} exited ${code}: ${err}\n${out}\n${log}`);
+    lastErrors = err;
     return out;
   };
   return {
@@ -125,7 +135,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
     log: () => log,
     async subjects(user, mailbox = 'INBOX') {
       const out = await doveadm(['exec', 'imap', '-u', user], `a SELECT "${mailbox}"\r\nb FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nc LOGOUT\r\n`);
-      if (!/^a OK/m.test(out)) throw new Error(`IMAP SELECT ${mailbox} failed for ${user}:\n${out}`);
+      if (!/^a OK/m.test(out)) throw new Error(`IMAP SELECT ${mailbox} failed for ${user}:\n${out}\n${lastErrors}\n${log}`);
       return [...out.matchAll(/^Subject: (.*?)\r?$/gm)].map((m) => m[1] as string);
     },
     async quota(user) {

@@ -30,7 +30,7 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     users: {},
     verify: false,
     dmarcPolicy: 'enforce',
-    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null },
+    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null, maildirGroupWrite: false },
     ...overrides,
   };
 }

@@ -82,7 +82,7 @@ test('built-in defaults (no file)', async () => {
     users: {},
     verify: false,
     dmarcPolicy: 'enforce',
-    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null },
+    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null, maildirGroupWrite: false },
   });
   assert.deepEqual(c.outbound, {
     enabled: true,
