@@ -39,6 +39,8 @@ export interface Dovecot {
   /** The uid and gid Dovecot's mail processes run as (who owns the Maildirs it writes). */
   readonly mailUid: number;
   readonly mailGid: number;
+  /** A user's home (its Maildir, with Dovecot's own mail_location, is <home>/Maildir). */
+  home(user: string): string;
   /** Dovecot's log so far (it logs to stderr), for a failing test's message. */
   log(): string;
   /** The Subject of every message of a mailbox, in order, read over IMAP (SELECT then FETCH). */
@@ -132,6 +134,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
     lmtp,
     mailUid: mail.uid,
     mailGid: mail.gid,
+    home,
     log: () => log,
     async subjects(user, mailbox = 'INBOX') {
       const out = await doveadm(['exec', 'imap', '-u', user], `a SELECT "${mailbox}"\r\nb FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nc LOGOUT\r\n`);
@@ -161,6 +164,8 @@ ssl = no
 default_internal_user = ${c.internal}
 default_internal_group = ${c.internalGroup}
 default_login_user = ${c.login}
+# "u@bench.test" and "u" are the same user (Postfix gives addresses, facteur mailbox names).
+auth_username_format = %Ln
 first_valid_uid = 1
 first_valid_gid = 1
 passdb {
