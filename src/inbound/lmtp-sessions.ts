@@ -5,7 +5,7 @@ import type { LmtpClient } from '../smtp/client/lmtp-client.js';
 import { isClientError } from '../smtp/client/client-errors.js';
 
 /** Idle sessions kept at most, and for how long (the server's own idle limit is longer: Dovecot's is 5 minutes). */
-const MAX_IDLE = 16;
+const MAX_IDLE = 64;
 const IDLE_MS = 10_000;
 
 interface Idle {
