@@ -9,6 +9,10 @@ import { LmtpSessions } from './lmtp-sessions.js';
 import { passOn, unavailable, worstReply } from './lmtp-reply.js';
 import type { Spool, SpoolFile } from './spool-file.js';
 
+/** LMTP transactions opened at RCPT at once, at most; and how long one waits for its DATA. */
+const MAX_PENDING = 128;
+const PENDING_IDLE_MS = 60_000;
+
 export interface LmtpStoreOptions {
   readonly address: LmtpAddress;
   /** How the endpoint is written in the config, for the log. */
@@ -29,6 +33,8 @@ export class LmtpStore implements LocalStore {
   readonly #sessions: LmtpSessions;
   /** The LMTP transaction opened at the first RCPT of each SMTP transaction, until DATA takes it (or it idles out). */
   readonly #pending = new WeakMap<StoreTransaction, PendingTransaction>();
+  /** LMTP transactions opened at RCPT and not yet taken by DATA (nor given up). */
+  #open = 0;
 
   constructor(opts: LmtpStoreOptions) {
     this.#opts = opts;
@@ -43,12 +49,19 @@ export class LmtpStore implements LocalStore {
   async checkRecipient(target: StoreTarget, transaction: StoreTransaction): Promise<void> {
     let pending = this.#pending.get(transaction);
     if (pending === undefined || pending.broken) {
+      // Transactions that never reach DATA (a client probing addresses, then QUIT) hold their session until their
+      // timer: past a bound, recipients are no longer asked at RCPT but at DATA, so that they cannot take every
+      // LMTP process of the server.
+      pending?.drop();
+      if (this.#open >= MAX_PENDING) return;
       pending = await this.#begin(transaction.reversePath, transaction.declaredSize, {});
       this.#pending.set(transaction, pending);
+      this.#open += 1;
+      pending.onEnd(() => (this.#open -= 1));
     }
     pending.touch(() => {
       if (this.#pending.get(transaction) === pending) this.#pending.delete(transaction);
-    }, this.#opts.timeout);
+    }, Math.min(this.#opts.timeout, PENDING_IDLE_MS));
     const r = await pending.rcpt(target);
     if (!isPositive(r)) throw new SmtpError(passOn(r));
   }
@@ -56,7 +69,14 @@ export class LmtpStore implements LocalStore {
   async open(reversePath: Address | null, targets: readonly StoreTarget[], log: StoreLog, opts: StoreOpenOptions = {}): Promise<StoreMessage> {
     let pending = opts.transaction === undefined ? undefined : this.#pending.get(opts.transaction);
     if (opts.transaction !== undefined) this.#pending.delete(opts.transaction);
-    pending?.hold();
+    pending?.taken();
+    // A recipient the server accepted but the SMTP core then refused (greylisting comes after the delivery's check)
+    // cannot be taken back in LMTP: the transaction starts over with exactly the message's recipients.
+    const wanted = new Set(targets.map((t) => t.mailbox));
+    if (pending !== undefined && !pending.broken && pending.accepted.some((t) => !wanted.has(t.mailbox))) {
+      pending.release(this.#sessions, false);
+      pending = undefined;
+    }
     if (pending === undefined || pending.broken) {
       pending?.drop();
       pending = await this.#begin(reversePath, null, log);
@@ -116,6 +136,7 @@ class PendingTransaction {
   readonly accepted: StoreTarget[] = [];
   broken = false;
   #timer: NodeJS.Timeout | null = null;
+  #onEnd: (() => void) | null = null;
 
   constructor(
     readonly client: LmtpClient,
@@ -156,9 +177,27 @@ class PendingTransaction {
     this.#timer = null;
   }
 
+  /** DATA takes the transaction: no longer waiting. */
+  taken(): void {
+    this.hold();
+    this.#ended();
+  }
+
+  /** Called once, when the transaction is handed to DATA or given up. */
+  onEnd(f: () => void): void {
+    this.#onEnd = f;
+  }
+
+  #ended(): void {
+    const f = this.#onEnd;
+    this.#onEnd = null;
+    f?.();
+  }
+
   /** The session back to the pool once its transaction is over (RSET first); a broken one is dropped. */
   release(sessions: LmtpSessions, transactionOver: boolean): void {
     this.hold();
+    this.#ended();
     if (this.broken) this.client.close();
     else if (transactionOver) sessions.give(this.client);
     else sessions.reset(this.client);
@@ -166,6 +205,7 @@ class PendingTransaction {
 
   drop(): void {
     this.hold();
+    this.#ended();
     this.broken = true;
     void this.client.quit();
   }

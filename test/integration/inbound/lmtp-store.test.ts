@@ -153,3 +153,14 @@ test('an aborted message never reaches the server: the connection is dropped bef
   await sink.abort();
   assert.equal(s.server.transactions[0]?.data, null);
 });
+
+test('a recipient the server accepted but the core then refused (greylisting) is not delivered: the transaction starts over', async (t) => {
+  const s = await setup(t, {});
+  const t1 = tx();
+  const { accepted } = await rcpts(s, t1, ['alice', 'bob']);
+  const onlyAlice = accepted.filter((a) => a.local === 'alice');
+  assert.equal((await data(s, t1, onlyAlice, 'Subject: one\n\nx\n')).code, 250);
+  const delivered = s.server.transactions.filter((x) => x.data !== null);
+  assert.equal(delivered.length, 1);
+  assert.deepEqual(delivered[0]?.to, ['alice']);
+});
