@@ -21,7 +21,8 @@ export class MaildirStore implements LocalStore {
    */
   async checkRecipient(target: StoreTarget, transaction: StoreTransaction): Promise<void> {
     if (this.quota === null || !this.quota.has(target.mailbox)) return;
-    if (await this.quota.fits(target.mailbox, transaction.declaredSize ?? 0)) return;
+    // Without SIZE, a mailbox with no octet left cannot take any message.
+    if (await this.quota.fits(target.mailbox, Math.max(transaction.declaredSize ?? 1, 1))) return;
     this.logger.info({ event: 'over-quota', mailbox: target.mailbox, declared: transaction.declaredSize, at: 'rcpt' }, 'recipient refused: mailbox full');
     throw new SmtpError(replies.mailboxFull());
   }
