@@ -15,6 +15,7 @@ import type { Address } from '../../../src/mail/address.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { AliasTable } from '../../../src/routing/alias-table.js';
 import { InboundRouting } from '../../../src/routing/inbound-routing.js';
+import { RoutedLocalCourier } from '../../../src/routing/routed-local-courier.js';
 import { Router } from '../../../src/routing/router.js';
 import { routerDeps } from '../../../src/routing/routing-setup.js';
 import { replies } from '../../../src/smtp/replies.js';
@@ -68,7 +69,7 @@ async function setup(t: TestContext, script: LmtpScript, opts: { requeue: boolea
     requeued.push(to.map((a) => `${a.local}@${a.domain}`));
   };
   const delivery = new InboundDelivery(maildirs, logger, { routing, ...(opts.requeue ? { requeue } : {}) });
-  return { server, delivery, forwards, requeued };
+  return { server, delivery, forwards, requeued, courier: new RoutedLocalCourier(routing, maildirs, 'mx.test') };
 }
 
 async function send(delivery: InboundDelivery, to: string[]) {
@@ -113,4 +114,19 @@ test('a mailbox refused after the data with no queue: 451 4.3.0, and the forward
   const s = await setup(t, { final: (to) => (to === 'bob' ? '452 4.2.2 <bob> Quota exceeded' : `250 2.0.0 <${to}> Saved`) }, { requeue: false });
   await assert.rejects(send(s.delivery, ['sales@example.org']), (err: unknown) => err instanceof SmtpError && err.reply.code === 451);
   assert.deepEqual(s.forwards, [{ released: false, discarded: true }]);
+});
+
+test('the relay\'s local mail: a recipient whose mailbox the LMTP server refused after the data is retried, the others sent', async (t) => {
+  const s = await setup(t, { final: (to) => (to === 'bob' ? '452 4.2.2 <bob> Quota exceeded' : `250 2.0.0 <${to}> Saved`) }, { requeue: false });
+  const text = Buffer.from('Subject: hi\n\nhello\n');
+  const recipients = [addr('alice@example.org'), addr('sales@example.org'), addr('bob@example.org')];
+  const result = await s.courier.deliver({
+    id: 'Q1', domain: 'example.org', reversePath: addr('s@client.example'), recipients,
+    openBody: () => [text], size: text.length, eightBit: false, smtputf8: false,
+  });
+  // sales@ leads to bob as well: it is tried again as a whole (alice may get it twice, nobody loses it).
+  assert.deepEqual(result.outcomes.map((o) => o.status), ['sent', 'transient', 'transient']);
+  assert.match(result.outcomes[2]!.diagnostic, /^452 4\.2\.2/);
+  assert.deepEqual(s.server.transactions.filter((x) => x.data !== null).map((x) => x.to), [['alice', 'bob']]);
+  assert.deepEqual(s.forwards, [{ released: true, discarded: false }]);
 });
