@@ -86,11 +86,13 @@ export class MaildirWriter {
     // Defence in depth: only config-validated names may become paths.
     const bad = mailboxes.find((m) => !isMailboxName(m));
     if (bad !== undefined) throw new Error(`MaildirWriter.open: invalid mailbox name ${JSON.stringify(bad)}`);
-    try {
-      await Promise.all(mailboxes.map((m) => this.#ensureDirs(m)));
-    } catch (err) {
+    // Settled, not Promise.all: a failure must not leave the other mailboxes' folders still being made after the
+    // rejection (a caller, or a test's clean-up, removing them then races with it).
+    const made = await Promise.allSettled(mailboxes.map((m) => this.#ensureDirs(m)));
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
       this.#forget(mailboxes);
-      throw err;
+      throw failed.reason;
     }
     const { namer, bufferSize, createFile } = this.#opts;
     const syncDir = (dir: string): Promise<void> => this.#dirSync.sync(dir);
