@@ -4,6 +4,8 @@ import type { Config } from './config/config.js';
 import { InboundDelivery } from './inbound/inbound-delivery.js';
 import { MaildirDelivery } from './inbound/maildir-delivery.js';
 import { Mailboxes } from './inbound/mailboxes.js';
+import { setUpStore } from './inbound/store-setup.js';
+import { requeueThrough, type Requeue } from './inbound/requeue.js';
 import { setLogLevel, type Logger } from './observability/logger.js';
 import { restartNeeded } from './config/config-diff.js';
 import { ConnectionCache } from './outbound/connection-cache.js';
@@ -151,7 +153,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   try {
     if (config.inbound.enabled) {
       const mailboxes = await Mailboxes.load(config.inbound);
-      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir') });
+      // Maildirs written here or LMTP (inbound.delivery), quotas, the Maildirs' group: src/inbound/store-setup.ts.
+      const store = await setUpStore(config, { pid, logger });
+      cleanups.push(store.close);
+      const maildirs = new MaildirDelivery({ root: config.inbound.maildirRoot, hostname: config.hostname, pid, now, logger, mailboxes, dirSync: timedFsync('maildir'), ...store.options });
       local = maildirs;
       cleanups.push(() => maildirs.close());
       const counted = new ClientLimits(clientLimitSettings(config));
@@ -193,9 +198,19 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
         inboundLogger.info({ event: 'srs-refused', rcpt: address, reason: err.reason }, `SRS address refused: ${err.message}`);
       router = new Router(routerDeps(maildirs, config.inbound.maildirRoot, srs, onSrsRefused), await routerSettings(config.inbound, config.outbound.enabled));
       await logAliasProblems(router, inboundLogger);
-      routing = new InboundRouting({ router, maildirs, forwarder: () => relay?.delivery ?? null, srs, logger: inboundLogger });
+      // The relay's Delivery: the queue in one process or the primary, the queue files a worker writes in a worker.
+      routing = new InboundRouting({ router, maildirs, forwarder: () => relayDelivery, srs, logger: inboundLogger });
       const defences = { clientLimits: limits, ...(clientScreen === undefined ? {} : { clientScreen }), ...(recipientPolicy === undefined ? {} : { recipientPolicy }) };
-      const server = new SmtpServer(context('inbound', new InboundDelivery(maildirs, logger, checking, routing), (c) => c.inbound, defences), { adopt, ...serverPart });
+      // LMTP recipients refused after the data go to the relay's queue (opened below), when there is one.
+      const requeue: Requeue | undefined =
+        config.inbound.store.delivery === 'lmtp' && config.outbound.enabled
+          ? (from, to, body) => {
+              if (relayDelivery === null) throw new Error('the relay is not open');
+              return requeueThrough(relayDelivery)(from, to, body);
+            }
+          : undefined;
+      const inbound = new InboundDelivery(maildirs, logger, { checking, routing, ...(requeue === undefined ? {} : { requeue }) });
+      const server = new SmtpServer(context('inbound', inbound, (c) => c.inbound, defences), { adopt, ...serverPart });
       servers.push({ name: 'inbound', server });
       await server.listen(config.inbound.listen, false);
       await server.listen(config.inbound.listenTls, true);

@@ -58,14 +58,27 @@ export interface Envelope {
   readonly declaredSize: number | null;
 }
 
+/**
+ * What RCPT knows of its transaction (MAIL's reverse-path and SIZE). The same object for every RCPT of one
+ * transaction: a delivery may key what it opened at the first RCPT on it (an LMTP session, say).
+ */
+export interface TransactionInfo {
+  readonly reversePath: Address | null;
+  /** SIZE= declared at MAIL (RFC 1870), or null. */
+  readonly declaredSize: number | null;
+}
+
 export interface Delivery {
   /**
    * Accepts or refuses the reverse-path at MAIL time (null for <>); throws SmtpError to refuse (530 5.7.0 before a
    * login, 553 5.7.1 for someone else's address, …). Optional: without it every sender is accepted.
    */
   acceptSender?(from: Address | null, session: SessionInfo): Promise<void>;
-  /** Accepts or refuses one recipient at RCPT time; throws SmtpError to refuse (550 5.1.1, 550 5.7.1, …). */
-  acceptRecipient(to: Address, session: SessionInfo): Promise<void>;
+  /**
+   * Accepts or refuses one recipient at RCPT time; throws SmtpError to refuse (550 5.1.1, 550 5.7.1, 552 5.2.2…).
+   * `transaction` is given by the SMTP core (absent when a delivery is called from elsewhere).
+   */
+  acceptRecipient(to: Address, session: SessionInfo, transaction?: TransactionInfo): Promise<void>;
   /** Starts storing a message for the envelope; throws SmtpError when it cannot (451 4.3.0 for storage). */
   open(envelope: Envelope, session: SessionInfo): Promise<MessageSink>;
 }

@@ -3,6 +3,7 @@ import { bigMessageScenario } from './big-message.js';
 import { doorScenario } from './defences.js';
 import { idleScenario } from './idle.js';
 import { inboundScenario } from './inbound.js';
+import { lmtpScenario } from './lmtp.js';
 import { mailauthInboundScenario } from './mailauth.js';
 import { outboundScenario } from './outbound.js';
 import { queueReloadScenario } from './queue-reload.js';
@@ -26,6 +27,10 @@ export function catalogue(): Scenario[] {
   // The defences at the door (issue 15): one cell with them off and on, measured in alternation.
   for (const perConnection of ['one', 'many'] as const) {
     list.push(doorScenario(`defences-4k-s32-${perConnection}`, { size: 4 * KIB, sessions: 32, perConnection, messages: 2000, quickMessages: 12 }));
+  }
+  // LMTP to Dovecot (issue 16): facteur and Postfix handing the same messages to the same Dovecot.
+  for (const perConnection of ['one', 'many'] as const) {
+    list.push(lmtpScenario(`lmtp-4k-s32-${perConnection}`, { size: 4 * KIB, sessions: 32, perConnection, messages: 2000, quickMessages: 12 }));
   }
   list.push(rspamdScenario('rspamd-4k-s32', { size: 4 * KIB, sessions: 32, messages: 2000, quickMessages: 12 }));
   list.push(idleScenario('idle-1000', 1000, 20));

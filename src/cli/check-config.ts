@@ -176,6 +176,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     inbound.srsDomain === null ? '# srs_domain: not set, and no local domain' : `srs_domain = ${str(inbound.srsDomain)}`,
     `srs_secret_file = ${str(inbound.srsSecretFile)}`,
     `srs_max_age = ${duration(inbound.srsMaxAge)}`,
+    ...storeSettings(inbound.store, { str, size, duration, optional }),
     ...(inbound.rspamd === null
       ? ['', '# [inbound.rspamd]: not set, no spam filter']
       : [
@@ -190,6 +191,7 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     '[inbound.users]',
     ...Object.entries(inbound.users).map(([name, addrs]) => `${key(name)} = ${list(addrs)}`),
     ...(mailboxes === null || inbound.usersFile === null ? [] : [`# every mailbox, users_file included: ${mailboxes.names().join(', ')}`]),
+    ...(Object.keys(inbound.store.quotas).length === 0 ? [] : ['', '[inbound.quotas]', ...Object.entries(inbound.store.quotas).map(([name, q]) => `${key(name)} = ${size(q)}`)]),
     '',
     '[inbound.aliases]',
     ...Object.entries(inbound.aliases).map(([alias, targets]) => `${key(alias)} = ${list(targets)}`),
@@ -236,4 +238,20 @@ export function formatSettings(config: Config, mailboxes: Mailboxes | null): str
     `# keys: ${join(config.dkim.keyDir, '<domain>', '<selector>.key')}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The local store's keys of [inbound] (delivery, LMTP, quotas, the Maildirs' group). */
+function storeSettings(
+  store: Config['inbound']['store'],
+  f: { str: (s: string) => string; size: (n: number) => string; duration: (ms: number) => string; optional: (name: string, value: string | null, otherwise: string) => string },
+): string[] {
+  return [
+    `delivery = ${f.str(store.delivery)}`,
+    f.optional('lmtp', store.lmtp?.text ?? null, 'no LMTP server'),
+    `lmtp_recipient = ${f.str(store.lmtpRecipient)}`,
+    `lmtp_timeout = ${f.duration(store.lmtpTimeout)}`,
+    store.quota === 0 ? 'quota = 0  # none' : `quota = ${f.size(store.quota)}`,
+    f.optional('maildir_group', store.maildirGroup, 'Maildirs private to facteur (0700/0600)'),
+    `maildir_group_write = ${store.maildirGroupWrite}`,
+  ];
 }

@@ -63,6 +63,32 @@ export interface InboundConfig {
   readonly srsSecretFile: string;
   /** How long an SRS address we made is honoured, in ms (its timestamp has a day's resolution). */
   readonly srsMaxAge: number;
+  /** The local store: Maildirs written by facteur, or LMTP to a server such as Dovecot (README, With Dovecot). */
+  readonly store: StoreConfig;
+}
+
+/** Where the LMTP server listens: a Unix socket (Dovecot's usual /run/dovecot/lmtp) or TCP on an IP address. */
+export type LmtpEndpoint =
+  | { readonly kind: 'unix'; readonly path: string; readonly text: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly text: string };
+
+/** How mail for local mailboxes is stored (inbound.delivery and the keys around it). */
+export interface StoreConfig {
+  readonly delivery: 'maildir' | 'lmtp';
+  /** inbound.lmtp; null unless set (required by delivery = "lmtp"). */
+  readonly lmtp: LmtpEndpoint | null;
+  /** What RCPT TO the LMTP server is given: the mailbox name (Dovecot's user) or the address as the client wrote it. */
+  readonly lmtpRecipient: 'mailbox' | 'address';
+  /** Each wait on the LMTP server, in ms (the final replies after the dot may take this long). */
+  readonly lmtpTimeout: number;
+  /** Default quota of every mailbox in bytes (0: none), when facteur writes the Maildirs. */
+  readonly quota: number;
+  /** Per-mailbox quotas in bytes (0: none), over `quota`. */
+  readonly quotas: Readonly<Record<string, number>>;
+  /** The group that may read the Maildirs (files 0640, folders 0750), or null: private to facteur (0600/0700). */
+  readonly maildirGroup: string | null;
+  /** The group may also write (files 0660, folders 2770): what a Dovecot that flags, expunges and counts quota needs. */
+  readonly maildirGroupWrite: boolean;
 }
 
 export interface DkimConfig {

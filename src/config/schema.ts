@@ -28,6 +28,7 @@ import { SELECTOR } from '../mailauth/dkim-keys.js';
 import { checkForwardingNeedsRelay, checkInlineAliases, routingShape } from './schema-routing.js';
 import { describeValue } from './units.js';
 import { MAX_WORKERS } from '../workers/worker-count.js';
+import { groupName, lmtpEndpoint, quota, quotas } from './schema-store.js';
 import {
   type AddIssue,
   Invalid,
@@ -109,6 +110,15 @@ const inboundShape = {
   verify: bool.prefault(false),
   dmarc_policy: oneOf(['enforce', 'report'] as const).prefault('enforce'),
   ...routingShape,
+  // The local store (schema-store.ts): Maildir written here or LMTP to Dovecot; quotas; the Maildirs' group.
+  delivery: oneOf(['maildir', 'lmtp'] as const).prefault('maildir'),
+  lmtp: lmtpEndpoint.optional(),
+  lmtp_recipient: oneOf(['mailbox', 'address'] as const).prefault('mailbox'),
+  lmtp_timeout: duration(MAX_TIMER_MS).prefault('2m'),
+  quota: quota.prefault(0),
+  quotas: quotas.prefault({}),
+  maildir_group: groupName.optional(),
+  maildir_group_write: bool.prefault(false),
 };
 
 const outboundShape = {
@@ -210,6 +220,14 @@ const rootShape = {
     .strictObject(inboundShape)
     .superRefine((inbound, ctx) => checkUsers(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('users') })
     .superRefine((inbound, ctx) => checkInlineAliases(inbound, (issue) => ctx.addIssue(issue)), { when: keysUsable('aliases') })
+    .superRefine((inbound, ctx) => {
+      if (inbound.delivery === 'lmtp' && inbound.lmtp === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'delivery = "lmtp" needs inbound.lmtp, e.g. "unix:/run/dovecot/lmtp" or "127.0.0.1:24"', path: ['lmtp'] });
+      }
+      for (const name of Object.keys(inbound.quotas)) {
+        if (!Object.hasOwn(inbound.users, name) && inbound.users_file === undefined) ctx.addIssue({ code: 'custom', message: `"${name}" is not a mailbox of inbound.users`, path: ['quotas', name] });
+      }
+    }, { when: keysUsable('delivery', 'lmtp', 'quotas', 'users', 'users_file') })
     .superRefine((inbound, ctx) => {
       // A triple is let through on a retry after the delay and forgotten after expire: expire must leave room to retry.
       if (inbound.greylist_expire <= inbound.greylist_delay) {

@@ -1,11 +1,11 @@
 // Maildir delivery of one message into several mailboxes: one durable file per mailbox, from tmp/ into new/.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDurableDir } from '../fs/directory.js';
 import { DurableFile } from '../fs/durable-file.js';
 import { errorCode } from '../fs/error-code.js';
 import { GroupFsync } from '../fs/group-fsync.js';
-import type { QuickFile } from '../fs/quick-file.js';
+import { createQuickFile, type QuickFile } from '../fs/quick-file.js';
 import { Serial } from '../fs/serial.js';
 import { isMailboxName } from '../mail/local-users.js';
 import type { MaildirNamer } from './maildir-name.js';
@@ -44,7 +44,18 @@ export interface MaildirWriterOptions {
   readonly bufferSize?: number;
   /** Creates a file in tmp/; tests pass one that fails on purpose. Default: O_CREAT|O_EXCL, mode 0600. */
   readonly createFile?: (path: string) => Promise<CopyHandle>;
+  /**
+   * inbound.maildir_group's gid: folders get it with mode 2750 (setgid, so that files made inside inherit the group
+   * without a chown each) and files mode 0640, for a Dovecot running as another user in that group. Without it
+   * folders are 0700 and files 0600.
+   */
+  readonly group?: number;
+  /** With `group`: the group may write too (folders 2770, files 0660), as a Dovecot that changes flags must. */
+  readonly groupWrite?: boolean;
 }
+
+/** Folder and file modes with a Maildir group: read only, or read and write. */
+export const groupModes = (write: boolean): { readonly dir: number; readonly file: number } => (write ? { dir: 0o2770, file: 0o660 } : { dir: 0o2750, file: 0o640 });
 
 /** What the writer needs of an open file (tests give one that fails on purpose). */
 export type CopyHandle = QuickFile;
@@ -57,7 +68,9 @@ export class MaildirWriter {
   #closed = false;
 
   constructor(opts: MaildirWriterOptions) {
-    this.#opts = opts;
+    const { group } = opts;
+    const modes = groupModes(opts.groupWrite === true);
+    this.#opts = group === undefined || opts.createFile !== undefined ? opts : { ...opts, createFile: (path) => createQuickFile(path, modes.file) };
     this.#dirSync = opts.dirSync ?? new GroupFsync();
   }
 
@@ -73,11 +86,13 @@ export class MaildirWriter {
     // Defence in depth: only config-validated names may become paths.
     const bad = mailboxes.find((m) => !isMailboxName(m));
     if (bad !== undefined) throw new Error(`MaildirWriter.open: invalid mailbox name ${JSON.stringify(bad)}`);
-    try {
-      await Promise.all(mailboxes.map((m) => this.#ensureDirs(m)));
-    } catch (err) {
+    // Settled, not Promise.all: a failure must not leave the other mailboxes' folders still being made after the
+    // rejection (a caller, or a test's clean-up, removing them then races with it).
+    const made = await Promise.allSettled(mailboxes.map((m) => this.#ensureDirs(m)));
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
       this.#forget(mailboxes);
-      throw err;
+      throw failed.reason;
     }
     const { namer, bufferSize, createFile } = this.#opts;
     const syncDir = (dir: string): Promise<void> => this.#dirSync.sync(dir);
@@ -121,7 +136,16 @@ export class MaildirWriter {
         if (errorCode(err) !== 'EEXIST') throw err;
       }
     }
+    // With a group, once per folder and process (folders made before the option was set are given it too).
+    if (this.#opts.group !== undefined) await Promise.all([this.#opts.root, dir, ...['tmp', 'new', 'cur'].map((sub) => join(dir, sub))].map((d) => this.#share(d)));
     if (created) await syncDir(dir);
+  }
+
+  /** The folder given to the Maildir group: chown to it, then mode 2750 or 2770 (chown clears the setgid bit). */
+  async #share(dir: string): Promise<void> {
+    const gid = this.#opts.group as number;
+    await chown(dir, -1, gid);
+    await chmod(dir, groupModes(this.#opts.groupWrite === true).dir);
   }
 
   /**
@@ -135,7 +159,7 @@ export class MaildirWriter {
     let ready = this.#ready.get(key);
     if (ready === undefined) {
       ready = this.#createDirs(dir).then(async () => {
-        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: 0o600 });
+        await writeFile(join(dir, 'maildirfolder'), '', { flag: 'a', mode: this.#opts.group === undefined ? 0o600 : groupModes(this.#opts.groupWrite === true).file });
       });
       this.#ready.set(key, ready);
       const mine = ready;

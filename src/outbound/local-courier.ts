@@ -3,15 +3,23 @@
 import type { Address } from '../mail/address.js';
 import { replies } from '../smtp/replies.js';
 import { replyText, type Reply } from '../mail/reply.js';
-import { isSmtpError } from '../smtp/smtp-error.js';
+import { isSmtpError, SmtpError } from '../smtp/smtp-error.js';
 import type { Courier, MessageBody, RecipientOutcome, TransferRequest, TransferResult } from './courier.js';
 
 /** What the courier needs of local delivery (inbound/maildir-delivery.ts): no SMTP session is involved. */
 export interface LocalMailboxes {
   /** The mailbox of a local recipient; throws SmtpError (550 5.1.1 unknown, 550 5.7.1 not a local domain). */
   mailboxOf(to: Address): string;
-  /** Stores the message once per mailbox and resolves with the final 250 once durable; throws SmtpError (451 4.3.0). */
-  deliver(reversePath: Address | null, mailboxes: readonly string[], body: MessageBody, log: Readonly<Record<string, string>>): Promise<Reply>;
+  /**
+   * Stores the message once per mailbox (Maildir or LMTP) and resolves once the stored copies are durable, with the
+   * mailboxes the store refused (LMTP, per recipient); throws SmtpError when it stored none (451 4.3.0, 552 5.2.2…).
+   */
+  deliver(
+    reversePath: Address | null,
+    targets: readonly { readonly mailbox: string; readonly address: Address }[],
+    body: MessageBody,
+    log: Readonly<Record<string, string>>,
+  ): Promise<{ readonly stored: readonly { readonly mailbox: string; readonly id: string }[]; readonly failed: readonly { readonly target: { readonly mailbox: string }; readonly reply: Reply }[] }>;
 }
 
 export class LocalCourier implements Courier {
@@ -38,9 +46,17 @@ export class LocalCourier implements Courier {
     let relay: TransferResult['relay'] = null;
     if (mailboxes.size > 0) {
       try {
-        // The stored message already starts with the Received header the relay added.
-        const final = await this.#mailboxes.deliver(req.reversePath, [...new Set(mailboxes.values())], req.openBody(), { id: req.id });
-        for (const recipient of mailboxes.keys()) outcome.set(recipient, { recipient, status: 'sent', diagnostic: replyText(final), remoteMta: this.#hostname });
+        // The stored message already starts with the Received header the relay added. One target per mailbox, with
+        // the first recipient that maps to it.
+        const targets = new Map<string, { mailbox: string; address: Address }>();
+        for (const [address, mailbox] of mailboxes) if (!targets.has(mailbox)) targets.set(mailbox, { mailbox, address });
+        const result = await this.#mailboxes.deliver(req.reversePath, [...targets.values()], req.openBody(), { id: req.id });
+        const refused = new Map(result.failed.map((f) => [f.target.mailbox, f.reply]));
+        const final = replies.delivered(result.stored[0]?.id ?? '');
+        for (const [recipient, mailbox] of mailboxes) {
+          const reply = refused.get(mailbox);
+          outcome.set(recipient, reply === undefined ? { recipient, status: 'sent', diagnostic: replyText(final), remoteMta: this.#hostname } : this.#refused(recipient, new SmtpError(reply)));
+        }
         relay = { host: this.#hostname, ip: 'local', tls: null };
       } catch (err) {
         for (const recipient of mailboxes.keys()) outcome.set(recipient, this.#refused(recipient, err));

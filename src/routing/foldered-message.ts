@@ -1,20 +1,33 @@
 // One message for mailboxes that want it in different Maildir++ folders ("alice+shop" in .shop, bob's inbox): one
-// Maildir message per folder, written together, committed together.
+// store message per folder, written together, committed together, their outcomes joined.
 import type { LogContext, MaildirDelivery } from '../inbound/maildir-delivery.js';
-import type { DeliveredCopy, MaildirMessage } from '../inbound/maildir-writer.js';
+import type { StoreMessage, StoreOpenOptions, StoreOutcome } from '../inbound/local-store.js';
 import type { Address } from '../mail/address.js';
 import type { MailboxTarget } from './route.js';
 
 /**
- * Opens the copies for `targets` (distinct mailboxes) grouped by folder; a single group is the plain message.
- * A failure to open one group aborts those already open.
+ * Opens the copies for `targets` (distinct mailboxes) grouped by folder; a single group is the plain message. A
+ * store that files messages itself (LMTP) gets one group, the folders left to it. A failure to open one group
+ * aborts those already open.
  */
-export async function openFoldered(maildirs: MaildirDelivery, reversePath: Address | null, targets: readonly MailboxTarget[], log: LogContext): Promise<MaildirMessage> {
-  const byFolder = new Map<string | null, string[]>();
-  for (const t of targets) byFolder.set(t.folder, [...(byFolder.get(t.folder) ?? []), t.mailbox]);
-  const groups: { folder: string | null; message: MaildirMessage }[] = [];
+export async function openFoldered(
+  maildirs: MaildirDelivery,
+  reversePath: Address | null,
+  targets: readonly MailboxTarget[],
+  log: LogContext,
+  opts: StoreOpenOptions = {},
+): Promise<StoreMessage> {
+  const byFolder = new Map<string | null, MailboxTarget[]>();
+  for (const t of targets) {
+    const folder = maildirs.choosesFolders ? t.folder : null;
+    byFolder.set(folder, [...(byFolder.get(folder) ?? []), t]);
+  }
+  const groups: { folder: string | null; message: StoreMessage }[] = [];
   try {
-    for (const [folder, mailboxes] of byFolder) groups.push({ folder, message: await maildirs.open(reversePath, mailboxes, log) });
+    for (const [folder, group] of byFolder) {
+      const storeTargets = group.map((t) => ({ mailbox: t.mailbox, address: t.address }));
+      groups.push({ folder, message: await maildirs.open(reversePath, storeTargets, log, opts) });
+    }
   } catch (err) {
     await Promise.allSettled(groups.map((g) => g.message.abort()));
     throw err;
@@ -23,8 +36,8 @@ export async function openFoldered(maildirs: MaildirDelivery, reversePath: Addre
   return groups.length === 1 && only !== undefined && only.folder === null ? only.message : new FolderedMessage(groups);
 }
 
-class FolderedMessage implements MaildirMessage {
-  constructor(private readonly groups: readonly { readonly folder: string | null; readonly message: MaildirMessage }[]) {}
+class FolderedMessage implements StoreMessage {
+  constructor(private readonly groups: readonly { readonly folder: string | null; readonly message: StoreMessage }[]) {}
 
   async write(chunk: Buffer): Promise<void> {
     await Promise.all(this.groups.map((g) => g.message.write(chunk)));
@@ -35,18 +48,23 @@ class FolderedMessage implements MaildirMessage {
    * fails aborts those not yet committed; copies already in new/ stay (as MaildirWriter's own copies do), and the
    * client's retry after our 451 makes a duplicate rather than a loss.
    */
-  async commit(opts: { prefix?: Buffer; folder?: string } = {}): Promise<readonly DeliveredCopy[]> {
-    const copies: DeliveredCopy[] = [];
+  async commit(opts: { prefix?: Buffer; folder?: string } = {}): Promise<StoreOutcome> {
+    const stored: StoreOutcome['stored'][number][] = [];
+    const failed: StoreOutcome['failed'][number][] = [];
+    let replay: StoreOutcome['replay'];
     try {
       for (const g of this.groups) {
         const folder = opts.folder ?? g.folder ?? undefined;
-        copies.push(...(await g.message.commit({ ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }), ...(folder === undefined ? {} : { folder }) })));
+        const outcome = await g.message.commit({ ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }), ...(folder === undefined ? {} : { folder }) });
+        stored.push(...outcome.stored);
+        failed.push(...outcome.failed);
+        replay ??= outcome.replay; // every group holds the same text
       }
     } catch (err) {
       await this.abort();
       throw err;
     }
-    return copies;
+    return { stored, failed, ...(replay === undefined ? {} : { replay }) };
   }
 
   async abort(): Promise<void> {

@@ -3,7 +3,7 @@
 import type { Delivery, Envelope, MessageSink, SessionInfo } from '../delivery.js';
 import type { RecipientRouting } from '../inbound/inbound-delivery.js';
 import type { LogContext, MaildirDelivery } from '../inbound/maildir-delivery.js';
-import type { MaildirMessage } from '../inbound/maildir-writer.js';
+import type { StoreMessage, StoreOpenOptions, StoreTarget } from '../inbound/local-store.js';
 import { addressKey, formatAddress, type Address } from '../mail/address.js';
 import type { Logger } from '../observability/logger.js';
 import { replies } from '../smtp/replies.js';
@@ -24,7 +24,7 @@ export interface InboundRoutingOptions {
 
 /** What one message becomes: its Maildir copies and its forwarded copy, either absent. */
 export interface RoutedCopies {
-  readonly message: MaildirMessage | null;
+  readonly message: StoreMessage | null;
   readonly forward: MessageSink | null;
 }
 
@@ -39,10 +39,15 @@ export class InboundRouting implements RecipientRouting<Route> {
     return this.#o.router.route(to);
   }
 
+  /** The mailboxes a route leads to, for the store's own check at RCPT (quota, the LMTP server's verdict). */
+  targets(route: Route): readonly StoreTarget[] {
+    return route.mailboxes.map((m) => ({ mailbox: m.mailbox, address: m.address }));
+  }
+
   /** Opens the copies of one message for these routes; throws SmtpError (451 4.3.0) when either cannot be started. */
-  async open(envelope: Envelope, routes: readonly Route[], session: SessionInfo, log: LogContext): Promise<RoutedCopies> {
+  async open(envelope: Envelope, routes: readonly Route[], session: SessionInfo, log: LogContext, opts: StoreOpenOptions = {}): Promise<RoutedCopies> {
     const { mailboxes, forwards } = merge(routes);
-    const message = mailboxes.length === 0 ? null : await openFoldered(this.#o.maildirs, envelope.reversePath, mailboxes, log);
+    const message = mailboxes.length === 0 ? null : await openFoldered(this.#o.maildirs, envelope.reversePath, mailboxes, log, opts);
     if (forwards.length === 0) return { message, forward: null };
     try {
       return { message, forward: await this.openForward(envelope, forwards, session) };

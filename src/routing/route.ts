@@ -7,6 +7,11 @@ import type { Reply } from '../mail/reply.js';
 export interface MailboxTarget {
   readonly mailbox: string;
   readonly folder: string | null;
+  /**
+   * The address that reached the mailbox ("alice+shop@…", an alias's target "alice@…"): what the local store is given
+   * for it (inbound.lmtp_recipient = "address"), and where recipients the store refuses after the data are requeued.
+   */
+  readonly address: Address;
 }
 
 /** The rule that matched at one step of the expansion. */

@@ -2,12 +2,13 @@
 // inbound mail does (mailboxes and their folders, forwards queued again with an SRS reverse-path). It takes the place
 // of outbound/local-courier.ts when the inbound server runs.
 import type { MessageSink, PreparedMessage, SessionInfo } from '../delivery.js';
-import type { MaildirDelivery } from '../inbound/maildir-delivery.js';
+import { deliveredReply, type MaildirDelivery } from '../inbound/maildir-delivery.js';
+import type { StoreOutcome } from '../inbound/local-store.js';
 import type { Address } from '../mail/address.js';
 import { replyText, type Reply } from '../mail/reply.js';
 import type { Courier, MessageBody, RecipientOutcome, TransferRequest, TransferResult } from '../outbound/courier.js';
 import { replies } from '../smtp/replies.js';
-import { isSmtpError } from '../smtp/smtp-error.js';
+import { isSmtpError, SmtpError } from '../smtp/smtp-error.js';
 import { openFoldered } from './foldered-message.js';
 import { merge, type InboundRouting } from './inbound-routing.js';
 import type { Route } from './route.js';
@@ -34,8 +35,13 @@ export class RoutedLocalCourier implements Courier {
     let relay: TransferResult['relay'] = null;
     if (routes.size > 0) {
       try {
-        const final = await this.#store(req, [...routes.values()]);
-        for (const recipient of routes.keys()) outcome.set(recipient, { recipient, status: 'sent', diagnostic: replyText(final), remoteMta: this.hostname });
+        const { final, refused } = await this.#store(req, [...routes.values()]);
+        for (const [recipient, route] of routes) {
+          // A recipient one of whose mailboxes the store refused after the data (LMTP) is tried again as a whole:
+          // its other copies may come twice, none is lost.
+          const reply = route.mailboxes.map((m) => refused.get(m.mailbox)).find((r) => r !== undefined);
+          outcome.set(recipient, reply === undefined ? { recipient, status: 'sent', diagnostic: replyText(final), remoteMta: this.hostname } : this.#refused(recipient, new SmtpError(reply)));
+        }
         relay = { host: this.hostname, ip: 'local', tls: null };
       } catch (err) {
         for (const recipient of routes.keys()) outcome.set(recipient, this.#refused(recipient, err));
@@ -46,9 +52,10 @@ export class RoutedLocalCourier implements Courier {
 
   /**
    * Both or neither, as at the MX (inbound-delivery.ts): the forwarded copy made durable first, the Maildir copies,
-   * then the forwarded copy let go (or removed when the copies failed).
+   * then the forwarded copy let go (or removed when the copies failed); with the mailboxes the store refused after
+   * the data (LMTP), each with its reply.
    */
-  async #store(req: TransferRequest, routes: readonly Route[]): Promise<Reply> {
+  async #store(req: TransferRequest, routes: readonly Route[]): Promise<{ final: Reply; refused: ReadonlyMap<string, Reply> }> {
     const { mailboxes, forwards } = merge(routes);
     const log = { id: req.id };
     let prepared: PreparedMessage | null = null;
@@ -64,7 +71,7 @@ export class RoutedLocalCourier implements Courier {
         throw err;
       }
     }
-    let local: Reply | null = null;
+    let local: StoreOutcome | null = null;
     if (mailboxes.length > 0) {
       try {
         const message = await openFoldered(this.maildirs, req.reversePath, mailboxes, log);
@@ -74,7 +81,11 @@ export class RoutedLocalCourier implements Courier {
           await message.abort();
           throw err;
         }
-        local = await this.maildirs.commit(message, log);
+        try {
+          local = await this.maildirs.commit(message, log);
+        } finally {
+          await message.abort(); // after a commit, only a spool is left to drop
+        }
       } catch (err) {
         await (prepared?.discard() ?? forward?.abort());
         throw err;
@@ -82,7 +93,8 @@ export class RoutedLocalCourier implements Courier {
     }
     if (prepared !== null) prepared.release();
     const queued = prepared?.reply ?? (forward === null ? null : await forward.commit());
-    return local ?? queued ?? replies.localError();
+    const final = local === null ? (queued ?? replies.localError()) : deliveredReply(local);
+    return { final, refused: new Map((local?.failed ?? []).map((f) => [f.target.mailbox, f.reply])) };
   }
 
   /** The router's or the delivery's SmtpError says whether the failure is final; anything else is ours, and transient. */

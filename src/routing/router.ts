@@ -104,7 +104,7 @@ export class Router {
     const exactAlias = aliases.get(key);
     if (exactAlias !== undefined) return this.#expand(address, key, exactAlias, inner, got);
     const exact = this.#deps.mailbox(a);
-    if (exact !== null) return this.#deliver(address, 'mailbox', exact, null, got);
+    if (exact !== null) return this.#deliver(a, address, 'mailbox', exact, null, got);
 
     const split = splitDetail(a.local, delimiters);
     if (split !== null) {
@@ -115,7 +115,7 @@ export class Router {
       const mailbox = this.#deps.mailbox(base);
       if (mailbox !== null) {
         const { folder, note } = await this.#folder(mailbox, split.detail);
-        return this.#deliver(address, 'subaddress', mailbox, folder, got, note);
+        return this.#deliver(a, address, 'subaddress', mailbox, folder, got, note);
       }
     }
     if (domain !== '') {
@@ -123,7 +123,7 @@ export class Router {
       const catchAlias = aliases.get(catchAllKey);
       if (catchAlias !== undefined) return this.#expand(address, catchAllKey, catchAlias, inner, got);
       const mailbox = this.#deps.mailbox({ local: '', domain });
-      if (mailbox !== null) return { ...this.#deliver(address, 'catch-all', mailbox, null, got), via: catchAllKey };
+      if (mailbox !== null) return { ...this.#deliver(a, address, 'catch-all', mailbox, null, got), via: catchAllKey };
     }
     if (top) throw new SmtpError(replies.unknownMailbox());
     // A target of an alias that leads nowhere: the others still get the mail (check-config reports it).
@@ -139,10 +139,10 @@ export class Router {
     return { address, rule: 'alias', via, children };
   }
 
-  #deliver(address: string, rule: 'mailbox' | 'subaddress' | 'catch-all', mailbox: string, folder: string | null, got: Gathered, note?: string): RouteNode {
+  #deliver(a: Address, address: string, rule: 'mailbox' | 'subaddress' | 'catch-all', mailbox: string, folder: string | null, got: Gathered, note?: string): RouteNode {
     if (!got.mailboxes.has(mailbox)) {
       this.#count(got);
-      got.mailboxes.set(mailbox, { mailbox, folder });
+      got.mailboxes.set(mailbox, { mailbox, folder, address: a });
     }
     return { address, rule, mailbox, folder, ...(note === undefined ? {} : { note }) };
   }

@@ -94,6 +94,10 @@ export const replies = {
   storageFailure: (): Reply => reply(451, '4.3.0', 'Temporary storage failure, try again later'),
   localError: (): Reply => reply(451, '4.3.0', 'Local error in processing, try again later'),
   noValidRecipients: (): Reply => reply(554, '5.5.1', 'No valid recipients'),
+  /** RFC 3463 §3.3 X.2.2 "mailbox full"; 552 as RFC 1870 §6.1 answers a message over a recipient's storage. */
+  mailboxFull: (): Reply => reply(552, '5.2.2', 'Mailbox full: quota exceeded'),
+  /** The mail store (the LMTP server) cannot be reached or did not answer in time: nothing was stored. */
+  storeUnavailable: (): Reply => reply(451, '4.3.0', 'Mail store unavailable, try again later'),
 
   // Addresses: aliases and SRS (README, Addresses). 5.4.6 is RFC 3463's "routing loop detected".
   /** `chain`: the addresses of the loop, "a@x -> b@x -> a@x". */

@@ -36,6 +36,7 @@ export function inboundConfig(maildirRoot: string, overrides: Partial<InboundCon
     srsDomain: 'example.org',
     srsSecretFile: join(maildirRoot, '..', 'srs-secret'),
     srsMaxAge: 21 * 86_400_000,
+    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null, maildirGroupWrite: false },
     ...overrides,
   };
 }

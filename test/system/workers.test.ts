@@ -28,6 +28,7 @@ describe('workers = 2', () => {
   let workers: number[];
   let usersFile: string;
   let inboundSent = 0;
+  let forwardSink: SmtpPeer;
 
   before(async () => {
     world = await startRelayWorld();
@@ -36,11 +37,14 @@ describe('workers = 2', () => {
     // A second host that defers every recipient: its messages stay in the queue for the CLI.
     await world.peer('127.0.0.2', { rcptReply: () => ({ code: 451, text: '4.7.1 try later' }) });
     world.route('later.example', '127.0.0.2');
+    // An alias's outside target (README, Addresses): the forward a worker accepts goes into the primary's queue.
+    forwardSink = await world.peer('127.0.0.3');
+    world.route('forward.example', '127.0.0.3');
     const limits = '[inbound]\nusers_file = "users"\nlimits_exempt = []\nmax_connections_per_client = 2\nmax_connection_rate = 1000\nmax_message_rate = 1000\nmax_recipient_rate = 1000\n';
     prepared = await prepareFacteur({
       users: { postmaster: ['postmaster@example.org'] },
       outbound: true,
-      toml: `workers = 2\n${limits}[metrics]\nlisten = "127.0.0.1:0"\n${world.toml('retry_min = "1h"\nretry_max = "2h"\nmta_sts = false')}`,
+      toml: `workers = 2\n${limits}[inbound.aliases]\n"fwd@example.org" = ["alice@example.org", "dave@forward.example"]\n[metrics]\nlisten = "127.0.0.1:0"\n${world.toml('retry_min = "1h"\nretry_max = "2h"\nmta_sts = false')}`,
     });
     usersFile = join(prepared.dir, 'users');
     await writeFile(usersFile, 'alice : alice@example.org\n');
@@ -91,6 +95,16 @@ describe('workers = 2', () => {
     const markers = sink.messages.map((m) => /^X-Marker: (.+)$/m.exec(m.body.toString('utf8'))?.[1]?.trim());
     assert.equal(markers.length, count, 'one delivery per message, no more');
     assert.equal(new Set(markers).size, count);
+  });
+
+  test('an alias with an outside target, accepted by a worker: the Maildir copy, and the forward sent by the queue', async () => {
+    const before = (await readMail(prepared.maildirRoot, 'alice')).length;
+    await deliverOne(facteur.port('plain'), 'forwarded by a worker', 'fwd@example.org'); // 250 2.0.0
+    inboundSent += 1;
+    const [m] = await forwardSink.waitForMessages(1);
+    assert.deepEqual(m?.to, ['dave@forward.example']);
+    assert.match(m?.from ?? '', /^SRS0=/);
+    assert.equal((await readMail(prepared.maildirRoot, 'alice')).length, before + 1);
   });
 
   test('the queue commands reach the queue through the primary', async () => {

@@ -81,6 +81,15 @@ export class ClientConnection {
     const remote = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
     // No Nagle: the final dot after the message, or a command after its reply, must not wait for a delayed ACK (40 ms).
     const socket = net.connect({ host, port, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) });
+    return ClientConnection.connected(socket, remote, ms, outer);
+  }
+
+  /** Opens a Unix stream socket (LMTP to a local server, RFC 2033 §4); errors as open(). */
+  static async openUnix(path: string, ms: number, outer?: AbortSignal): Promise<ClientConnection> {
+    return ClientConnection.connected(net.connect({ path }), `unix:${path}`, ms, outer);
+  }
+
+  private static async connected(socket: net.Socket, remote: string, ms: number, outer: AbortSignal | undefined): Promise<ClientConnection> {
     const conn = new ClientConnection(socket, remote, outer);
     let connected = false;
     socket.once('connect', () => {
@@ -296,6 +305,10 @@ function describe(err: Error): string {
       return 'address not available';
     case 'EPIPE':
       return 'connection closed while writing';
+    case 'ENOENT':
+      return 'no such socket';
+    case 'EACCES':
+      return 'permission denied';
     default: {
       // OpenSSL's messages name the library and source file, over several lines; its `reason` is what tells.
       const reason = (err as { reason?: unknown }).reason;

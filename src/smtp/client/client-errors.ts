@@ -6,6 +6,7 @@ export type ClientStage =
   | 'connect'
   | 'greeting'
   | 'ehlo'
+  | 'lhlo'
   | 'helo'
   | 'starttls'
   | 'tls-handshake'

@@ -255,11 +255,13 @@ export class SmtpClient {
   }
 }
 
-function mailCommand(from: string, params: readonly string[]): string {
+/** MAIL FROM:<from> with its parameters (shared with the LMTP client). */
+export function mailCommand(from: string, params: readonly string[]): string {
   return `MAIL FROM:<${safe(from)}>${params.map((p) => ` ${safe(p)}`).join('')}`;
 }
 
-function rcptCommand(to: string): string {
+/** RCPT TO:<to> (shared with the LMTP client). */
+export function rcptCommand(to: string): string {
   return `RCPT TO:<${safe(to)}>`;
 }
 

@@ -1,5 +1,5 @@
 // The state of one SMTP dialogue: facts about the connection, and the transaction in progress (RFC 5321 §3.3).
-import type { SessionInfo, Envelope } from '../../delivery.js';
+import type { SessionInfo, Envelope, TransactionInfo } from '../../delivery.js';
 import type { Address } from '../../mail/address.js';
 import type { MailParams } from '../mail-params.js';
 import type { AuthIdentity } from './auth-service.js';
@@ -9,6 +9,8 @@ export interface Transaction {
   readonly reversePath: Address | null;
   readonly params: MailParams;
   readonly recipients: Address[];
+  /** Handed to the delivery at each RCPT: one object per transaction, set by MAIL. */
+  readonly info?: TransactionInfo;
 }
 
 export interface TlsInfo {

@@ -88,6 +88,7 @@ test('built-in defaults (no file)', async () => {
     srsDomain: null,
     srsSecretFile: '/srv/x/data/srs-secret',
     srsMaxAge: 21 * 86_400_000,
+    store: { delivery: 'maildir', lmtp: null, lmtpRecipient: 'mailbox', lmtpTimeout: 120_000, quota: 0, quotas: {}, maildirGroup: null, maildirGroupWrite: false },
   });
   assert.deepEqual(c.outbound, {
     enabled: true,

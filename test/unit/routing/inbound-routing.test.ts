@@ -74,7 +74,7 @@ async function setup(t: TestContext, mode: Mode, checks: MessageCheck[] = []) {
     },
   };
   const routing = new InboundRouting({ router, maildirs, forwarder: () => (mode === 'none' ? null : queue), srs, logger });
-  const delivery = new InboundDelivery(maildirs, logger, { checks, authservId: null }, routing);
+  const delivery = new InboundDelivery(maildirs, logger, { checking: { checks, authservId: null }, routing });
   await mkdir(join(root, 'alice', '.shop', 'new'), { recursive: true });
   return { root, delivery, forwarded };
 }

@@ -17,7 +17,7 @@ export const mail: Handler = async (ctx, args) => {
   }
   const mailParams = parseMailParams(ctx.server.auth === undefined ? params : withoutAuth(params), { maxSize: ctx.server.limits.maxMessageSize });
   await ctx.server.delivery.acceptSender?.(path, sessionInfo(ctx.session)); // throws SmtpError to refuse
-  ctx.session.transaction = { reversePath: path, params: mailParams, recipients: [] };
+  ctx.session.transaction = { reversePath: path, params: mailParams, recipients: [], info: { reversePath: path, declaredSize: mailParams.size } };
   return replies.senderOk();
 };
 

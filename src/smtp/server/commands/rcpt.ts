@@ -17,7 +17,7 @@ export const rcpt: Handler = async (ctx, args) => {
   // RFC 5321 §4.5.3.1.8: past our limit the client must send the rest in another transaction.
   if (tx.recipients.length >= ctx.server.limits.maxRecipients) return replies.tooManyRecipients();
   const info = sessionInfo(ctx.session);
-  await ctx.server.delivery.acceptRecipient(path, info); // throws SmtpError to refuse
+  await ctx.server.delivery.acceptRecipient(path, info, tx.info); // throws SmtpError to refuse
   // Greylisting comes after the delivery's own verdict: an unknown user gets 550 at once, not 451 then 550.
   const refused = await ctx.server.recipientPolicy?.check(info, tx.reversePath, path);
   if (refused != null) return refused;
