@@ -6,6 +6,7 @@ import type { TestContext } from 'node:test';
 
 export async function tempDir(t: TestContext, prefix = 'facteur-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // maxRetries: a clean-up racing a last write in flight (ENOTEMPTY) tries again instead of failing the test.
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
 }

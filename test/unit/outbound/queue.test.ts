@@ -1,6 +1,7 @@
 // Queue: retries with backoff, per-domain attempts, limits, lifetime and bounces, flush and delete (fake courier, manual clock).
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
@@ -12,14 +13,13 @@ import { QueueStore } from '../../../src/outbound/queue-store.js';
 import { Queue } from '../../../src/outbound/queue.js';
 import type { TransferRequest, TransferResult } from '../../../src/outbound/courier.js';
 import { allWith, collectBody, deferred, FakeCourier, ManualTime, openStore, SAMPLE_BODY, storedMessage, storeItem, T0 } from '../../helpers/queue-fixtures.js';
-import { tempDir } from '../../helpers/temp-dir.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const CONFIG = { retryMin: MINUTE, retryMax: 60 * MINUTE, queueLifetime: 5 * DAY, concurrency: 10, concurrencyPerDomain: 2 };
 
 async function setup(t: TestContext, opts: { transfer?: FakeCourier; config?: Partial<typeof CONFIG>; logger?: Logger } = {}) {
-  const dir = await tempDir(t);
+  const dir = await mkdtemp(join(tmpdir(), 'facteur-test-'));
   const time = new ManualTime();
   const { store } = await openStore(dir, time);
   const transfer = opts.transfer ?? new FakeCourier();
@@ -33,7 +33,12 @@ async function setup(t: TestContext, opts: { transfer?: FakeCourier; config?: Pa
     timers: time,
     random: () => 0.5, // no jitter: delays are exact
   });
-  t.after(() => queue.close(1000));
+  // The queue is closed before its folder goes: an attempt still in flight writes its state there until then (with
+  // tempDir's own hook, registered first and so run first, the folder's removal raced that write: ENOTEMPTY).
+  t.after(async () => {
+    await queue.close(1000);
+    await rm(dir, { recursive: true, force: true });
+  });
   return { dir, time, store, transfer, queue };
 }
 
