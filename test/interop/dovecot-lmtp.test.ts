@@ -8,6 +8,7 @@ import nodemailer from 'nodemailer';
 import { dovecotMissing, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startFacteur, type Facteur } from '../helpers/facteur.js';
 import { listMail } from '../helpers/maildir.js';
+import { deliverOne } from '../helpers/smtp-dialog.js';
 
 const missing = dovecotMissing();
 const USERS = {
@@ -52,7 +53,7 @@ describe('LMTP to Dovecot', { skip: missing ?? false }, () => {
     await d.expect(354);
     await d.send('Subject: [report] weekly\r\n\r\nnumbers\r\n.\r\n');
     await d.expect(250, '2.0.0');
-    await deliverTo(facteur, 'carol@example.org', 'plain note');
+    await deliverOne(facteur.port('plain'), 'plain note', 'carol@example.org');
     assert.deepEqual(await dovecot.subjects('carol', 'Reports'), ['[report] weekly']);
     assert.deepEqual(await dovecot.subjects('carol'), ['plain note']);
   });
@@ -83,7 +84,7 @@ describe('LMTP to Dovecot', { skip: missing ?? false }, () => {
     const second = await startDovecot({ users: [{ name: 'alice' }, { name: 'postmaster' }] });
     const f = await startFacteur({ users: USERS, captureLog: true, toml: `[inbound]\ndelivery = "lmtp"\nlmtp = "unix:${second.lmtp}"\n` });
     try {
-      await deliverTo(f, 'alice@example.org', 'while up');
+      await deliverOne(f.port('plain'), 'while up', 'alice@example.org');
       await second.stop();
       const d = await dialog(f);
       await d.command('MAIL FROM:<sender@client.example>');
@@ -110,20 +111,6 @@ async function dialog(f: Facteur) {
   await d.command('EHLO client.example');
   await d.expect(250);
   return d;
-}
-
-async function deliverTo(f: Facteur, to: string, subject: string): Promise<void> {
-  const d = await dialog(f);
-  await d.command('MAIL FROM:<sender@client.example>');
-  await d.expect(250);
-  await d.command(`RCPT TO:<${to}>`);
-  await d.expect(250);
-  await d.command('DATA');
-  await d.expect(354);
-  await d.send(`Subject: ${subject}\r\n\r\nhello\r\n.\r\n`);
-  await d.expect(250, '2.0.0');
-  await d.command('QUIT');
-  await d.expect(221);
 }
 
 /** A message of `bytes` put straight into a user's Maildir/new, as if delivered earlier (Dovecot counts it at its first quota check). */
