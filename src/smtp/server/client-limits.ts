@@ -74,8 +74,13 @@ export interface ClientLimiter {
   update(settings: ClientLimitSettings): void;
 }
 
+/** Distinct client addresses whose exemption is remembered: BlockList.check parses its argument on every call. */
+const EXEMPT_MEMO = 4096;
+
 export class ClientLimits implements ClientLimiter {
   private exempt = new BlockList();
+  /** isExempt's answers per address, for the current limits_exempt (cleared by update and when full). */
+  private readonly exemptMemo = new Map<string, boolean>();
   private readonly clients = new Map<string, ClientState>();
 
   constructor(
@@ -91,6 +96,7 @@ export class ClientLimits implements ClientLimiter {
     for (const network of settings.exempt) addNetwork(exempt, network);
     this.settings = settings;
     this.exempt = exempt;
+    this.exemptMemo.clear();
   }
 
   /**
@@ -129,8 +135,14 @@ export class ClientLimits implements ClientLimiter {
 
   /** True for a client of limits_exempt, never counted. */
   isExempt(ip: string): boolean {
-    if (isIPv4(ip)) return this.exempt.check(ip, 'ipv4');
-    return isIPv6(ip) && this.exempt.check(ip, 'ipv6');
+    // Asked three times per message (connection, MAIL, RCPT) for the same few addresses; a check costs a parse.
+    let exempt = this.exemptMemo.get(ip);
+    if (exempt === undefined) {
+      exempt = isIPv4(ip) ? this.exempt.check(ip, 'ipv4') : isIPv6(ip) && this.exempt.check(ip, 'ipv6');
+      if (this.exemptMemo.size >= EXEMPT_MEMO) this.exemptMemo.clear();
+      this.exemptMemo.set(ip, exempt);
+    }
+    return exempt;
   }
 
   private state(key: string): ClientState {

@@ -83,7 +83,7 @@ export class Connection {
       if (end === 'timeout') this.writeNow(replies.timeout(this.opts.server.hostname));
       if (end === 'error') this.opts.server.logger.error({ err, session: this.session.id }, 'session failed');
     }
-    this.close();
+    this.close(end === 'quit');
     metrics.sessionsOpen.dec({ server: name });
     metrics.sessions.inc({ server: name, end });
     const s = this.session;
@@ -311,12 +311,14 @@ export class Connection {
     this.socket.uncork();
   }
 
-  private close(): void {
+  /** `quit`: the client said QUIT and was answered, so the connection closes as soon as that reply is written. */
+  private close(quit = false): void {
     if (this.closed) return;
     this.uncork();
     this.closed = true;
     this.reader.detach();
     hangUp(this.socket, this.tcp, {
+      closeOnceWritten: quit,
       onReset: () => this.opts.server.logger.debug({ event: 'connection-reset', session: this.session.id }, 'the client kept the connection open after ours closed: reset'),
     });
   }

@@ -14,7 +14,11 @@ export const HANG_UP_GRACE_MS = 2000;
  * the timer, that took the whole process down. The reset therefore always goes to the TCP socket, and nothing in
  * the timer may throw.
  */
-export function hangUp(socket: Socket, tcp: Socket, opts: { readonly last?: string; readonly onReset?: () => void } = {}): void {
+export function hangUp(
+  socket: Socket,
+  tcp: Socket,
+  opts: { readonly last?: string; readonly onReset?: () => void; readonly closeOnceWritten?: boolean } = {},
+): void {
   const { last, onReset } = opts;
   const timer = setTimeout(() => {
     reset(tcp, socket);
@@ -28,7 +32,13 @@ export function hangUp(socket: Socket, tcp: Socket, opts: { readonly last?: stri
   socket.once('close', () => clearTimeout(timer));
   tcp.once('close', () => clearTimeout(timer));
   try {
-    if (last === undefined) socket.end();
+    if (opts.closeOnceWritten === true && socket === tcp) {
+      // After QUIT nothing more is owed: close(2) as soon as our reply is in the kernel's hands, which then sends it
+      // and the FIN. A half-close would wait on the peer, and most clients (Postfix's smtp-source, for one) answer
+      // the 221 with a reset: shutdown(2) then fails with ENOTCONN and the next read with ECONNRESET, two error
+      // objects per session for nothing. TLS keeps end(), which sends its close_notify first.
+      socket.write(last ?? '', () => socket.destroy());
+    } else if (last === undefined) socket.end();
     else socket.end(last);
   } catch {
     reset(tcp, socket);

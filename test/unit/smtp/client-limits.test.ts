@@ -89,4 +89,14 @@ describe('ClientLimits', () => {
       }
     }
   });
+
+  test('a change of limits_exempt (SIGHUP) is seen at once for an address already asked about', () => {
+    const limits = new ClientLimits(settings(), clock().now);
+    assert.equal(limits.isExempt('198.51.100.7'), false);
+    limits.update(settings({ exempt: ['198.51.100.0/24'] }));
+    assert.equal(limits.isExempt('198.51.100.7'), true);
+    limits.update(settings({ exempt: [] }));
+    assert.equal(limits.isExempt('198.51.100.7'), false);
+    assert.equal(limits.isExempt('127.0.0.1'), false);
+  });
 });
