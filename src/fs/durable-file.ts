@@ -1,6 +1,6 @@
 // One file made durable without ever replacing another: written into a tmp file, flushed (fdatasync), given its
 // final name with link(2), which fails if the name is taken (then the next name is tried), and its folder flushed.
-import { createReadStream, linkSync, renameSync, unlinkSync } from 'node:fs';
+import { createReadStream, linkSync, renameSync, unlink, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, type SyncDirectory } from './directory.js';
 import { errorCode } from './error-code.js';
@@ -80,6 +80,8 @@ export class DurableFile {
   #path: string | null = null;
   /** Every step after the previous one, so that abort() never races a write. */
   readonly #ops = new Serial();
+  /** The tmp name's removal once the file is placed: it runs in the thread pool beside the folder's fsync. */
+  #unlinking: Promise<void> = Promise.resolve();
 
   constructor(place: DurablePlace, opts: DurableFileOptions) {
     this.#place = place;
@@ -168,7 +170,8 @@ export class DurableFile {
         }
         this.#path = target;
         this.#state = 'placed';
-        if (this.#place.replace !== true) unlinkTmp(this.#tmp as string);
+        // Off the event loop: unlink(2) in tmp/ waits on that folder's lock, which file creations there hold.
+        if (this.#place.replace !== true) this.#unlinking = unlinkTmpLater(this.#tmp as string);
         this.#tmp = null;
         return this.#name;
       }
@@ -180,6 +183,7 @@ export class DurableFile {
     return this.#ops.run(async () => {
       this.#expect('placed');
       await this.#syncDir(this.#dir);
+      await this.#unlinking; // settled long before the fsync in practice; awaited so that nothing outlives commit()
       this.#state = 'committed';
       this.#buffer = EMPTY;
     });
@@ -351,6 +355,11 @@ function unlinkTmp(path: string): void {
   } catch {
     // already gone, or left for the cleanup
   }
+}
+
+/** unlinkTmp in the thread pool; never rejects. */
+function unlinkTmpLater(path: string): Promise<void> {
+  return new Promise((resolve) => unlink(path, () => resolve()));
 }
 
 async function writeAll(handle: QuickFile, data: Buffer): Promise<void> {

@@ -37,7 +37,10 @@ export function hangUp(
       // and the FIN. A half-close would wait on the peer, and most clients (Postfix's smtp-source, for one) answer
       // the 221 with a reset: shutdown(2) then fails with ENOTCONN and the next read with ECONNRESET, two error
       // objects per session for nothing. TLS keeps end(), which sends its close_notify first.
-      socket.write(last ?? '', () => socket.destroy());
+      if (last !== undefined) socket.write(last);
+      // Usually written at once (writableLength 0: all of it in the kernel); else close once the rest is.
+      if (socket.writableLength === 0) socket.destroy();
+      else socket.write('', () => socket.destroy());
     } else if (last === undefined) socket.end();
     else socket.end(last);
   } catch {
