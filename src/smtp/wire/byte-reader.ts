@@ -25,6 +25,8 @@ export class ConnectionClosedError extends Error {
 interface Waiter {
   resolve(): void;
   reject(err: unknown): void;
+  /** The signal this wait may be aborted by. */
+  readonly signal: AbortSignal | undefined;
 }
 
 /**
@@ -42,6 +44,12 @@ export class ByteReader {
   #waiter: Waiter | null = null;
   #busy = false;
   #detached = false;
+  /**
+   * The signal our abort listener is on. It stays there between waits: a session passes the same signal for every
+   * command (command-wait.ts), and adding and removing an EventTarget listener for each of them was a measurable
+   * share of a short session's CPU. It moves when a wait brings another signal, and leaves at detach().
+   */
+  #signal: AbortSignal | undefined = undefined;
 
   constructor(stream: Readable, opts: { highWaterMark?: number } = {}) {
     this.#stream = stream;
@@ -107,6 +115,7 @@ export class ByteReader {
     s.off('close', this.#onEnd);
     s.off('error', this.#onError);
     s.pause();
+    this.#listen(undefined);
     const w = this.#waiter;
     this.#waiter = null;
     w?.reject(new ConnectionClosedError('connection closed by the server'));
@@ -167,24 +176,27 @@ export class ByteReader {
     // Waiting means the consumer wants bytes: undo any backpressure pause (and one made by someone else before us).
     if (this.#stream.isPaused()) this.#stream.resume();
     const before = this.#size;
+    if (signal !== undefined) this.#listen(signal);
     return new Promise<boolean>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiter = null;
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(this.#size > before);
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      };
+      this.#waiter = { resolve: () => resolve(this.#size > before), reject, signal };
     });
   }
+
+  /** Moves our abort listener to `signal` (off any signal when undefined). */
+  #listen(signal: AbortSignal | undefined): void {
+    if (signal === this.#signal) return;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort);
+  }
+
+  readonly #onAbort = (): void => {
+    const w = this.#waiter;
+    // Only a wait made with that signal ends; one made without a signal (or with another) goes on.
+    if (w === null || w.signal === undefined || w.signal !== this.#signal) return;
+    this.#waiter = null;
+    w.reject(w.signal.reason);
+  };
 
   #wake(): void {
     const w = this.#waiter;

@@ -34,6 +34,7 @@ const DOT_LINE = 3;
 export async function* readData(reader: ByteReader, opts: ReadDataOptions): AsyncGenerator<Buffer, void, undefined> {
   const end = new EndFinder();
   const unstuffer = new Unstuffer();
+  const wait = new ChunkWait();
   let size = 0;
   // The faults seen so far; the reply names the gravest (bare line ending, then NUL, then size), whatever their order.
   let bare = false;
@@ -42,7 +43,7 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
   let yielding = false;
   try {
     for (;;) {
-      const chunk = await nextChunk(reader, opts);
+      const chunk = await nextChunk(reader, opts, wait);
       const stop = end.find(chunk);
       if (stop >= 0) reader.unshift(chunk.subarray(stop));
       let out: Buffer | null = null;
@@ -72,23 +73,43 @@ export async function* readData(reader: ByteReader, opts: ReadDataOptions): Asyn
       }
     }
   } finally {
-    if (yielding) await drain(reader, end, opts);
+    if (yielding) await drain(reader, end, opts, wait);
   }
 }
 
-async function nextChunk(reader: ByteReader, opts: ReadDataOptions): Promise<Buffer> {
+/**
+ * The wait for the next chunk: one abort controller per message, and a plain timer for each real wait. An
+ * AbortSignal.timeout per chunk cost more (each is tracked for the garbage collector), and with one signal for the
+ * whole text the reader keeps its abort listener on it (byte-reader.ts).
+ */
+class ChunkWait {
+  readonly #controller = new AbortController();
+
+  /** Waits for the reader's next bytes, at most `ms` milliseconds (then rejects with a TimeoutError). */
+  async read(reader: ByteReader, ms: number): Promise<Buffer | null> {
+    const timer = setTimeout(() => this.#controller.abort(new DOMException(`no message text for ${ms} ms`, 'TimeoutError')), ms);
+    timer.unref(); // the socket keeps the process alive, not this timer
+    try {
+      return await reader.read(this.#controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function nextChunk(reader: ByteReader, opts: ReadDataOptions, wait: ChunkWait): Promise<Buffer> {
   const left = opts.deadline === undefined ? opts.timeoutMs : Math.min(opts.timeoutMs, opts.deadline - Date.now());
   if (left <= 0) throw new DOMException('message text took too long', 'TimeoutError');
   // A timer only when the wait is real: buffered bytes come back at once.
-  const chunk = reader.buffered > 0 ? await reader.read() : await reader.read(AbortSignal.timeout(left));
+  const chunk = reader.buffered > 0 ? await reader.read() : await wait.read(reader, left);
   if (chunk === null) throw new ConnectionClosedError('Connection closed during DATA');
   return chunk;
 }
 
 /** Reads and drops bytes up to the end marker, leaving what follows it in the reader. */
-async function drain(reader: ByteReader, end: EndFinder, opts: ReadDataOptions): Promise<void> {
+async function drain(reader: ByteReader, end: EndFinder, opts: ReadDataOptions, wait: ChunkWait): Promise<void> {
   for (;;) {
-    const chunk = await nextChunk(reader, opts);
+    const chunk = await nextChunk(reader, opts, wait);
     const stop = end.find(chunk);
     if (stop >= 0) {
       reader.unshift(chunk.subarray(stop));

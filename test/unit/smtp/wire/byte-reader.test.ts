@@ -1,5 +1,6 @@
 // Tests of ByteReader: CRLF lines, limits, bare LF, EOF, shared buffering with read(), timeouts, errors, detach.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ByteReader, ConnectionClosedError, type LineResult } from '../../../../src/smtp/wire/byte-reader.js';
@@ -219,6 +220,53 @@ describe('ByteReader.detach', () => {
     const pending = reader.read();
     reader.detach();
     await assert.rejects(pending, ConnectionClosedError);
+    stream.destroy();
+  });
+});
+
+describe('ByteReader abort listener kept between waits', () => {
+  it('one listener on a signal used for many waits, moved to another signal, and gone at detach', async () => {
+    const { stream, reader } = readerOver([], { end: false });
+    const session = new AbortController();
+    for (const line of ['EHLO a', 'MAIL FROM:<>', 'RCPT TO:<b@c>']) {
+      const pending = reader.readLine(512, session.signal);
+      stream.write(`${line}\r\n`);
+      assert.equal(show(await pending), `line:${line}`);
+      assert.equal(getEventListeners(session.signal, 'abort').length, 1);
+    }
+    const other = new AbortController();
+    const pending = reader.read(other.signal);
+    stream.write('x');
+    assert.equal((await pending)?.toString(), 'x');
+    assert.equal(getEventListeners(session.signal, 'abort').length, 0);
+    assert.equal(getEventListeners(other.signal, 'abort').length, 1);
+    reader.detach();
+    assert.equal(getEventListeners(other.signal, 'abort').length, 0);
+    stream.destroy();
+  });
+
+  it('a signal aborted after its wait ended does not end a later wait made without it', async () => {
+    const { stream, reader } = readerOver([], { end: false });
+    const first = new AbortController();
+    const pending = reader.readLine(512, first.signal);
+    stream.write('NOOP\r\n');
+    assert.equal(show(await pending), 'line:NOOP');
+    const later = reader.readLine(512);
+    first.abort(new Error('too late'));
+    stream.write('QUIT\r\n');
+    assert.equal(show(await later), 'line:QUIT');
+    stream.destroy();
+  });
+
+  it('the kept signal still ends the wait it was given to', async () => {
+    const { stream, reader } = readerOver([], { end: false });
+    const session = new AbortController();
+    const one = reader.readLine(512, session.signal);
+    stream.write('NOOP\r\n');
+    await one;
+    const two = reader.readLine(512, session.signal);
+    session.abort(new DOMException('no command', 'TimeoutError'));
+    await assert.rejects(two, (e: Error) => e.name === 'TimeoutError');
     stream.destroy();
   });
 });

@@ -184,7 +184,7 @@ describe('readData: the connection', () => {
     const stream = new PassThrough();
     const reader = new ByteReader(stream);
     stream.write('partial\r\n');
-    // AbortSignal.timeout's timer is unref'd: keep the event loop alive (in the server, the socket does).
+    // The wait's timer is unref'd: keep the event loop alive (in the server, the socket does).
     const keepAlive = setInterval(() => undefined, 60_000);
     try {
       const parts: string[] = [];
