@@ -73,7 +73,7 @@ async function sign(keys: DkimKeys, message: Buffer): Promise<string> {
 const checks = new InboundChecks({ resolve, hostname: 'mx.example.net', dmarcPolicy: 'enforce' });
 async function verify(message: Buffer): Promise<void> {
   const run = checks.start({ clientIp: '192.0.2.10', helo: 'mail.example.org', mailFrom: 'alice@example.org' });
-  for (const c of chunks(message)) await run.write(c);
+  for (const c of chunks(message)) run.write(c);
   const out = await run.finish();
   if (out.verdict !== 'accept') throw new Error(`unexpected verdict: ${out.summary}`);
 }

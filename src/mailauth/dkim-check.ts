@@ -35,18 +35,19 @@ export class DkimCheck {
     this.#onHeader = onHeader;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  /** Synchronous: hashing a chunk waits for nothing, and a promise per chunk would be pure cost. */
+  write(chunk: Buffer): void {
     if (this.#header.state === 'complete') return this.#verifier.writeBody(chunk);
     if (this.#header.state === 'too-large') return;
     const rest = this.#header.push(chunk);
     if (this.#header.tooLarge()) this.#headerTooLarge = true;
-    else if (rest !== null) await this.#headerDone(rest);
+    else if (rest !== null) this.#headerDone(rest);
   }
 
   async finish(): Promise<DkimOutcome> {
     if (this.#header.state === 'reading') {
       this.#header.end(); // a message without body
-      await this.#headerDone(Buffer.alloc(0));
+      this.#headerDone(Buffer.alloc(0));
     }
     if (this.#headerTooLarge) return { results: [], authorDomains: [], arc: { chain: false }, headerTooLarge: true };
     const v = this.#verifier;
@@ -66,7 +67,7 @@ export class DkimCheck {
     return this.#verifier.authorDomains;
   }
 
-  async #headerDone(rest: Buffer): Promise<void> {
+  #headerDone(rest: Buffer): void {
     this.#verifier.writeHeaderSection(this.#header.header as Buffer);
     this.#onHeader(this);
     if (rest.length > 0) this.#verifier.writeBody(rest);

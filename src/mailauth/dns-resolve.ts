@@ -26,7 +26,8 @@ export class MessageResolver {
 
   /** The function to hand to mailauth. */
   readonly resolve = (name: string, rrtype: string): Promise<unknown> => {
-    const key = `${rrtype} ${name.toLowerCase().replace(/\.$/, '')}`;
+    const lower = name.toLowerCase();
+    const key = `${rrtype} ${lower.endsWith('.') ? lower.slice(0, -1) : lower}`;
     let answer = this.#asked.get(key);
     if (answer === undefined) {
       answer = this.#resolve(name, rrtype);

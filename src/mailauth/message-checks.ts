@@ -114,11 +114,14 @@ export class MessageChecks {
     this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
   }
 
-  /** Feeds the next chunk of the message as received (before any field is added or removed). Never throws. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Feeds the next chunk of the message as received (before any field is added or removed). Never throws.
+   * Synchronous (the DNS lookups it starts are awaited in finish()): no promise per chunk.
+   */
+  write(chunk: Buffer): void {
     if (this.#failure !== null) return;
     try {
-      await this.#dkim.write(chunk);
+      this.#dkim.write(chunk);
     } catch (err) {
       this.#failure = err as Error;
     }
