@@ -28,17 +28,24 @@ function formatResult(r: MethodResult): string {
   return parts.join(' ');
 }
 
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** The usual method names and results ("spf", "pass"): kept as they are after one test instead of two replacements. */
+const PLAIN_TOKEN = /^[A-Za-z0-9._-]+$/;
+const COMMENT_SPECIAL = /[\x00-\x1f\x7f\\()]/;
+
 /** Control characters (CR and LF above all) would end or corrupt the header field. */
 function clean(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return CONTROL.test(s) ? s.replace(/[\x00-\x1f\x7f]+/g, ' ') : s;
 }
 
 function token(s: string): string {
+  if (PLAIN_TOKEN.test(s)) return s;
   return clean(s).replace(/[^A-Za-z0-9._-]/g, '') || 'none';
 }
 
 /** RFC 5322 §3.2.2: inside a comment, "(", ")" and "\" are escaped. */
 function comment(s: string): string {
+  if (!COMMENT_SPECIAL.test(s)) return s;
   return clean(s).replace(/[\\()]/g, (c) => `\\${c}`);
 }
 

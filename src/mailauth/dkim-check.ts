@@ -29,9 +29,12 @@ export class DkimCheck {
   readonly #onHeader: (check: DkimCheck) => void;
   #headerTooLarge = false;
 
-  /** `keys`: share one cache between messages; `onHeader`: called once the header section is read. */
-  constructor(resolve: DnsResolve, keys = new DkimKeyCache(), onHeader: (check: DkimCheck) => void = () => {}, now = new Date()) {
-    this.#verifier = new MessageDkimVerifier(resolve, keys, now);
+  /**
+   * `keys`: share one cache between messages; `onHeader`: called once the header section is read; `toAscii`: a memo
+   * of domainToASCII shared between messages (AsciiDomains), domainToASCII itself by default.
+   */
+  constructor(resolve: DnsResolve, keys = new DkimKeyCache(), onHeader: (check: DkimCheck) => void = () => {}, now = new Date(), toAscii?: (domain: string) => string) {
+    this.#verifier = new MessageDkimVerifier(resolve, keys, now, toAscii);
     this.#onHeader = onHeader;
   }
 

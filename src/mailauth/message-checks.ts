@@ -8,6 +8,7 @@ import { replies } from '../smtp/replies.js';
 import type { Reply } from '../mail/reply.js';
 import { formatAuthenticationResults, type MethodResult } from './authentication-results.js';
 import { DkimCheck, type DkimOutcome } from './dkim-check.js';
+import { AsciiDomains } from './ascii-domains.js';
 import { DkimKeyCache } from './dkim-public-key.js';
 import { checkDmarc, type Disposition, type DmarcCache, type DmarcEvaluation, type DmarcOutcome } from './dmarc-check.js';
 import { MessageResolver, type DnsResolve } from './dns-resolve.js';
@@ -72,6 +73,8 @@ export class InboundChecks {
   readonly #opts: InboundChecksOptions;
   /** DKIM keys parsed once per distinct record, for every message. */
   readonly #keys = new DkimKeyCache();
+  /** The From: domains' A-labels, for every message. */
+  readonly #domains = new AsciiDomains();
   /** SPF results of recent messages (null: every message evaluated afresh). */
   readonly #spf: SpfCache<SpfOutcome> | null;
   /** DMARC evaluations of recent messages (null: every message evaluated afresh). */
@@ -87,7 +90,7 @@ export class InboundChecks {
 
   /** Starts the checks of one message at DATA: SPF runs at once (or is remembered), while the message arrives. */
   start(facts: SessionFacts): MessageChecks {
-    return new MessageChecks(this.#opts, this.#keys, facts, this.#spf ?? undefined, this.#dmarc ?? undefined);
+    return new MessageChecks(this.#opts, { keys: this.#keys, domains: this.#domains }, facts, this.#spf ?? undefined, this.#dmarc ?? undefined);
   }
 }
 
@@ -103,7 +106,8 @@ export class MessageChecks {
   readonly #dmarcCache: DmarcCache | undefined;
   #failure: Error | null = null;
 
-  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>, dmarcCache?: DmarcCache) {
+  /** `shared`: what every message's checks reuse (parsed DKIM keys, A-labels of domains). */
+  constructor(opts: InboundChecksOptions, shared: { readonly keys: DkimKeyCache; readonly domains?: AsciiDomains }, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>, dmarcCache?: DmarcCache) {
     this.#opts = opts;
     this.#dmarcCache = dmarcCache;
     this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
@@ -111,7 +115,7 @@ export class MessageChecks {
     this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts, spfCache);
     this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts, spfCache);
     this.#lookups = new MessageResolver(opts.resolve);
-    this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
+    this.#dkim = new DkimCheck(this.#lookups.resolve, shared.keys, (check) => this.#prefetch(check), new Date(), shared.domains?.toAscii);
   }
 
   /**
