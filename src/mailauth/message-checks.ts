@@ -66,6 +66,12 @@ export interface CheckOutcome {
 /** arc()'s result for a message without ARC fields (RFC 8617 §5.2: no chain is "none"). */
 const NO_ARC = { status: { result: 'none' }, i: 0 } as unknown as ARCResult;
 
+interface ArcOutcome {
+  readonly status: string;
+  readonly comment: string | null;
+  readonly result: ARCResult | undefined;
+}
+
 /** At most this many distinct author domains are evaluated (a From: with fifty domains is abuse, not mail). */
 const MAX_AUTHOR_DOMAINS = 5;
 
@@ -148,7 +154,10 @@ export class MessageChecks {
 
   async #finish(): Promise<CheckOutcome> {
     const dkim = await this.#dkim.finish();
-    const [spfMailFrom, spfHelo, arc] = await Promise.all([this.#spfMailFrom, this.#spfHelo, this.#checkArc(dkim)]);
+    // Awaited one by one, and only what is pending: each await of a settled promise still costs a turn.
+    const arc = this.#arcAbsent(dkim) ?? (await this.#checkArc(dkim));
+    const spfMailFrom = this.#spfMailFrom === null ? null : await this.#spfMailFrom;
+    const spfHelo = this.#spfHelo === null ? null : await this.#spfHelo;
     const dkimRows = dkim.results.filter((r) => r.status !== undefined);
     const spfPass = spfMailFrom !== null ? (spfMailFrom.result === 'pass' ? [spfMailFrom.domain] : []) : spfHelo?.result === 'pass' ? [spfHelo.domain] : [];
     const incomplete = [spfMailFrom ?? spfHelo].some((s) => s?.result === 'temperror') || dkimRows.some((r) => r.status.result === 'temperror');
@@ -209,11 +218,18 @@ export class MessageChecks {
     for (const d of [...domains].slice(0, MAX_AUTHOR_DOMAINS)) this.#lookups.prefetch(`_dmarc.${d}`, 'TXT');
   }
 
-  /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
-  async #checkArc(dkim: DkimOutcome): Promise<{ status: string; comment: string | null; result: ARCResult | undefined }> {
+  /** The ARC result when there is no chain to check, without a promise; null when there is one. */
+  #arcAbsent(dkim: DkimOutcome): ArcOutcome | null {
     if (dkim.headerTooLarge) return { status: 'none', comment: null, result: undefined };
     // No ARC field at all (most mail): what mailauth's arc() answers for an empty chain, without its work.
     if (dkim.arc.chain === false && dkim.arc.error === undefined) return { status: 'none', comment: null, result: NO_ARC };
+    return null;
+  }
+
+  /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
+  async #checkArc(dkim: DkimOutcome): Promise<ArcOutcome> {
+    const absent = this.#arcAbsent(dkim);
+    if (absent !== null) return absent;
     const lookups = new MessageResolver(this.#opts.resolve);
     try {
       const result = await checkArcChain(dkim.arc as Parameters<typeof checkArcChain>[0], { resolver: lookups.resolve as (name: string, rrtype: string) => Promise<string[][]> });
