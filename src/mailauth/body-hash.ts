@@ -25,7 +25,8 @@ export class BodyHash {
   readonly #relaxed: boolean;
   /** The l= tag: canonical octets hashed at most (RFC 6376 §3.5); null: all. */
   readonly #limit: number | null;
-  readonly #out = Buffer.allocUnsafe(OUT_BYTES);
+  /** The canonical octets not hashed yet; allocated when first needed (plain text is hashed without it). */
+  #outBuffer: Buffer | null = null;
   #n = 0;
   /** The current line has content: any octet for simple, any octet other than WSP for relaxed. */
   #content = false;
@@ -59,7 +60,7 @@ export class BodyHash {
       this.#n = this.#updatePlain(b, text);
       return;
     }
-    const out = this.#out;
+    const out = this.#out();
     const relaxed = this.#relaxed;
     let n = this.#n;
     for (let i = 0; i < chunk.length; i++) {
@@ -128,23 +129,46 @@ export class BodyHash {
     }
     let end = b.length;
     while (end > start && b[end - 1] === LF) end--;
+    let canonical = '';
     if (end > start) {
       // Content from `start` (or the line already begun) to `end`, which is not a line end.
       if (!this.#content) n = this.#contentStart(n);
-      const canonical = text.slice(start, end).replaceAll('\n', '\r\n');
-      for (let i = 0; i < canonical.length; ) {
-        const k = Math.min(canonical.length - i, OUT_BYTES - n);
-        this.#out.write(i === 0 && k === canonical.length ? canonical : canonical.slice(i, i + k), n, k, 'latin1');
-        i += k;
-        n += k;
-        if (n === OUT_BYTES) n = this.#flush(n);
-      }
+      canonical = text.slice(start, end).replaceAll('\n', '\r\n');
     }
     if (end < b.length) {
-      n = this.#endLine(n);
+      // The line ends (with CRLF if it has content); the empty lines after it wait for content.
+      if (this.#content) canonical += '\r\n';
+      else this.#emptyLines++;
+      this.#content = false;
       this.#emptyLines += b.length - end - 1;
     }
+    return canonical === '' ? n : this.#hashText(canonical, n);
+  }
+
+  /** Hashes canonical text after the `n` octets waiting in the buffer; returns how many wait now. */
+  #hashText(canonical: string, n: number): number {
+    if (this.#limit === null) {
+      // No l= to count against: the text goes to the hash as it is, with no copy into the buffer.
+      n = this.#flush(n);
+      this.#hash.update(canonical, 'latin1');
+      this.canonicalizedLength += canonical.length;
+      this.bodyHashedBytes += canonical.length;
+      return n;
+    }
+    const out = this.#out();
+    for (let i = 0; i < canonical.length; ) {
+      const k = Math.min(canonical.length - i, OUT_BYTES - n);
+      out.write(i === 0 && k === canonical.length ? canonical : canonical.slice(i, i + k), n, k, 'latin1');
+      i += k;
+      n += k;
+      if (n === OUT_BYTES) n = this.#flush(n);
+    }
     return n;
+  }
+
+  #out(): Buffer {
+    if (this.#outBuffer === null) this.#outBuffer = Buffer.allocUnsafe(OUT_BYTES);
+    return this.#outBuffer;
   }
 
   /** The base64 body hash (the bh= value). */
@@ -154,15 +178,16 @@ export class BodyHash {
     if (this.#cr) {
       this.#cr = false;
       n = this.#contentStart(n);
-      this.#out[n++] = CR;
+      this.#out()[n++] = CR;
       if (n === OUT_BYTES) n = this.#flush(n);
     }
     // A last line without its line ending gets one (§3.4.3, §3.4.4).
     if (this.#content) n = this.#endLine(n);
     // §3.4.3: an empty body is one CRLF for simple; relaxed leaves it empty (erratum 1384).
     if (!this.#relaxed && this.canonicalizedLength + n === 0) {
-      this.#out[n++] = CR;
-      this.#out[n++] = LF;
+      const out = this.#out();
+      out[n++] = CR;
+      out[n++] = LF;
     }
     this.#flush(n);
     this.#n = 0;
@@ -180,18 +205,18 @@ export class BodyHash {
 
   /** Before the first content octet of a line: the held-back empty lines, then the pending SP. */
   #contentStart(n: number): number {
-    const out = this.#out;
     if (!this.#content) {
       this.#content = true;
       for (; this.#emptyLines > 0; this.#emptyLines--) {
         if (n + 2 > OUT_BYTES) n = this.#flush(n);
+        const out = this.#out();
         out[n++] = CR;
         out[n++] = LF;
       }
     }
     if (this.#space) {
       this.#space = false;
-      out[n++] = SP;
+      this.#out()[n++] = SP;
       if (n === OUT_BYTES) n = this.#flush(n);
     }
     return n;
@@ -200,8 +225,9 @@ export class BodyHash {
   #endLine(n: number): number {
     if (this.#content) {
       if (n + 2 > OUT_BYTES) n = this.#flush(n);
-      this.#out[n++] = CR;
-      this.#out[n++] = LF;
+      const out = this.#out();
+      out[n++] = CR;
+      out[n++] = LF;
     } else {
       this.#emptyLines++;
     }
@@ -216,7 +242,7 @@ export class BodyHash {
     const room = this.#limit === null ? n : Math.max(0, Math.min(n, this.#limit - this.bodyHashedBytes));
     if (room > 0) {
       // Hash.update copies what it is given, so the buffer can be reused at once.
-      this.#hash.update(this.#out.subarray(0, room));
+      this.#hash.update(this.#out().subarray(0, room));
       this.bodyHashedBytes += room;
     }
     return 0;
