@@ -106,7 +106,7 @@ export class MessageDkimVerifier {
         return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
       };
       // mailauth's object, completed in place: its arc() reads the same object back.
-      this.signatureHeaders.push(Object.assign(entry, { type }, describe(type, tag)) as SignatureHeader);
+      this.signatureHeaders.push(describe(Object.assign(entry, { type }) as unknown as SignatureHeader, tag));
     }
   }
 
@@ -172,16 +172,18 @@ function dkimSignature(field: RawHeaderField): SignatureHeader {
   const tags = parseTagList(field.line.toString('latin1', field.line.indexOf(':') + 1));
   const parsed: Record<string, { value: string }> = {};
   for (const [name, value] of tags ?? []) parsed[name] = { value };
-  const sig: SignatureHeader = { type: 'DKIM', parsed, original: field.line, ...describe('DKIM', (t) => tags?.get(t)) };
+  const sig = describe({ type: 'DKIM', parsed, original: field.line }, (t) => tags?.get(t));
   if (tags === null || REQUIRED.some((t) => !tags.has(t)) || tags.get('v') !== '1') sig.skip = true;
   return sig;
 }
 
 /**
  * What a signature's tags say (RFC 6376 §3.5): algorithms, canonicalisations, d= and s=, t= and x=, and the body
- * hasher it needs; `skip` for an algorithm or canonicalisation not supported, or a missing d= or s=.
+ * hasher it needs; `skip` for an algorithm or canonicalisation not supported, or a missing d= or s=. Written on `sig`
+ * itself (no object spread per signature), which is returned.
  */
-function describe(type: SignatureHeader['type'], tag: (name: string) => string | undefined): Partial<SignatureHeader> & { skip?: boolean } {
+function describe(sig: SignatureHeader, tag: (name: string) => string | undefined): SignatureHeader {
+  const type = sig.type;
   // Cut with indexOf rather than split: this runs for every signature of every message.
   const algorithm = (tag('a') ?? '').toLowerCase();
   const dash = algorithm.indexOf('-');
@@ -199,8 +201,16 @@ function describe(type: SignatureHeader['type'], tag: (name: string) => string |
   const canons = type === 'AS' ? SEAL_CANONS : CANONS;
   const hashes = type === 'DKIM' ? DKIM_HASHES : ARC_HASHES;
   const ok = (signAlgo === 'rsa' || signAlgo === 'ed25519') && hashes.includes(hashAlgo) && canons.includes(headerCanon) && canons.includes(bodyCanon) && signingDomain !== '' && selector !== '';
-  const described = { signAlgo, hashAlgo, canonicalization, signingDomain, selector, timestamp: seconds(tag('t')), expiration: seconds(tag('x')) };
-  return ok ? { ...described, bodyHashKey: `${bodyCanon}:${hashAlgo}:${maxBodyLength}` } : { ...described, skip: true };
+  sig.signAlgo = signAlgo;
+  sig.hashAlgo = hashAlgo;
+  sig.canonicalization = canonicalization;
+  sig.signingDomain = signingDomain;
+  sig.selector = selector;
+  sig.timestamp = seconds(tag('t'));
+  sig.expiration = seconds(tag('x'));
+  if (ok) sig.bodyHashKey = `${bodyCanon}:${hashAlgo}:${maxBodyLength}`;
+  else sig.skip = true;
+  return sig;
 }
 
 const DIGITS = /^\d+$/;
