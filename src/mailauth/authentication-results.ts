@@ -20,12 +20,12 @@ export function formatAuthenticationResults(authservId: string, results: readonl
 }
 
 function formatResult(r: MethodResult): string {
-  const parts = [`${token(r.method)}=${token(r.result)}`];
-  if (r.comment !== undefined && r.comment !== '') parts.push(`(${comment(r.comment)})`);
+  let text = `${token(r.method)}=${token(r.result)}`;
+  if (r.comment !== undefined && r.comment !== '') text += ` (${comment(r.comment)})`;
   for (const [name, value] of r.properties ?? []) {
-    if (value !== '') parts.push(`${name}=${pvalue(value)}`);
+    if (value !== '') text += ` ${name}=${pvalue(value)}`;
   }
-  return parts.join(' ');
+  return text;
 }
 
 const CONTROL = /[\x00-\x1f\x7f]/;
