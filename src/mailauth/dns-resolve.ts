@@ -39,9 +39,12 @@ export class MessageResolver {
     return answer;
   };
 
-  /** Starts a lookup whose answer will be wanted later; its failure is reported to whoever asks again. */
+  /**
+   * Starts a lookup whose answer will be wanted later; its failure is reported to whoever asks again. (resolve() has
+   * already given the answer a rejection handler, the failure count: no other is needed against an unhandled rejection.)
+   */
   prefetch(name: string, rrtype: string): void {
-    this.resolve(name, rrtype).catch(() => {});
+    this.resolve(name, rrtype);
   }
 
   /** Lookups that failed temporarily so far. */
