@@ -74,6 +74,23 @@ describe('BodyHash', () => {
     assert.equal(h.canonicalizedLength, 20 * 512 * 1024 * 2 + 3);
   });
 
+  test('LF text that only needs CRLF (hashed without the octet loop), cut anywhere, with or without l=, hashes as the whole-text rendering (property)', () => {
+    // No CR, TAB or space run: most chunks take the plain path; a space at a chunk's end or before a LF does not.
+    const piece = fc.constantFrom('word', 'x', ' ', '.', '\n', '\n\n', ' y', 'z ');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), fc.array(fc.nat(200), { maxLength: 6 }), fc.option(fc.nat(120)), (pieces, cuts, limit) => {
+        const body = pieces.join('');
+        const at = [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((x, y) => x - y);
+        const chunks = [0, ...at].map((start, i) => body.slice(start, at[i] ?? body.length));
+        for (const canon of ['relaxed', 'simple'] as const) {
+          const want = reference(canon, body);
+          assert.equal(hashOf(canon, chunks, limit), sha256(limit === null ? want : want.slice(0, limit)), `${canon} l=${limit}: ${JSON.stringify(body)}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   test('any body, cut anywhere, hashes as the whole-text rendering (property)', () => {
     const piece = fc.constantFrom('a', 'b', ' ', '\t', '\n', '\r\n', '  ', '.');
     fc.assert(
