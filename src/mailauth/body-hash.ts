@@ -3,7 +3,8 @@
 // mailauth's own body hasher keeps an unfinished line whole (and re-concatenates it at every chunk) and queues every
 // trailing empty line as a buffer until content follows: a 25 MB line, or 25 MB of " \n", would sit in memory. This
 // one keeps counters instead (empty lines held back, one pending space, one pending CR), so a message of any shape
-// costs a 4 KiB output buffer. It takes LF or CRLF line endings alike: the stored messages have LF.
+// costs a 4 KiB output buffer, and text taken in slices of at most 64 KiB (as strings, for the plain-text path). It
+// takes LF or CRLF line endings alike: the stored messages have LF.
 import { createHash, type Hash } from 'node:crypto';
 
 export type BodyCanonicalization = 'simple' | 'relaxed';
@@ -19,6 +20,8 @@ const OUT_BYTES = 4095;
  * over the chunk as a latin1 string finds them several times faster than Buffer.indexOf does a two-octet needle.
  */
 const SPACE_TO_CHANGE = / [ \n]/;
+/** A larger chunk is taken in slices: the plain-text path holds a slice as two strings (as read, and canonical). */
+const SLICE_BYTES = 64 * 1024;
 
 export class BodyHash {
   readonly #hash: Hash;
@@ -53,6 +56,11 @@ export class BodyHash {
 
   update(chunk: Uint8Array): void {
     if (this.#digest !== null) throw new Error('BodyHash: update after digest');
+    if (chunk.length > SLICE_BYTES) {
+      // Canonicalisation is a stream: cut anywhere, it gives the same octets.
+      for (let i = 0; i < chunk.length; i += SLICE_BYTES) this.update(chunk.subarray(i, i + SLICE_BYTES));
+      return;
+    }
     this.byteLength += chunk.length;
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const text = this.#plainText(b);
@@ -212,6 +220,8 @@ export class BodyHash {
         const out = this.#out();
         out[n++] = CR;
         out[n++] = LF;
+        // A full buffer is flushed at once: the next octet would be written past its end, and lost.
+        if (n === OUT_BYTES) n = this.#flush(n);
       }
     }
     if (this.#space) {
@@ -228,6 +238,7 @@ export class BodyHash {
       const out = this.#out();
       out[n++] = CR;
       out[n++] = LF;
+      if (n === OUT_BYTES) n = this.#flush(n);
     } else {
       this.#emptyLines++;
     }

@@ -63,6 +63,33 @@ describe('BodyHash', () => {
     assert.equal(h.canonicalizedLength, 10);
   });
 
+  test('a line end that fills the output buffer exactly loses nothing after it (lines of every length around 4 and 16 KiB)', () => {
+    // TAB and a lone CR keep these bodies off the plain-text path: the octet loop and its buffer are what is tested.
+    for (const base of [4095, 16384]) {
+      for (let length = base - 8; length <= base + 8; length++) {
+        const body = `\tx\ry${'a'.repeat(length)}\nb\n\n\nc\n`;
+        for (const canon of ['relaxed', 'simple'] as const) {
+          assert.equal(hashOf(canon, [body]), sha256(reference(canon, body)), `${canon}, line of ${length}`);
+          assert.equal(hashOf(canon, [body.slice(0, 100), body.slice(100)]), sha256(reference(canon, body)), `${canon}, line of ${length}, two chunks`);
+        }
+      }
+    }
+  });
+
+  test('a chunk larger than the 64 KiB slices hashes as the same text given in small chunks', () => {
+    const mixed = Buffer.from('Hello  world \n\nplain line\n\tx\r\n'.repeat(20_000)); // 700 KB
+    const plain = Buffer.from('a plain line of text\n\n'.repeat(40_000)); // 880 KB, the plain-text path
+    for (const [canon, text] of [['relaxed', mixed], ['simple', mixed], ['relaxed', plain], ['simple', plain]] as const) {
+      const whole = new BodyHash(canon);
+      whole.update(text);
+      const small = new BodyHash(canon);
+      for (let i = 0; i < text.length; i += 1000) small.update(text.subarray(i, i + 1000));
+      assert.equal(whole.digest(), small.digest(), canon);
+      assert.equal(whole.byteLength, text.length);
+      assert.equal(whole.canonicalizedLength, small.canonicalizedLength);
+    }
+  });
+
   test('large runs of empty and whitespace lines cost no memory: a counter, not buffers', () => {
     const h = new BodyHash('relaxed');
     const blank = Buffer.from(' \n'.repeat(512 * 1024));
