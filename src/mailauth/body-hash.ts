@@ -139,14 +139,16 @@ export class BodyHash {
     while (end > start && b[end - 1] === LF) end--;
     let canonical = '';
     if (end > start) {
-      // Content from `start` (or the line already begun) to `end`, which is not a line end.
+      // Content from `start` (or the line already begun) to `end`, which is not a line end, and that line's end if
+      // the chunk has it (taken in the same replacement: a string built by concatenation would be copied again).
       if (!this.#content) n = this.#contentStart(n);
-      canonical = text.slice(start, end).replaceAll('\n', '\r\n');
+      canonical = text.slice(start, end < b.length ? end + 1 : end).replaceAll('\n', '\r\n');
+    } else if (end < b.length && this.#content) {
+      canonical = '\r\n'; // the chunk ends the line begun before it
     }
     if (end < b.length) {
-      // The line ends (with CRLF if it has content); the empty lines after it wait for content.
-      if (this.#content) canonical += '\r\n';
-      else this.#emptyLines++;
+      // The line ended; the empty lines after it wait for content.
+      if (!this.#content) this.#emptyLines++;
       this.#content = false;
       this.#emptyLines += b.length - end - 1;
     }
