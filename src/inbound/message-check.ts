@@ -44,6 +44,13 @@ export interface MessageCheck {
 
 /** The verdict of several checks: the strongest action wins (reject > defer > junk > accept), headers add up. */
 export function combineVerdicts(verdicts: readonly CheckVerdict[]): CheckVerdict {
+  // One check (mailauth alone, the usual set-up) removing nothing: its verdict as the loop below would give it,
+  // without the per-message arrays and set.
+  const only = verdicts.length === 1 ? verdicts[0] : undefined;
+  if (only !== undefined && (only.removeHeaders === undefined || only.removeHeaders.length === 0)) {
+    if (only.action === 'accept') return { action: 'accept', headers: only.headers };
+    return { action: only.action, ...(only.reply === undefined ? {} : { reply: only.reply }), headers: only.headers };
+  }
   const rank = { accept: 0, junk: 1, defer: 2, reject: 3 } as const;
   let strongest: CheckVerdict = { action: 'accept', headers: [] };
   for (const v of verdicts) if (rank[v.action] > rank[strongest.action]) strongest = v;

@@ -57,7 +57,9 @@ export class AuthResultsFilter {
       this.#line(line, out);
     }
     if (this.#inBody && from < chunk.length) out.push(chunk.subarray(from));
-    return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
+    if (out.length === 1) return out[0] as Buffer;
+    // Nothing removed or held (most mail): the pieces are the chunk itself, which needs no copy.
+    return tiles(out, chunk) ? chunk : Buffer.concat(out);
   }
 
   /** At the end of the message: whatever is still held (a message may end inside its header section). */
@@ -90,7 +92,7 @@ export class AuthResultsFilter {
       return;
     }
     this.#endField(out);
-    if (fieldName(line) === FIELD) {
+    if (isAuthResults(line)) {
       this.#field = 'pending';
       this.#hold(line, out);
     } else {
@@ -136,7 +138,7 @@ export class AuthResultsFilter {
       if (this.#field === 'pending') this.#decide(authservIdOf(Buffer.concat([...this.#held, start]), true) ?? this.#authservId, out);
     } else {
       this.#endField(out);
-      this.#field = fieldName(start) === FIELD ? this.#decideLong(start) : 'pass';
+      this.#field = isAuthResults(start) ? this.#decideLong(start) : 'pass';
     }
     this.#lineMode = this.#field === 'drop' ? 'drop' : 'pass';
     if (this.#lineMode === 'pass') out.push(start);
@@ -146,6 +148,26 @@ export class AuthResultsFilter {
     const claim = authservIdOf(start, true);
     return claim === null || claim.toLowerCase() === this.#authservId ? 'drop' : 'pass';
   }
+}
+
+/** Whether `pieces` are, in order, the whole of `chunk`'s memory (subarrays of it end to end). */
+function tiles(pieces: readonly Buffer[], chunk: Buffer): boolean {
+  let offset = chunk.byteOffset;
+  for (const p of pieces) {
+    if (p.buffer !== chunk.buffer || p.byteOffset !== offset) return false;
+    offset += p.length;
+  }
+  return offset === chunk.byteOffset + chunk.length;
+}
+
+/**
+ * Whether a line starts an Authentication-Results field. Most lines are told by their first octet: one that is neither
+ * "a", "A" nor something fieldName's trim() removes (controls, SP, NBSP) cannot start that name.
+ */
+function isAuthResults(line: Buffer): boolean {
+  const c = line[0];
+  if (c === undefined || ((c | 0x20) !== 0x61 && c > 0x20 && c !== 0xa0)) return false;
+  return fieldName(line) === FIELD;
 }
 
 /** The lower-cased name of the field a line starts, or null for a line without a colon. */

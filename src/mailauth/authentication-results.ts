@@ -20,25 +20,32 @@ export function formatAuthenticationResults(authservId: string, results: readonl
 }
 
 function formatResult(r: MethodResult): string {
-  const parts = [`${token(r.method)}=${token(r.result)}`];
-  if (r.comment !== undefined && r.comment !== '') parts.push(`(${comment(r.comment)})`);
+  let text = `${token(r.method)}=${token(r.result)}`;
+  if (r.comment !== undefined && r.comment !== '') text += ` (${comment(r.comment)})`;
   for (const [name, value] of r.properties ?? []) {
-    if (value !== '') parts.push(`${name}=${pvalue(value)}`);
+    if (value !== '') text += ` ${name}=${pvalue(value)}`;
   }
-  return parts.join(' ');
+  return text;
 }
+
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** The usual method names and results ("spf", "pass"): kept as they are after one test instead of two replacements. */
+const PLAIN_TOKEN = /^[A-Za-z0-9._-]+$/;
+const COMMENT_SPECIAL = /[\x00-\x1f\x7f\\()]/;
 
 /** Control characters (CR and LF above all) would end or corrupt the header field. */
 function clean(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return CONTROL.test(s) ? s.replace(/[\x00-\x1f\x7f]+/g, ' ') : s;
 }
 
 function token(s: string): string {
+  if (PLAIN_TOKEN.test(s)) return s;
   return clean(s).replace(/[^A-Za-z0-9._-]/g, '') || 'none';
 }
 
 /** RFC 5322 §3.2.2: inside a comment, "(", ")" and "\" are escaped. */
 function comment(s: string): string {
+  if (!COMMENT_SPECIAL.test(s)) return s;
   return clean(s).replace(/[\\()]/g, (c) => `\\${c}`);
 }
 

@@ -29,24 +29,28 @@ export class DkimCheck {
   readonly #onHeader: (check: DkimCheck) => void;
   #headerTooLarge = false;
 
-  /** `keys`: share one cache between messages; `onHeader`: called once the header section is read. */
-  constructor(resolve: DnsResolve, keys = new DkimKeyCache(), onHeader: (check: DkimCheck) => void = () => {}, now = new Date()) {
-    this.#verifier = new MessageDkimVerifier(resolve, keys, now);
+  /**
+   * `keys`: share one cache between messages; `onHeader`: called once the header section is read; `toAscii`: a memo
+   * of domainToASCII shared between messages (AsciiDomains), domainToASCII itself by default.
+   */
+  constructor(resolve: DnsResolve, keys = new DkimKeyCache(), onHeader: (check: DkimCheck) => void = () => {}, now = new Date(), toAscii?: (domain: string) => string) {
+    this.#verifier = new MessageDkimVerifier(resolve, keys, now, toAscii);
     this.#onHeader = onHeader;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  /** Synchronous: hashing a chunk waits for nothing, and a promise per chunk would be pure cost. */
+  write(chunk: Buffer): void {
     if (this.#header.state === 'complete') return this.#verifier.writeBody(chunk);
     if (this.#header.state === 'too-large') return;
     const rest = this.#header.push(chunk);
     if (this.#header.tooLarge()) this.#headerTooLarge = true;
-    else if (rest !== null) await this.#headerDone(rest);
+    else if (rest !== null) this.#headerDone(rest);
   }
 
   async finish(): Promise<DkimOutcome> {
     if (this.#header.state === 'reading') {
       this.#header.end(); // a message without body
-      await this.#headerDone(Buffer.alloc(0));
+      this.#headerDone(Buffer.alloc(0));
     }
     if (this.#headerTooLarge) return { results: [], authorDomains: [], arc: { chain: false }, headerTooLarge: true };
     const v = this.#verifier;
@@ -66,7 +70,7 @@ export class DkimCheck {
     return this.#verifier.authorDomains;
   }
 
-  async #headerDone(rest: Buffer): Promise<void> {
+  #headerDone(rest: Buffer): void {
     this.#verifier.writeHeaderSection(this.#header.header as Buffer);
     this.#onHeader(this);
     if (rest.length > 0) this.#verifier.writeBody(rest);

@@ -15,18 +15,32 @@ const MIN_RSA_BITS = 1024;
 const CACHE_ENTRIES = 1000;
 
 export class DkimKeyCache {
+  /** By the text of a one-record TXT answer as received: the same answer is read once. */
+  readonly #byAnswer = new Map<string, PublicKeyLookup>();
   readonly #parsed = new Map<string, PublicKeyLookup>();
 
   /** The key published at `name` (selector._domainkey.domain), or why there is none. Never throws. */
   async lookup(resolve: DnsResolve, name: string): Promise<PublicKeyLookup> {
-    let records: string[];
+    let answer: string[][];
     try {
-      // A TXT answer is a list of records, each a list of character-strings to join (RFC 6376 §3.6.2.2).
-      records = ((await resolve(name, 'TXT')) as string[][]).map((r) => r.join(''));
+      answer = (await resolve(name, 'TXT')) as string[][];
     } catch (err) {
       if (isNoRecord(err)) return { ok: false, result: 'permerror', comment: 'no key' };
       return { ok: false, result: 'temperror', comment: `DNS failure: ${(err as { code?: string }).code ?? (err as Error).message}` };
     }
+    // A TXT answer is a list of records, each a list of character-strings to join (RFC 6376 §3.6.2.2).
+    if (answer.length !== 1) return this.#read(answer.map((r) => r.join('')));
+    // One record (the usual answer): remembered as it came, so that the next message's lookup is one map access.
+    const record = (answer[0] as string[]).join('');
+    let found = this.#byAnswer.get(record);
+    if (found === undefined) {
+      found = this.#read([record]);
+      remember(this.#byAnswer, record, found);
+    }
+    return found;
+  }
+
+  #read(records: readonly string[]): PublicKeyLookup {
     const keys = records.filter((r) => !/^\s*v\s*=/.test(r) || /^\s*v\s*=\s*DKIM1\s*(;|$)/i.test(r));
     if (keys.length === 0) return { ok: false, result: 'permerror', comment: records.length === 0 ? 'no key' : 'unknown key version' };
     // Several key records at one name are ambiguous (§3.6.2.2 allows taking any one): the first is taken.
@@ -34,11 +48,16 @@ export class DkimKeyCache {
     let parsed = this.#parsed.get(record);
     if (parsed === undefined) {
       parsed = parseRecord(record);
-      if (this.#parsed.size >= CACHE_ENTRIES) this.#parsed.delete(this.#parsed.keys().next().value as string);
-      this.#parsed.set(record, parsed);
+      remember(this.#parsed, record, parsed);
     }
     return parsed;
   }
+}
+
+/** Adds to a cache of at most CACHE_ENTRIES, the oldest entry going first. */
+function remember(cache: Map<string, PublicKeyLookup>, key: string, value: PublicKeyLookup): void {
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
 }
 
 function parseRecord(record: string): PublicKeyLookup {

@@ -8,30 +8,36 @@ const SPACE_FREE = new Set(['b', 'bh', 'h', 'z']);
 /** The tags of `text` (the field's value, after the colon), or null when it is not a valid tag-list. */
 export function parseTagList(text: string): Map<string, string> | null {
   const tags = new Map<string, string>();
-  const specs = text.split(';');
-  for (let k = 0; k < specs.length; k++) {
-    const spec = specs[k] as string;
-    const eq = spec.indexOf('=');
-    if (eq < 0) {
+  // One pass with indexOf over the text, slicing only the trimmed names and values (no split into specs).
+  for (let start = 0; ; ) {
+    let end = text.indexOf(';', start);
+    if (end < 0) end = text.length;
+    const eq = text.indexOf('=', start);
+    if (eq < 0 || eq > end) {
       // Only an empty last spec is allowed: the list may end with ";".
-      if (k === specs.length - 1 && trimWsp(spec) === '') break;
+      if (end === text.length && skipFws(text, start, end) === end) break;
       return null;
     }
-    const name = trimWsp(spec.slice(0, eq));
+    const name = text.slice(skipFws(text, start, eq), backFws(text, start, eq));
     if (!TAG_NAME.test(name) || tags.has(name)) return null;
-    const value = trimWsp(spec.slice(eq + 1));
+    const value = text.slice(skipFws(text, eq + 1, end), backFws(text, eq + 1, end));
     tags.set(name, SPACE_FREE.has(name) ? value.replace(/[ \t\r\n]+/g, '') : value);
+    if (end === text.length) break;
+    start = end + 1;
   }
   return tags;
 }
 
-/** Removes folding whitespace (SP, HTAB, CR, LF) at both ends; String.trim would also take NBSP and other characters. */
-function trimWsp(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && isFws(s.charCodeAt(a))) a++;
-  while (b > a && isFws(s.charCodeAt(b - 1))) b--;
-  return s.slice(a, b);
+/** The index of the first octet in text[from, to) that is not folding whitespace (SP, HTAB, CR, LF), else `to`. */
+function skipFws(text: string, from: number, to: number): number {
+  while (from < to && isFws(text.charCodeAt(from))) from++;
+  return from;
+}
+
+/** The end of text[from, to) without its trailing folding whitespace. */
+function backFws(text: string, from: number, to: number): number {
+  while (to > from && isFws(text.charCodeAt(to - 1))) to--;
+  return to;
 }
 
 function isFws(c: number): boolean {

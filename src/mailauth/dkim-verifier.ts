@@ -23,6 +23,7 @@ export class MessageDkimVerifier {
   readonly #resolve: DnsResolve;
   readonly #keys: DkimKeyCache;
   readonly #now: Date;
+  readonly #toAscii: ((domain: string) => string) | undefined;
   #fields: RawHeaderField[] = [];
   /** The domain of each address of the From: field(s), lower-cased A-labels. */
   authorDomains: string[] = [];
@@ -32,10 +33,12 @@ export class MessageDkimVerifier {
   readonly #bodyHashes = new Map<string, BodyHash>();
   results: DkimResultRow[] = [];
 
-  constructor(resolve: DnsResolve, keys: DkimKeyCache, now: Date) {
+  /** `toAscii`: domainToASCII for the From: domains, or a memo of it shared between messages (AsciiDomains). */
+  constructor(resolve: DnsResolve, keys: DkimKeyCache, now: Date, toAscii?: (domain: string) => string) {
     this.#resolve = resolve;
     this.#keys = keys;
     this.#now = now;
+    this.#toAscii = toAscii;
   }
 
   /** The whole header section at once (its end is already known): fields, signatures and From: read, hashers set up. */
@@ -47,7 +50,7 @@ export class MessageDkimVerifier {
       if (f.key === 'dkim-signature') {
         this.signatureHeaders.push(dkimSignature(f));
       } else if (f.key === 'from') {
-        for (const d of mailboxDomains(fieldValue(f))) if (d !== null) this.authorDomains.push(d);
+        for (const d of mailboxDomains(fieldValue(f), this.#toAscii)) if (d !== null) this.authorDomains.push(d);
       } else if (f.key.startsWith('arc-')) {
         arc = true;
       }
@@ -70,7 +73,8 @@ export class MessageDkimVerifier {
     const bodyHashes = new Map<string, string>();
     for (const [key, hash] of this.#bodyHashes) bodyHashes.set(key, hash.digest());
     const checked = this.signatureHeaders.filter((s) => s.type !== 'AS');
-    const rows = await Promise.all(checked.map((s) => this.#verifyOne(s, bodyHashes)));
+    // One signature (most signed mail): awaited alone, without Promise.all's bookkeeping.
+    const rows = checked.length === 1 ? [await this.#verifyOne(checked[0] as SignatureHeader, bodyHashes)] : await Promise.all(checked.map((s) => this.#verifyOne(s, bodyHashes)));
     const results: DkimResultRow[] = [];
     checked.forEach((s, i) => {
       const row = rows[i] as DkimResultRow;
@@ -103,7 +107,7 @@ export class MessageDkimVerifier {
         return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
       };
       // mailauth's object, completed in place: its arc() reads the same object back.
-      this.signatureHeaders.push(Object.assign(entry, { type }, describe(type, tag)) as SignatureHeader);
+      this.signatureHeaders.push(describe(Object.assign(entry, { type }) as unknown as SignatureHeader, tag));
     }
   }
 
@@ -169,30 +173,54 @@ function dkimSignature(field: RawHeaderField): SignatureHeader {
   const tags = parseTagList(field.line.toString('latin1', field.line.indexOf(':') + 1));
   const parsed: Record<string, { value: string }> = {};
   for (const [name, value] of tags ?? []) parsed[name] = { value };
-  const sig: SignatureHeader = { type: 'DKIM', parsed, original: field.line, ...describe('DKIM', (t) => tags?.get(t)) };
+  const sig = describe({ type: 'DKIM', parsed, original: field.line }, (t) => tags?.get(t));
   if (tags === null || REQUIRED.some((t) => !tags.has(t)) || tags.get('v') !== '1') sig.skip = true;
   return sig;
 }
 
 /**
  * What a signature's tags say (RFC 6376 §3.5): algorithms, canonicalisations, d= and s=, t= and x=, and the body
- * hasher it needs; `skip` for an algorithm or canonicalisation not supported, or a missing d= or s=.
+ * hasher it needs; `skip` for an algorithm or canonicalisation not supported, or a missing d= or s=. Written on `sig`
+ * itself (no object spread per signature), which is returned.
  */
-function describe(type: SignatureHeader['type'], tag: (name: string) => string | undefined): Partial<SignatureHeader> & { skip?: boolean } {
+function describe(sig: SignatureHeader, tag: (name: string) => string | undefined): SignatureHeader {
+  const type = sig.type;
+  // Cut with indexOf rather than split: this runs for every signature of every message.
   const algorithm = (tag('a') ?? '').toLowerCase();
-  const signAlgo = algorithm.split('-')[0]?.trim() ?? '';
-  const hashAlgo = algorithm.split('-').pop()?.trim() ?? '';
+  const dash = algorithm.indexOf('-');
+  const signAlgo = (dash < 0 ? algorithm : algorithm.slice(0, dash)).trim();
+  const hashAlgo = algorithm.slice(algorithm.lastIndexOf('-') + 1).trim();
   const canonicalization = tag('c') ?? '';
-  const headerCanon = canonicalization.split('/')[0]?.trim().toLowerCase() || 'simple';
-  const bodyCanon = (canonicalization.split('/')[1] ?? 'simple').trim().toLowerCase() || 'simple';
+  const slash = canonicalization.indexOf('/');
+  const headerCanon = (slash < 0 ? canonicalization : canonicalization.slice(0, slash)).trim().toLowerCase() || 'simple';
+  const bodyEnd = slash < 0 ? -1 : canonicalization.indexOf('/', slash + 1);
+  const bodyCanon = (slash < 0 ? 'simple' : canonicalization.slice(slash + 1, bodyEnd < 0 ? undefined : bodyEnd)).trim().toLowerCase() || 'simple';
   const signingDomain = tag('d') ?? '';
   const selector = tag('s') ?? '';
-  const seconds = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? new Date(Number(v) * 1000) : null);
   const l = tag('l');
-  const maxBodyLength = l !== undefined && /^\d+$/.test(l) ? l : '';
-  const canons = type === 'AS' ? ['relaxed'] : ['relaxed', 'simple'];
-  const hashes = type === 'DKIM' ? ['sha256', 'sha1'] : ['sha256'];
-  const ok = ['rsa', 'ed25519'].includes(signAlgo) && hashes.includes(hashAlgo) && canons.includes(headerCanon) && canons.includes(bodyCanon) && signingDomain !== '' && selector !== '';
-  const described = { signAlgo, hashAlgo, canonicalization, signingDomain, selector, timestamp: seconds(tag('t')), expiration: seconds(tag('x')) };
-  return ok ? { ...described, bodyHashKey: `${bodyCanon}:${hashAlgo}:${maxBodyLength}` } : { ...described, skip: true };
+  const maxBodyLength = l !== undefined && DIGITS.test(l) ? l : '';
+  const canons = type === 'AS' ? SEAL_CANONS : CANONS;
+  const hashes = type === 'DKIM' ? DKIM_HASHES : ARC_HASHES;
+  const ok = (signAlgo === 'rsa' || signAlgo === 'ed25519') && hashes.includes(hashAlgo) && canons.includes(headerCanon) && canons.includes(bodyCanon) && signingDomain !== '' && selector !== '';
+  sig.signAlgo = signAlgo;
+  sig.hashAlgo = hashAlgo;
+  sig.canonicalization = canonicalization;
+  sig.signingDomain = signingDomain;
+  sig.selector = selector;
+  sig.timestamp = seconds(tag('t'));
+  sig.expiration = seconds(tag('x'));
+  if (ok) sig.bodyHashKey = `${bodyCanon}:${hashAlgo}:${maxBodyLength}`;
+  else sig.skip = true;
+  return sig;
+}
+
+const DIGITS = /^\d+$/;
+const CANONS: readonly string[] = ['relaxed', 'simple'];
+const SEAL_CANONS: readonly string[] = ['relaxed'];
+const DKIM_HASHES: readonly string[] = ['sha256', 'sha1'];
+const ARC_HASHES: readonly string[] = ['sha256'];
+
+/** A t= or x= value (seconds since the epoch) as a Date, null when absent or not digits. */
+function seconds(v: string | undefined): Date | null {
+  return v !== undefined && DIGITS.test(v) ? new Date(Number(v) * 1000) : null;
 }

@@ -86,15 +86,27 @@ async function evaluate(resolve: DnsResolve, inputs: DmarcInputs): Promise<Dmarc
  * message, from the resolver's cache, which honours TTLs), the passing SPF and DKIM domains, the ARC result.
  */
 async function cacheKey(resolve: DnsResolve, inputs: DmarcInputs): Promise<string> {
-  let record: string;
+  let key = part(inputs.fromDomain) + part(inputs.arc?.status?.result ?? '');
   try {
-    record = ((await resolve(`_dmarc.${inputs.fromDomain}`, 'TXT')) as string[][]).map((r) => r.join('')).join('\n');
+    const answer = (await resolve(`_dmarc.${inputs.fromDomain}`, 'TXT')) as string[][];
+    for (const r of answer) key += part(r.join(''));
   } catch (err) {
-    record = `!${(err as { code?: string }).code ?? 'error'}`;
+    key += `!${(err as { code?: string }).code ?? 'error'}`;
   }
-  const dkim = inputs.dkimDomains.map((d) => `${d.domain.toLowerCase()}${d.underSized ? '/u' : ''}`).sort();
-  const spf = inputs.spfDomains.map((d) => d.toLowerCase()).sort();
-  return JSON.stringify([inputs.fromDomain, record, spf, dkim, inputs.arc?.status?.result ?? '']);
+  // One identifier (or none) is the usual case: no arrays to sort.
+  const spf = inputs.spfDomains.map((d) => d.toLowerCase());
+  if (spf.length > 1) spf.sort();
+  const dkim = inputs.dkimDomains.map((d) => `${d.domain.toLowerCase()}${d.underSized ? '/u' : ''}`);
+  if (dkim.length > 1) dkim.sort();
+  key += `|${spf.length}|`;
+  for (const d of spf) key += part(d);
+  for (const d of dkim) key += part(d);
+  return key;
+}
+
+/** A key part that cannot run into the next one, whatever it holds: its length first. */
+function part(s: string): string {
+  return `${s.length}:${s}`;
 }
 
 /**

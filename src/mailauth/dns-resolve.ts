@@ -26,7 +26,8 @@ export class MessageResolver {
 
   /** The function to hand to mailauth. */
   readonly resolve = (name: string, rrtype: string): Promise<unknown> => {
-    const key = `${rrtype} ${name.toLowerCase().replace(/\.$/, '')}`;
+    const lower = name.toLowerCase();
+    const key = `${rrtype} ${lower.endsWith('.') ? lower.slice(0, -1) : lower}`;
     let answer = this.#asked.get(key);
     if (answer === undefined) {
       answer = this.#resolve(name, rrtype);
@@ -38,9 +39,12 @@ export class MessageResolver {
     return answer;
   };
 
-  /** Starts a lookup whose answer will be wanted later; its failure is reported to whoever asks again. */
+  /**
+   * Starts a lookup whose answer will be wanted later; its failure is reported to whoever asks again. (resolve() has
+   * already given the answer a rejection handler, the failure count: no other is needed against an unhandled rejection.)
+   */
   prefetch(name: string, rrtype: string): void {
-    this.resolve(name, rrtype).catch(() => {});
+    this.resolve(name, rrtype);
   }
 
   /** Lookups that failed temporarily so far. */

@@ -34,8 +34,9 @@ export function soleAuthorDomain(a: Authors): string | null {
 /**
  * The domains of a mailbox-list (RFC 5322 §3.4): "Name <a@b>", "a@b (comment)", "\"x, y\" <a@b>, c@d", groups
  * ("team: a@b, c@d;"), obsolete routes ("<@relay:a@b>"). Comments and quoted strings never supply an "@".
+ * `toAscii`: domainToASCII, or a memo of it (AsciiDomains).
  */
-export function mailboxDomains(value: string): (string | null)[] {
+export function mailboxDomains(value: string, toAscii: (domain: string) => string = domainToASCII): (string | null)[] {
   const out: (string | null)[] = [];
   let plain = ''; // the mailbox's text outside comments and angle brackets, quoted strings blanked
   let angle: string | null = null; // the text inside <...>, when present
@@ -43,7 +44,7 @@ export function mailboxDomains(value: string): (string | null)[] {
   let inAngle = false;
   const endMailbox = () => {
     const addr = angle ?? plain;
-    if (addr.trim() !== '') out.push(domainOf(addr));
+    if (addr.trim() !== '') out.push(domainOf(addr, toAscii));
     plain = '';
     angle = null;
   };
@@ -78,7 +79,7 @@ export function mailboxDomains(value: string): (string | null)[] {
   return out;
 }
 
-function domainOf(addrSpec: string): string | null {
+function domainOf(addrSpec: string, toAscii: (domain: string) => string): string | null {
   // An obsolete route "@relay1,@relay2:local@domain" (RFC 5322 §4.4) keeps the part after the colon.
   const addr = addrSpec.slice(addrSpec.lastIndexOf(':') + 1).trim();
   const at = addr.lastIndexOf('@');
@@ -86,7 +87,7 @@ function domainOf(addrSpec: string): string | null {
   const domain = addr.slice(at + 1).trim().replace(/\.$/, '');
   // A domain literal ("[192.0.2.1]") names no domain a policy could be published for.
   if (domain === '' || domain.startsWith('[') || /\s/.test(domain)) return null;
-  const ascii = domainToASCII(domain.toLowerCase());
+  const ascii = toAscii(domain.toLowerCase());
   return ascii === '' ? null : ascii;
 }
 

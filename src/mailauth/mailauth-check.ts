@@ -28,7 +28,7 @@ export class MailauthCheck implements MessageCheck {
         const line = { event: 'auth-results', session: session.id, client: session.remoteAddress, results: o.summary, verdict: o.verdict };
         if (o.error !== undefined) logger.warn({ ...line, err: o.error }, 'mail authentication checks failed: every result is temperror');
         else logger.info(line, `mail authentication: ${o.summary}`);
-        const header = o.header.replace(/\n$/, '');
+        const header = o.header.endsWith('\n') ? o.header.slice(0, -1) : o.header;
         return o.reply === null ? { action: o.verdict, headers: [header] } : { action: o.verdict, reply: o.reply, headers: [header] };
       },
       abort: () => undefined,

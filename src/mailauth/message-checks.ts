@@ -8,6 +8,7 @@ import { replies } from '../smtp/replies.js';
 import type { Reply } from '../mail/reply.js';
 import { formatAuthenticationResults, type MethodResult } from './authentication-results.js';
 import { DkimCheck, type DkimOutcome } from './dkim-check.js';
+import { AsciiDomains } from './ascii-domains.js';
 import { DkimKeyCache } from './dkim-public-key.js';
 import { checkDmarc, type Disposition, type DmarcCache, type DmarcEvaluation, type DmarcOutcome } from './dmarc-check.js';
 import { MessageResolver, type DnsResolve } from './dns-resolve.js';
@@ -65,6 +66,12 @@ export interface CheckOutcome {
 /** arc()'s result for a message without ARC fields (RFC 8617 §5.2: no chain is "none"). */
 const NO_ARC = { status: { result: 'none' }, i: 0 } as unknown as ARCResult;
 
+interface ArcOutcome {
+  readonly status: string;
+  readonly comment: string | null;
+  readonly result: ARCResult | undefined;
+}
+
 /** At most this many distinct author domains are evaluated (a From: with fifty domains is abuse, not mail). */
 const MAX_AUTHOR_DOMAINS = 5;
 
@@ -72,6 +79,8 @@ export class InboundChecks {
   readonly #opts: InboundChecksOptions;
   /** DKIM keys parsed once per distinct record, for every message. */
   readonly #keys = new DkimKeyCache();
+  /** The From: domains' A-labels, for every message. */
+  readonly #domains = new AsciiDomains();
   /** SPF results of recent messages (null: every message evaluated afresh). */
   readonly #spf: SpfCache<SpfOutcome> | null;
   /** DMARC evaluations of recent messages (null: every message evaluated afresh). */
@@ -87,7 +96,7 @@ export class InboundChecks {
 
   /** Starts the checks of one message at DATA: SPF runs at once (or is remembered), while the message arrives. */
   start(facts: SessionFacts): MessageChecks {
-    return new MessageChecks(this.#opts, this.#keys, facts, this.#spf ?? undefined, this.#dmarc ?? undefined);
+    return new MessageChecks(this.#opts, { keys: this.#keys, domains: this.#domains }, facts, this.#spf ?? undefined, this.#dmarc ?? undefined);
   }
 }
 
@@ -103,7 +112,8 @@ export class MessageChecks {
   readonly #dmarcCache: DmarcCache | undefined;
   #failure: Error | null = null;
 
-  constructor(opts: InboundChecksOptions, keys: DkimKeyCache, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>, dmarcCache?: DmarcCache) {
+  /** `shared`: what every message's checks reuse (parsed DKIM keys, A-labels of domains). */
+  constructor(opts: InboundChecksOptions, shared: { readonly keys: DkimKeyCache; readonly domains?: AsciiDomains }, facts: SessionFacts, spfCache?: SpfCache<SpfOutcome>, dmarcCache?: DmarcCache) {
     this.#opts = opts;
     this.#dmarcCache = dmarcCache;
     this.#facts = { ip: facts.clientIp, helo: facts.helo, mailFrom: facts.mailFrom, hostname: opts.hostname };
@@ -111,14 +121,17 @@ export class MessageChecks {
     this.#spfMailFrom = checkMailFromSpf(opts.resolve, this.#facts, spfCache);
     this.#spfHelo = checkHeloSpf(opts.resolve, this.#facts, spfCache);
     this.#lookups = new MessageResolver(opts.resolve);
-    this.#dkim = new DkimCheck(this.#lookups.resolve, keys, (check) => this.#prefetch(check));
+    this.#dkim = new DkimCheck(this.#lookups.resolve, shared.keys, (check) => this.#prefetch(check), new Date(), shared.domains?.toAscii);
   }
 
-  /** Feeds the next chunk of the message as received (before any field is added or removed). Never throws. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Feeds the next chunk of the message as received (before any field is added or removed). Never throws.
+   * Synchronous (the DNS lookups it starts are awaited in finish()): no promise per chunk.
+   */
+  write(chunk: Buffer): void {
     if (this.#failure !== null) return;
     try {
-      await this.#dkim.write(chunk);
+      this.#dkim.write(chunk);
     } catch (err) {
       this.#failure = err as Error;
     }
@@ -141,25 +154,19 @@ export class MessageChecks {
 
   async #finish(): Promise<CheckOutcome> {
     const dkim = await this.#dkim.finish();
-    const [spfMailFrom, spfHelo, arc] = await Promise.all([this.#spfMailFrom, this.#spfHelo, this.#checkArc(dkim)]);
+    // Awaited one by one, and only what is pending: each await of a settled promise still costs a turn.
+    const arc = this.#arcAbsent(dkim) ?? (await this.#checkArc(dkim));
+    const spfMailFrom = this.#spfMailFrom === null ? null : await this.#spfMailFrom;
+    const spfHelo = this.#spfHelo === null ? null : await this.#spfHelo;
     const dkimRows = dkim.results.filter((r) => r.status !== undefined);
     const spfPass = spfMailFrom !== null ? (spfMailFrom.result === 'pass' ? [spfMailFrom.domain] : []) : spfHelo?.result === 'pass' ? [spfHelo.domain] : [];
-    const incomplete = [spfMailFrom ?? spfHelo].some((s) => s?.result === 'temperror') || dkimRows.some((r) => r.status.result === 'temperror');
-    const authorDomains = [...new Set(dkim.authorDomains)];
-    const dmarc = dkim.headerTooLarge
-      ? []
-      : await Promise.all(
-          authorDomains.slice(0, MAX_AUTHOR_DOMAINS).map((fromDomain) =>
-            checkDmarc(this.#lookups.resolve, {
-              fromDomain,
-              spfDomains: spfPass,
-              dkimDomains: dkimRows.filter((r) => r.status.result === 'pass' && r.signingDomain).map((r) => ({ domain: r.signingDomain as string })),
-              arc: arc.result,
-              incomplete,
-              random: this.#opts.random ?? Math.random,
-            }, this.#dmarcCache),
-          ),
-        );
+    const incomplete = (spfMailFrom ?? spfHelo)?.result === 'temperror' || dkimRows.some((r) => r.status.result === 'temperror');
+    const authorDomains = dkim.authorDomains.length < 2 ? dkim.authorDomains : [...new Set(dkim.authorDomains)];
+    const dkimPass = dkimRows.filter((r) => r.status.result === 'pass' && r.signingDomain).map((r) => ({ domain: r.signingDomain as string }));
+    const dmarcOf = (fromDomain: string) =>
+      checkDmarc(this.#lookups.resolve, { fromDomain, spfDomains: spfPass, dkimDomains: dkimPass, arc: arc.result, incomplete, random: this.#opts.random ?? Math.random }, this.#dmarcCache);
+    // One author domain (nearly all mail): awaited alone, without Promise.all's bookkeeping.
+    const dmarc = dkim.headerTooLarge ? [] : authorDomains.length === 1 ? [await dmarcOf(authorDomains[0] as string)] : await Promise.all(authorDomains.slice(0, MAX_AUTHOR_DOMAINS).map(dmarcOf));
     const { verdict, reply } = this.#verdict(dkim, dmarc);
     const results: MethodResult[] = [
       ...spfResults(spfMailFrom, spfHelo, this.#facts),
@@ -167,12 +174,11 @@ export class MessageChecks {
       ...dmarcResults(dkim, dmarc, authorDomains, this.#opts.dmarcPolicy),
       { method: 'arc', result: arc.status, comment: arc.comment ?? undefined },
     ];
-    const summary = [
-      `spf=${(spfMailFrom ?? spfHelo)?.result ?? 'none'}`,
-      `dkim=${dkimRows.map((r) => r.status.result).join(',') || (dkim.headerTooLarge ? 'permerror' : 'none')}`,
-      `dmarc=${dmarc.map((d) => d.result).join(',') || 'none'}`,
-      `arc=${arc.status}`,
-    ].join(' ');
+    const summary =
+      `spf=${(spfMailFrom ?? spfHelo)?.result ?? 'none'}` +
+      ` dkim=${dkimRows.map((r) => r.status.result).join(',') || (dkim.headerTooLarge ? 'permerror' : 'none')}` +
+      ` dmarc=${dmarc.map((d) => d.result).join(',') || 'none'}` +
+      ` arc=${arc.status}`;
     return {
       header: formatAuthenticationResults(this.#opts.hostname, results),
       verdict,
@@ -202,11 +208,18 @@ export class MessageChecks {
     for (const d of [...domains].slice(0, MAX_AUTHOR_DOMAINS)) this.#lookups.prefetch(`_dmarc.${d}`, 'TXT');
   }
 
-  /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
-  async #checkArc(dkim: DkimOutcome): Promise<{ status: string; comment: string | null; result: ARCResult | undefined }> {
+  /** The ARC result when there is no chain to check, without a promise; null when there is one. */
+  #arcAbsent(dkim: DkimOutcome): ArcOutcome | null {
     if (dkim.headerTooLarge) return { status: 'none', comment: null, result: undefined };
     // No ARC field at all (most mail): what mailauth's arc() answers for an empty chain, without its work.
     if (dkim.arc.chain === false && dkim.arc.error === undefined) return { status: 'none', comment: null, result: NO_ARC };
+    return null;
+  }
+
+  /** ARC (RFC 8617): recorded, never trusted to override DMARC. mailauth calls every ARC failure "fail"; one due to DNS is a temperror here. */
+  async #checkArc(dkim: DkimOutcome): Promise<ArcOutcome> {
+    const absent = this.#arcAbsent(dkim);
+    if (absent !== null) return absent;
     const lookups = new MessageResolver(this.#opts.resolve);
     try {
       const result = await checkArcChain(dkim.arc as Parameters<typeof checkArcChain>[0], { resolver: lookups.resolve as (name: string, rrtype: string) => Promise<string[][]> });

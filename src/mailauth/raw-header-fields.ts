@@ -17,33 +17,46 @@ const LF = 0x0a;
 const SP = 0x20;
 const TAB = 0x09;
 const COLON = 0x3a;
-const CRLF = Buffer.from('\r\n');
 
-/** Every field of `section` (the header section, its empty line optional), in order; LF or CRLF line endings. */
+/**
+ * Every field of `section` (the header section, its empty line optional), in order; LF or CRLF line endings. One pass
+ * with indexOf, no buffer per line: a field is a subarray of the section when its line endings are CRLF already, one
+ * copy with CRs added when a folded field had LF endings.
+ */
 export function rawHeaderFields(section: Buffer): RawHeaderField[] {
   const fields: RawHeaderField[] = [];
-  let lines: Buffer[] = [];
-  const close = () => {
-    const first = lines[0];
-    if (first === undefined) return;
-    const colon = first.indexOf(COLON);
-    const casedKey = first.toString('latin1', 0, colon < 0 ? first.length : colon).trim();
-    fields.push({ key: casedKey.toLowerCase(), casedKey, line: lines.length === 1 ? first : joinFolded(lines) });
-    lines = [];
-  };
+  let from = -1; // the current field's first octet; -1: no field yet
+  let firstEnd = 0; // the end of its first line, line ending excluded
+  let to = 0; // the end of its last line so far, line ending excluded
+  let bareLf = false; // one of its line endings is a LF without CR
   for (let start = 0; start < section.length; ) {
     const lf = section.indexOf(LF, start);
     const next = lf < 0 ? section.length : lf + 1;
     const end = lf < 0 ? section.length : lf > start && section[lf - 1] === CR ? lf - 1 : lf;
     if (end === start) break; // the empty line that ends the header section
-    const line = section.subarray(start, end);
-    // A line starting with WSP continues the field above (RFC 5322 §2.2.3).
-    if (!((line[0] === SP || line[0] === TAB) && lines.length > 0)) close();
-    lines.push(line);
+    const c = section[start];
+    if ((c === SP || c === TAB) && from >= 0) {
+      // A line starting with WSP continues the field above (RFC 5322 §2.2.3).
+      if (section[to] !== CR) bareLf = true;
+      to = end;
+    } else {
+      if (from >= 0) fields.push(field(section, from, firstEnd, to, bareLf));
+      from = start;
+      firstEnd = end;
+      to = end;
+      bareLf = false;
+    }
     start = next;
   }
-  close();
+  if (from >= 0) fields.push(field(section, from, firstEnd, to, bareLf));
   return fields;
+}
+
+function field(section: Buffer, from: number, firstEnd: number, to: number, bareLf: boolean): RawHeaderField {
+  const colon = section.indexOf(COLON, from);
+  const casedKey = section.toString('latin1', from, colon < 0 || colon > firstEnd ? firstEnd : colon).trim();
+  const raw = section.subarray(from, to);
+  return { key: casedKey.toLowerCase(), casedKey, line: bareLf ? withCrlf(raw) : raw };
 }
 
 /** The field's value after the colon as UTF-8 text, unfolded (RFC 5322 §2.2.3: the line breaks removed, the WSP kept). */
@@ -52,13 +65,21 @@ export function fieldValue(field: RawHeaderField): string {
   return value.includes('\r\n') ? value.replace(/\r\n/g, '') : value;
 }
 
-function joinFolded(lines: readonly Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  lines.forEach((l, i) => {
-    if (i > 0) parts.push(CRLF);
-    parts.push(l);
-  });
-  return Buffer.concat(parts);
+/** A folded field whose line endings are (some of them) a LF alone: each such LF preceded by a CR. */
+function withCrlf(raw: Buffer): Buffer {
+  let bare = 0;
+  for (let lf = raw.indexOf(LF); lf >= 0; lf = raw.indexOf(LF, lf + 1)) if (raw[lf - 1] !== CR) bare++;
+  const out = Buffer.allocUnsafe(raw.length + bare);
+  let n = 0;
+  let from = 0;
+  for (let lf = raw.indexOf(LF); lf >= 0; lf = raw.indexOf(LF, lf + 1)) {
+    if (raw[lf - 1] === CR) continue;
+    n += raw.copy(out, n, from, lf);
+    out[n++] = CR;
+    from = lf;
+  }
+  n += raw.copy(out, n, from);
+  return out;
 }
 
 /**

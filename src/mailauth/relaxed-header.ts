@@ -27,7 +27,7 @@ export function relaxedSignedHeader(fields: readonly { readonly line: Buffer }[]
   }
   const start = n;
   n = relaxedInto(signatureField, out, n);
-  return Buffer.concat([out.subarray(0, start), withoutB(out.subarray(start, n))]);
+  return out.subarray(0, withoutB(out, start, n));
 }
 
 /**
@@ -65,17 +65,23 @@ function relaxedInto(line: Buffer, out: Buffer, n: number): number {
   return n;
 }
 
-/** The canonical signature field with the value of its b= tag removed (RFC 6376 §3.7), tags found by the tag-list syntax (§3.2). */
-function withoutB(field: Buffer): Buffer {
-  const colon = field.indexOf(COLON);
-  for (let start = colon + 1; start < field.length; ) {
-    let end = field.indexOf(SEMI, start);
-    if (end < 0) end = field.length;
-    const eq = field.indexOf(EQ, start);
-    if (eq >= 0 && eq < end && nameIsB(field, start, eq)) return Buffer.concat([field.subarray(0, eq + 1), field.subarray(end)]);
+/**
+ * Removes the value of the b= tag (RFC 6376 §3.7) from the canonical signature field at out[from, to), in place (the
+ * rest moved up), tags found by the tag-list syntax (§3.2). Returns the field's new end.
+ */
+function withoutB(out: Buffer, from: number, to: number): number {
+  const colon = out.indexOf(COLON, from);
+  for (let start = colon < 0 || colon >= to ? from : colon + 1; start < to; ) {
+    let end = out.indexOf(SEMI, start);
+    if (end < 0 || end > to) end = to;
+    const eq = out.indexOf(EQ, start);
+    if (eq >= 0 && eq < end && nameIsB(out, start, eq)) {
+      out.copyWithin(eq + 1, end, to);
+      return to - (end - eq - 1);
+    }
     start = end + 1;
   }
-  return field;
+  return to;
 }
 
 function nameIsB(field: Buffer, start: number, eq: number): boolean {

@@ -23,6 +23,10 @@ test('combineVerdicts', () => {
       [{ action: 'junk', headers: [] }, { action: 'defer', reply: defer, headers: [] }, { action: 'reject', reply: reject, headers: [] }],
       { action: 'reject', reply: reject, headers: [] },
     ],
+    ['one check that accepts', [{ action: 'accept', headers: ['Authentication-Results: mx; spf=pass'] }], { action: 'accept', headers: ['Authentication-Results: mx; spf=pass'] }],
+    ['one check that rejects, with its reply', [{ action: 'reject', reply: reject, headers: ['X: y'] }], { action: 'reject', reply: reject, headers: ['X: y'] }],
+    ['one check that junks, removing nothing', [{ action: 'junk', headers: [], removeHeaders: [] }], { action: 'junk', headers: [] }],
+    ['one check that removes fields', [{ action: 'accept', headers: [], removeHeaders: ['X-Spam', 'X-Spam'] }], { action: 'accept', headers: [], removeHeaders: ['X-Spam'] }],
   ];
   for (const [name, verdicts, combined] of cases) assert.deepEqual(combineVerdicts(verdicts), combined, name);
 });

@@ -63,6 +63,33 @@ describe('BodyHash', () => {
     assert.equal(h.canonicalizedLength, 10);
   });
 
+  test('a line end that fills the output buffer exactly loses nothing after it (lines of every length around 4 and 16 KiB)', () => {
+    // TAB and a lone CR keep these bodies off the plain-text path: the octet loop and its buffer are what is tested.
+    for (const base of [4095, 16384]) {
+      for (let length = base - 8; length <= base + 8; length++) {
+        const body = `\tx\ry${'a'.repeat(length)}\nb\n\n\nc\n`;
+        for (const canon of ['relaxed', 'simple'] as const) {
+          assert.equal(hashOf(canon, [body]), sha256(reference(canon, body)), `${canon}, line of ${length}`);
+          assert.equal(hashOf(canon, [body.slice(0, 100), body.slice(100)]), sha256(reference(canon, body)), `${canon}, line of ${length}, two chunks`);
+        }
+      }
+    }
+  });
+
+  test('a chunk larger than the 64 KiB slices hashes as the same text given in small chunks', () => {
+    const mixed = Buffer.from('Hello  world \n\nplain line\n\tx\r\n'.repeat(20_000)); // 700 KB
+    const plain = Buffer.from('a plain line of text\n\n'.repeat(40_000)); // 880 KB, the plain-text path
+    for (const [canon, text] of [['relaxed', mixed], ['simple', mixed], ['relaxed', plain], ['simple', plain]] as const) {
+      const whole = new BodyHash(canon);
+      whole.update(text);
+      const small = new BodyHash(canon);
+      for (let i = 0; i < text.length; i += 1000) small.update(text.subarray(i, i + 1000));
+      assert.equal(whole.digest(), small.digest(), canon);
+      assert.equal(whole.byteLength, text.length);
+      assert.equal(whole.canonicalizedLength, small.canonicalizedLength);
+    }
+  });
+
   test('large runs of empty and whitespace lines cost no memory: a counter, not buffers', () => {
     const h = new BodyHash('relaxed');
     const blank = Buffer.from(' \n'.repeat(512 * 1024));
@@ -72,6 +99,23 @@ describe('BodyHash', () => {
     h.update(Buffer.from('x\n'));
     h.digest();
     assert.equal(h.canonicalizedLength, 20 * 512 * 1024 * 2 + 3);
+  });
+
+  test('LF text that only needs CRLF (hashed without the octet loop), cut anywhere, with or without l=, hashes as the whole-text rendering (property)', () => {
+    // No CR, TAB or space run: most chunks take the plain path; a space at a chunk's end or before a LF does not.
+    const piece = fc.constantFrom('word', 'x', ' ', '.', '\n', '\n\n', ' y', 'z ');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), fc.array(fc.nat(200), { maxLength: 6 }), fc.option(fc.nat(120)), (pieces, cuts, limit) => {
+        const body = pieces.join('');
+        const at = [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((x, y) => x - y);
+        const chunks = [0, ...at].map((start, i) => body.slice(start, at[i] ?? body.length));
+        for (const canon of ['relaxed', 'simple'] as const) {
+          const want = reference(canon, body);
+          assert.equal(hashOf(canon, chunks, limit), sha256(limit === null ? want : want.slice(0, limit)), `${canon} l=${limit}: ${JSON.stringify(body)}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('any body, cut anywhere, hashes as the whole-text rendering (property)', () => {

@@ -1,6 +1,8 @@
 // The author domain of a header section: one From: field, its addresses' domain, whatever the display syntax.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { domainToASCII } from 'node:url';
+import { AsciiDomains } from '../../../src/mailauth/ascii-domains.js';
 import { authors, fromDomain, mailboxDomains } from '../../../src/mailauth/from-domain.js';
 
 describe('mailboxDomains', () => {
@@ -25,6 +27,17 @@ describe('mailboxDomains', () => {
   for (const [value, want] of cases) {
     test(value, () => assert.deepEqual(mailboxDomains(value), want));
   }
+  test('with the A-labels remembered (AsciiDomains), every case gives the same domains, twice', () => {
+    const domains = new AsciiDomains();
+    for (let round = 0; round < 2; round++) for (const [value, want] of cases) assert.deepEqual(mailboxDomains(value, domains.toAscii), want, value);
+  });
+  test('AsciiDomains gives what domainToASCII gives, refusals ("") included', () => {
+    const domains = new AsciiDomains();
+    for (const d of ['example.org', 'bücher.example', 'xn--zz.example', 'a.123', 'a..b', '-a.example', 'a_b.example', '0x10']) {
+      assert.equal(domains.toAscii(d), domainToASCII(d), d);
+      assert.equal(domains.toAscii(d), domainToASCII(d), `${d}, remembered`);
+    }
+  });
 });
 
 describe('fromDomain', () => {
