@@ -136,6 +136,38 @@ describe('SmtpClient: greeting and EHLO', () => {
     );
   });
 
+  it("ends a wait when the caller's signal aborts, with the signal's reason, and drops the connection", async (t) => {
+    const p = await scripted(t, { onCommand: (line) => (line.startsWith('EHLO') ? null : acceptAll()(line)) });
+    const controller = new AbortController();
+    const client = await SmtpClient.connect({
+      host: '127.0.0.1',
+      port: p.port,
+      localHostname: 'client.test',
+      timeouts,
+      logger: silentLogger(),
+      signal: controller.signal,
+    });
+    t.after(() => client.close());
+    const ehlo = client.ehlo();
+    const reason = new Error('relay shutting down');
+    controller.abort(reason);
+    await assert.rejects(ehlo, (err: unknown) => err === reason);
+  });
+
+  it('a caller signal that aborts with a TimeoutError is reported as the stage timing out', async (t) => {
+    const p = await scripted(t, { onCommand: (line) => (line.startsWith('EHLO') ? null : acceptAll()(line)) });
+    const client = await SmtpClient.connect({
+      host: '127.0.0.1',
+      port: p.port,
+      localHostname: 'client.test',
+      timeouts,
+      logger: silentLogger(),
+      signal: AbortSignal.timeout(100),
+    });
+    t.after(() => client.close());
+    await assert.rejects(client.ehlo(), (err: unknown) => err instanceof ClientTimeoutError && err.stage === 'ehlo');
+  });
+
   it('refuses a malformed reply', async (t) => {
     const p = await scripted(t, { onCommand: (line) => (line.startsWith('EHLO') ? 'hello there\r\n' : acceptAll()(line)) });
     const client = await connect(t, p.port);
