@@ -170,7 +170,8 @@ export class DurableFile {
         }
         this.#path = target;
         this.#state = 'placed';
-        // Off the event loop: unlink(2) in tmp/ waits on that folder's lock, which file creations there hold.
+        // Off the event loop: unlink(2) in tmp/ shares that folder's lock with the file creations there, which a busy
+        // file system can make slow.
         if (this.#place.replace !== true) this.#unlinking = unlinkTmpLater(this.#tmp as string);
         this.#tmp = null;
         return this.#name;
