@@ -217,6 +217,7 @@ export class ByteReader {
   readonly #onEnd = (): void => {
     this.#ended = true;
     this.#wake();
+    this.#listen(undefined); // no wait can need it now; a timeout signal keeps no memory alive for our sake
   };
 
   readonly #onError = (err: Error): void => {
