@@ -1,5 +1,6 @@
 // Greylisting's memory and its decisions (RFC 6647): triples seen and passed, and client networks that retry
 // properly; pure, with times passed in, bounded in size, and turned to and from the JSON kept on disk.
+import { rememberBounded } from '../cache/bounded-map.js';
 
 export interface GreylistRules {
   /** ms a new triple is refused; a retry after it passes. */
@@ -140,16 +141,12 @@ export class GreylistState {
   /** Sets the entry as the most recently used, evicting the least recently used past the bound. */
   private touchTriple(key: string, t: Triple, now: number): void {
     t.last = Math.max(t.last, now);
-    this.triples.delete(key);
-    this.triples.set(key, t);
-    if (this.triples.size > this.bounds.maxTriples) this.triples.delete(this.triples.keys().next().value as string);
+    rememberBounded(this.triples, key, t, this.bounds.maxTriples);
   }
 
   private touchNetwork(key: string, n: Network, now: number): void {
     n.last = Math.max(n.last, now);
-    this.networks.delete(key);
-    this.networks.set(key, n);
-    if (this.networks.size > this.bounds.maxNetworks) this.networks.delete(this.networks.keys().next().value as string);
+    rememberBounded(this.networks, key, n, this.bounds.maxNetworks);
   }
 }
 

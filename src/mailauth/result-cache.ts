@@ -2,6 +2,7 @@
 // identity, HELO; DMARC: author domain, its record, the aligned identifiers): a sender that delivers many messages in
 // a row (a mailing list, a busy relay) is evaluated once, not once per message. A temperror is never kept, so a DNS
 // failure is retried with the next message.
+import { rememberBounded } from '../cache/bounded-map.js';
 
 export interface ResultCacheOptions {
   /** How long a result is reused, in ms (default one minute). */
@@ -38,8 +39,7 @@ export class ResultCache<T extends { readonly result: string }> {
     this.#entries.delete(key);
     const outcome = check();
     const entry: Entry<T> = { outcome, expires: now + this.#ttl };
-    this.#entries.set(key, entry);
-    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
+    rememberBounded(this.#entries, key, entry, this.#max);
     // A temporary error says nothing about the next attempt: forget it (unless a newer entry replaced it already).
     // A check that throws is forgotten too (its callers see the rejection).
     const forget = () => {

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { domainToASCII } from 'node:url';
 import { DnsResolver } from '../dns/dns-resolver.js';
+import { rememberBounded } from '../cache/bounded-map.js';
 
 export interface MxHost {
   /** The exchange's name, or the address literal ("[192.0.2.1]") for a literal domain. */
@@ -88,8 +89,7 @@ export class MxResolver {
     const result = await this.lookupDomain(name);
     // Only answers are remembered: a failure, above all a transient one, is asked again next time.
     if (result.kind === 'hosts' && this.cacheMs > 0) {
-      if (this.cache.size >= MAX_CACHED_DOMAINS) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(name, { hosts: result.hosts, expires: this.now() + this.cacheMs });
+      rememberBounded(this.cache, name, { hosts: result.hosts, expires: this.now() + this.cacheMs }, MAX_CACHED_DOMAINS);
     }
     return result;
   }

@@ -3,6 +3,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_PARAMS, unmatchableHash, verifyPassword, type PasswordHash, type ScryptParams } from './password-hash.js';
 import type { Passwords } from './passwords-file.js';
+import { rememberBounded } from '../cache/bounded-map.js';
 
 export interface PasswordCheckerOptions {
   readonly passwords: Passwords;
@@ -75,9 +76,7 @@ export class PasswordChecker {
   }
 
   #remember(key: string, value: Remembered): void {
-    this.#cache.delete(key); // re-inserted last: the Map's order is the order of use
-    this.#cache.set(key, value);
-    if (this.#cache.size > CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value as string);
+    rememberBounded(this.#cache, key, value, CACHE_ENTRIES); // re-inserted last: the Map's order is the order of use
   }
 }
 

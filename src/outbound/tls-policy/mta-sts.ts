@@ -6,6 +6,7 @@ import type { StsFetchFailure, StsFetchResult } from './sts-fetch.js';
 import { selectStsRecord } from './sts-record.js';
 import type { StoredStsPolicy, StsPolicyStore } from './sts-store.js';
 import type { StsPolicy } from './sts-policy.js';
+import { rememberBounded } from '../../cache/bounded-map.js';
 
 /** The answer for one domain. */
 export interface StsLookup {
@@ -87,8 +88,7 @@ export class MtaSts {
     this.noPolicyUntil.delete(domain);
     if (!record.ok) {
       if (record.failure === 'none' && cached === null) {
-        if (this.noPolicyUntil.size >= (this.opts.memory ?? 10_000)) this.noPolicyUntil.delete(this.noPolicyUntil.keys().next().value as string);
-        this.noPolicyUntil.set(domain, this.now() + NO_POLICY_MEMO_MS);
+        rememberBounded(this.noPolicyUntil, domain, this.now() + NO_POLICY_MEMO_MS, this.opts.memory ?? 10_000);
         return none;
       }
       return this.use(cached, 'cached', record.failure === 'none' ? null : { reason: record.reason, failure: record.failure });
@@ -101,9 +101,7 @@ export class MtaSts {
     }
     const fetched = await this.opts.fetch(domain);
     if (!fetched.ok) {
-      this.failedAt.delete(domain);
-      if (this.failedAt.size >= (this.opts.memory ?? 10_000)) this.failedAt.delete(this.failedAt.keys().next().value as string);
-      this.failedAt.set(domain, this.now());
+      rememberBounded(this.failedAt, domain, this.now(), this.opts.memory ?? 10_000);
       this.opts.logger?.warn({ domain, id: record.id, reason: fetched.reason, cached: cached?.id ?? null }, 'MTA-STS policy fetch failed');
       return this.use(cached, 'cached', { reason: fetched.reason, failure: fetched.failure });
     }

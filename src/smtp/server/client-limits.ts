@@ -2,6 +2,7 @@
 // per minute, for each client address (an IPv6 client is its /64: one host usually holds the whole prefix).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { addNetwork } from '../../net/networks.js';
+import { rememberBounded } from '../../cache/bounded-map.js';
 
 export interface ClientLimitSettings {
   /** Connections open at once from one client. */
@@ -139,8 +140,7 @@ export class ClientLimits implements ClientLimiter {
     let exempt = this.exemptMemo.get(ip);
     if (exempt === undefined) {
       exempt = isIPv4(ip) ? this.exempt.check(ip, 'ipv4') : isIPv6(ip) && this.exempt.check(ip, 'ipv6');
-      if (this.exemptMemo.size >= EXEMPT_MEMO) this.exemptMemo.clear();
-      this.exemptMemo.set(ip, exempt);
+      rememberBounded(this.exemptMemo, ip, exempt, EXEMPT_MEMO);
     }
     return exempt;
   }
