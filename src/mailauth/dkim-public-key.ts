@@ -4,6 +4,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import parseTags from 'mailauth/lib/parse-dkim-headers.js';
 import { isNoRecord, type DnsResolve } from './dns-resolve.js';
+import { rememberBounded } from '../cache/bounded-map.js';
 
 export type PublicKeyLookup =
   | { readonly ok: true; readonly key: KeyObject; readonly type: 'rsa' | 'ed25519'; readonly bits: number; readonly hashes: readonly string[] | null }
@@ -15,9 +16,8 @@ const MIN_RSA_BITS = 1024;
 const CACHE_ENTRIES = 1000;
 
 export class DkimKeyCache {
-  /** By the text of a one-record TXT answer as received: the same answer is read once. */
+  /** What each TXT answer said, by its records' text as received: the next message's lookup is one map access. */
   readonly #byAnswer = new Map<string, PublicKeyLookup>();
-  readonly #parsed = new Map<string, PublicKeyLookup>();
 
   /** The key published at `name` (selector._domainkey.domain), or why there is none. Never throws. */
   async lookup(resolve: DnsResolve, name: string): Promise<PublicKeyLookup> {
@@ -29,35 +29,23 @@ export class DkimKeyCache {
       return { ok: false, result: 'temperror', comment: `DNS failure: ${(err as { code?: string }).code ?? (err as Error).message}` };
     }
     // A TXT answer is a list of records, each a list of character-strings to join (RFC 6376 §3.6.2.2).
-    if (answer.length !== 1) return this.#read(answer.map((r) => r.join('')));
-    // One record (the usual answer): remembered as it came, so that the next message's lookup is one map access.
-    const record = (answer[0] as string[]).join('');
-    let found = this.#byAnswer.get(record);
+    const records = answer.map((r) => r.join(''));
+    const text = records.join('\0');
+    let found = this.#byAnswer.get(text);
     if (found === undefined) {
-      found = this.#read([record]);
-      remember(this.#byAnswer, record, found);
+      found = read(records);
+      rememberBounded(this.#byAnswer, text, found, CACHE_ENTRIES);
     }
     return found;
   }
-
-  #read(records: readonly string[]): PublicKeyLookup {
-    const keys = records.filter((r) => !/^\s*v\s*=/.test(r) || /^\s*v\s*=\s*DKIM1\s*(;|$)/i.test(r));
-    if (keys.length === 0) return { ok: false, result: 'permerror', comment: records.length === 0 ? 'no key' : 'unknown key version' };
-    // Several key records at one name are ambiguous (§3.6.2.2 allows taking any one): the first is taken.
-    const record = (keys[0] as string).replace(/\s+/g, '');
-    let parsed = this.#parsed.get(record);
-    if (parsed === undefined) {
-      parsed = parseRecord(record);
-      remember(this.#parsed, record, parsed);
-    }
-    return parsed;
-  }
 }
 
-/** Adds to a cache of at most CACHE_ENTRIES, the oldest entry going first. */
-function remember(cache: Map<string, PublicKeyLookup>, key: string, value: PublicKeyLookup): void {
-  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
-  cache.set(key, value);
+/** What the records of one answer say: the key of the first DKIM1 record (parsed), or why there is none. */
+function read(records: readonly string[]): PublicKeyLookup {
+  const keys = records.filter((r) => !/^\s*v\s*=/.test(r) || /^\s*v\s*=\s*DKIM1\s*(;|$)/i.test(r));
+  if (keys.length === 0) return { ok: false, result: 'permerror', comment: records.length === 0 ? 'no key' : 'unknown key version' };
+  // Several key records at one name are ambiguous (§3.6.2.2 allows taking any one): the first is taken.
+  return parseRecord((keys[0] as string).replace(/\s+/g, ''));
 }
 
 function parseRecord(record: string): PublicKeyLookup {
