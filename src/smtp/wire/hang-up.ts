@@ -20,6 +20,20 @@ export function hangUp(
   opts: { readonly last?: string; readonly onReset?: () => void; readonly closeOnceWritten?: boolean } = {},
 ): void {
   const { last, onReset } = opts;
+  // After QUIT nothing more is owed: close(2) as soon as our reply is in the kernel's hands, which then sends it and
+  // the FIN. A half-close would wait on the peer, and most clients (Postfix's smtp-source, for one) answer the 221
+  // with a reset: shutdown(2) then fails with ENOTCONN and the next read with ECONNRESET, two error objects per
+  // session for nothing. TLS keeps end(), which sends its close_notify first.
+  const closeOnceWritten = opts.closeOnceWritten === true && socket === tcp;
+  if (closeOnceWritten) {
+    try {
+      if (last !== undefined) socket.write(last);
+      // Usually written at once (writableLength 0: all of it in the kernel): nothing left to wait for.
+      if (socket.writableLength === 0) return void socket.destroy();
+    } catch {
+      return reset(tcp, socket);
+    }
+  }
   const timer = setTimeout(() => {
     reset(tcp, socket);
     try {
@@ -32,16 +46,8 @@ export function hangUp(
   socket.once('close', () => clearTimeout(timer));
   tcp.once('close', () => clearTimeout(timer));
   try {
-    if (opts.closeOnceWritten === true && socket === tcp) {
-      // After QUIT nothing more is owed: close(2) as soon as our reply is in the kernel's hands, which then sends it
-      // and the FIN. A half-close would wait on the peer, and most clients (Postfix's smtp-source, for one) answer
-      // the 221 with a reset: shutdown(2) then fails with ENOTCONN and the next read with ECONNRESET, two error
-      // objects per session for nothing. TLS keeps end(), which sends its close_notify first.
-      if (last !== undefined) socket.write(last);
-      // Usually written at once (writableLength 0: all of it in the kernel); else close once the rest is.
-      if (socket.writableLength === 0) socket.destroy();
-      else socket.write('', () => socket.destroy());
-    } else if (last === undefined) socket.end();
+    if (closeOnceWritten) socket.write('', () => socket.destroy()); // close once the rest is written
+    else if (last === undefined) socket.end();
     else socket.end(last);
   } catch {
     reset(tcp, socket);

@@ -32,10 +32,24 @@ describe('hangUp', () => {
   it('closes at once after the last reply is written when told closeOnceWritten, without waiting for the peer', async () => {
     const { server, client, close } = await socketPair();
     const received = readAll(client);
+    const closed = once(server, 'close');
     hangUp(server, server, { last: '221 2.0.0 bye\r\n', closeOnceWritten: true });
     // The server's socket closes by itself: the client has not closed its side yet.
-    await once(server, 'close');
+    await closed;
     assert.equal(await received, '221 2.0.0 bye\r\n');
+    client.destroy();
+    close();
+  });
+
+  it('with closeOnceWritten, a reply the kernel cannot take at once is written to its end before the close', async () => {
+    const { server, client, close } = await socketPair();
+    const big = `${'x'.repeat(8 * 1024 * 1024)}\r\n221 2.0.0 bye\r\n`;
+    const received = readAll(client);
+    const closed = once(server, 'close');
+    hangUp(server, server, { last: big, closeOnceWritten: true });
+    assert.ok(server.writableLength > 0, 'more than the socket buffers take at once');
+    assert.equal((await received).length, big.length);
+    await closed;
     client.destroy();
     close();
   });
@@ -46,8 +60,9 @@ describe('hangUp', () => {
     server.removeAllListeners('error');
     server.on('error', (err) => errors.push(err));
     client.once('data', () => client.resetAndDestroy());
+    const closed = once(server, 'close');
     hangUp(server, server, { last: '221 2.0.0 bye\r\n', closeOnceWritten: true });
-    await once(server, 'close');
+    await closed;
     assert.deepEqual(errors, []);
     close();
   });
