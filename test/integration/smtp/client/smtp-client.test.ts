@@ -15,13 +15,20 @@ import { startScriptedPeer, startSmtpPeer, type ScriptedPeerOptions, type SmtpPe
 
 const timeouts: ClientTimeouts = { connect: 2000, greeting: 2000, command: 2000, dataInit: 2000, dataBlock: 2000, dataEnd: 2000 };
 
-async function connect(t: TestContext, port: number, host = '127.0.0.1', overrides: Partial<ClientTimeouts> = {}): Promise<SmtpClient> {
+async function connect(
+  t: TestContext,
+  port: number,
+  host = '127.0.0.1',
+  overrides: Partial<ClientTimeouts> = {},
+  signal?: AbortSignal,
+): Promise<SmtpClient> {
   const client = await SmtpClient.connect({
     host,
     port,
     localHostname: 'client.test',
     timeouts: { ...timeouts, ...overrides },
     logger: silentLogger(),
+    ...(signal === undefined ? {} : { signal }),
   });
   t.after(() => client.close());
   return client;
@@ -139,15 +146,7 @@ describe('SmtpClient: greeting and EHLO', () => {
   it("ends a wait when the caller's signal aborts, with the signal's reason, and drops the connection", async (t) => {
     const p = await scripted(t, { onCommand: (line) => (line.startsWith('EHLO') ? null : acceptAll()(line)) });
     const controller = new AbortController();
-    const client = await SmtpClient.connect({
-      host: '127.0.0.1',
-      port: p.port,
-      localHostname: 'client.test',
-      timeouts,
-      logger: silentLogger(),
-      signal: controller.signal,
-    });
-    t.after(() => client.close());
+    const client = await connect(t, p.port, '127.0.0.1', {}, controller.signal);
     const ehlo = client.ehlo();
     const reason = new Error('relay shutting down');
     controller.abort(reason);
@@ -156,15 +155,7 @@ describe('SmtpClient: greeting and EHLO', () => {
 
   it('a caller signal that aborts with a TimeoutError is reported as the stage timing out', async (t) => {
     const p = await scripted(t, { onCommand: (line) => (line.startsWith('EHLO') ? null : acceptAll()(line)) });
-    const client = await SmtpClient.connect({
-      host: '127.0.0.1',
-      port: p.port,
-      localHostname: 'client.test',
-      timeouts,
-      logger: silentLogger(),
-      signal: AbortSignal.timeout(100),
-    });
-    t.after(() => client.close());
+    const client = await connect(t, p.port, '127.0.0.1', {}, AbortSignal.timeout(100));
     await assert.rejects(client.ehlo(), (err: unknown) => err instanceof ClientTimeoutError && err.stage === 'ehlo');
   });
 
