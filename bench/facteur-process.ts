@@ -151,7 +151,9 @@ export class FacteurProcess {
         if (!(err instanceof KeyExistsError)) throw err;
       });
     }
-    const nodeArgs = setup.cpuProfileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${setup.cpuProfileDir}`];
+    // BENCH_SERVER_NODE_ARGS: more options for the server's node (--trace-gc, --perf-basic-prof...), space-separated.
+    const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const nodeArgs = [...extra, ...(setup.cpuProfileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${setup.cpuProfileDir}`])];
     const argv = [process.execPath, ...nodeArgs, CLI_PATH, 'start', '-c', configFile];
     const command = withOpenFiles(argv, setup.openFiles);
     const t0 = performance.now();

@@ -70,6 +70,33 @@ export function treeCpuMs(root: number): number {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
+/**
+ * CPU milliseconds so far of one process's threads: its main thread ("event loop" for a Node.js server) and all the
+ * others (Node 20 names every thread "node": the thread pool, V8's compiler and GC helpers cannot be told apart).
+ * Threads that ended are not counted, so take both readings while the same threads live (a server's do).
+ */
+export function threadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+    } catch {
+      continue;
+    }
+    const kind = Number(tid) === pid ? 'event loop' : 'other threads';
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    out[kind] = (out[kind] ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
+  }
+  return out;
+}
+
 /** A "VmRSS:  1234 kB" style field of /proc/<pid>/status, in bytes; 0 if the process is gone. */
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   let text: string;

@@ -141,6 +141,7 @@ function messageColumns(): Column[] {
     ['p50 ms', num('latencyP50Ms', 2)],
     ['p99 ms', num('latencyP99Ms', 2)],
     ['CPU ms/msg', num('serverCpuMsPerMsg', 3)],
+    ['loop ms/msg', num('eventLoopCpuMsPerMsg', 3)],
     ['peak RSS MB', num('peakRssMb')],
     ['ok', ok],
   ];
@@ -174,11 +175,11 @@ export function formatReport(doc: BenchDocument): string {
     );
   }
   if (doc.sharedScripts.length > 0) parts.push(formatSharedScripts(doc.sharedScripts));
-  const door = doorRatios(doc.results);
-  if (door.length > 0) {
+  const pairs = alternatingRatios(doc.results);
+  if (pairs.length > 0) {
     parts.push(
-      `defences at the door, on / off (two fresh servers measured in alternation; throughput ratio: the target is at least 0.90):\n` +
-        table(['scenario', 'off msg/s', 'on msg/s', 'ratio', 'off CPU ms/msg', 'on CPU ms/msg'], door),
+      `a setting off and on, servers measured in alternating rounds (throughput ratio on / off, and its target; loop = the event loop's CPU):\n` +
+        table(['scenario', 'off msg/s', 'on msg/s', 'ratio', 'target', 'off CPU ms/msg', 'on CPU ms/msg', 'off loop', 'on loop'], pairs),
     );
   }
   const problems = doc.results.filter((r) => r.problems.length > 0);
@@ -192,12 +193,19 @@ export function formatReport(doc: BenchDocument): string {
   return parts.join('\n\n');
 }
 
-/** Rows for each defences-… scenario of this run: its two sides and their ratio. */
-function doorRatios(results: readonly ScenarioResult[]): string[][] {
+/** Rows for each scenario measured in alternation (defences-…, mailauth-…): its sides and their ratio. */
+function alternatingRatios(results: readonly ScenarioResult[]): string[][] {
   const f = (v: number | null | undefined, d: number) => (v == null ? '–' : v.toFixed(d));
   return results
-    .filter((r) => r.id.startsWith('defences-') && r.figures.onOffRatio !== undefined)
-    .map((r) => [r.id, f(r.figures.offMsgsPerSec, 0), f(r.figures.msgsPerSec, 0), f(r.figures.onOffRatio, 2), f(r.figures.offServerCpuMsPerMsg, 3), f(r.figures.serverCpuMsPerMsg, 3)]);
+    .filter((r) => r.figures.onOffRatio !== undefined)
+    .flatMap((r) => {
+      const x = r.figures;
+      const target = f(x.targetRatio, 2);
+      const row = [r.id, f(x.offMsgsPerSec, 0), f(x.msgsPerSec, 0), f(x.onOffRatio, 2), target, f(x.offServerCpuMsPerMsg, 3), f(x.serverCpuMsPerMsg, 3), f(x.offEventLoopCpuMsPerMsg, 3), f(x.eventLoopCpuMsPerMsg, 3)];
+      // The relay's third side: an Ed25519 key alone.
+      const ed = x.ed25519MsgsPerSec === undefined ? [] : [[`${r.id} (Ed25519)`, f(x.offMsgsPerSec, 0), f(x.ed25519MsgsPerSec, 0), f(x.ed25519OffRatio, 2), '–', f(x.offServerCpuMsPerMsg, 3), f(x.ed25519ServerCpuMsPerMsg, 3), '', '']];
+      return [row, ...ed];
+    });
 }
 
 const LEGEND = `How to read it (each result's exact method is in the JSON):
@@ -205,5 +213,6 @@ const LEGEND = `How to read it (each result's exact method is in the JSON):
 - msg/s, MB/s: messages (octets, MB = 10^6) made durable per second of wall time
 - p50/p99 ms: latency of the reply to DATA, from the last octet of the final dot written
 - CPU ms/msg: user + system CPU of the server's process tree (/proc/<pid>/stat) over the measure, per message
+- loop ms/msg: the part of it on facteur's event loop (its main thread: one core at most)
 - peak RSS MB: the server's resident memory high-water mark over the measure (facteur: VmHWM; Postfix: the sum of
   its processes' Pss, sampled)`;

@@ -1,5 +1,5 @@
 // Measures one server over one interval: its CPU time and its peak resident memory.
-import { peakRssBytes, resetPeakRss, RssSampler, treeCpuMs, treePssBytes, treeRssBytes } from './proc-stats.js';
+import { peakRssBytes, resetPeakRss, RssSampler, threadCpuMs, treeCpuMs, treePssBytes, treeRssBytes } from './proc-stats.js';
 
 export interface ServerUsage {
   /** CPU ms (user + system, every thread and child) over the interval. */
@@ -10,6 +10,8 @@ export interface ServerUsage {
   readonly rssPeak: number;
   /** Resident memory at the end, bytes. */
   readonly rssEnd: number;
+  /** A single-process server's CPU ms on its event loop and in its other threads (threadCpuMs); null for a tree of processes. */
+  readonly threadCpuMs: Record<string, number> | null;
 }
 
 /**
@@ -19,6 +21,7 @@ export interface ServerUsage {
  */
 export class ServerMeter {
   private readonly cpu0: number;
+  private readonly threads0: Record<string, number> | null;
   private readonly rssStart: number;
   private readonly hwmReset: boolean;
   private readonly sampler: RssSampler | null;
@@ -31,12 +34,15 @@ export class ServerMeter {
     this.hwmReset = singleProcess && resetPeakRss(pid);
     this.sampler = this.hwmReset ? null : new RssSampler(pid);
     this.cpu0 = treeCpuMs(pid);
+    this.threads0 = singleProcess ? threadCpuMs(pid) : null;
   }
 
   async stop(): Promise<ServerUsage> {
     const cpuMs = treeCpuMs(this.pid) - this.cpu0;
+    const threads = this.threads0 === null ? null : threadCpuMs(this.pid);
+    const threadCpu = threads === null || this.threads0 === null ? null : Object.fromEntries(Object.entries(threads).map(([k, v]) => [k, v - (this.threads0?.[k] ?? 0)]));
     const rssPeak = this.sampler === null ? peakRssBytes(this.pid) : await this.sampler.stop();
-    return { cpuMs, rssStart: this.rssStart, rssPeak, rssEnd: this.singleProcess ? treeRssBytes(this.pid) : treePssBytes(this.pid) };
+    return { cpuMs, rssStart: this.rssStart, rssPeak, rssEnd: this.singleProcess ? treeRssBytes(this.pid) : treePssBytes(this.pid), threadCpuMs: threadCpu };
   }
 }
 

@@ -24,9 +24,8 @@ import { fsyncDirectory } from './fs/directory.js';
 import { GroupFsync } from './fs/group-fsync.js';
 import { DkimKeys } from './mailauth/dkim-keys.js';
 import { MailauthCheck } from './mailauth/mailauth-check.js';
-import { InboundChecks } from './mailauth/message-checks.js';
+import { ThreadedChecks } from './mailauth/threaded-checks.js';
 import { DnsResolver } from './dns/dns-resolver.js';
-import { nodeStyleResolve } from './dns/node-style-resolve.js';
 import { DkimSigner } from './mailauth/dkim-signer.js';
 import { errorText } from './observability/error-text.js';
 import { startMetricsServer } from './observability/metrics-server.js';
@@ -180,7 +179,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
       // The end-of-DATA checks: mail authentication, then the spam filter; the strongest verdict wins.
       const checks: MessageCheck[] = [];
       if (config.inbound.verify) {
-        checks.push(new MailauthCheck(new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }), inboundLogger));
+        // In a thread of their own (threaded-checks.ts says why), with a resolver built from the same settings.
+        const threaded = new ThreadedChecks({ dns: { servers: config.dnsServers }, hostname: config.hostname, dmarcPolicy: config.inbound.dmarcPolicy }, { onLookup, logger: inboundLogger });
+        cleanups.push(() => threaded.close());
+        checks.push(new MailauthCheck(threaded, inboundLogger));
       }
       if (config.inbound.rspamd !== null) {
         const { url, timeout, fail, spamToJunk } = config.inbound.rspamd;

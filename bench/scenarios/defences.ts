@@ -4,11 +4,10 @@
 import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
-import { cellLoad, type LoadResult } from '../load-generator.js';
-import { countFiles, emptyNewDir, flushDisk, waitForFiles } from '../maildir.js';
+import { cellLoad } from '../load-generator.js';
 import { buildMessage } from '../message.js';
 import { round, type ScenarioResult } from '../result.js';
-import { ServerMeter } from '../server-meter.js';
+import { alternate, inboundRound, ratio, ROUNDS, sideFigures, type SideTotals } from './alternating.js';
 import { FROM, SERVER_WARMUP, TO, warmServer } from './inbound.js';
 import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
@@ -20,9 +19,6 @@ export interface DoorCell {
   readonly messages: number;
   readonly quickMessages: number;
 }
-
-/** Rounds per side: enough alternations to even out a drift, each still long enough to measure (500 messages). */
-const ROUNDS = 4;
 
 /**
  * The defences on: the per-client limits count every connection, MAIL and RCPT (set above what the bench sends,
@@ -36,16 +32,6 @@ max_message_rate = 1000000
 max_recipient_rate = 1000000
 dnsbl = ["bl.bench.test"]
 `;
-
-interface Side {
-  readonly name: 'off' | 'on';
-  readonly server: FacteurProcess;
-  wallMs: number;
-  accepted: number;
-  failed: number;
-  cpuMs: number;
-  readonly errors: Record<string, number>;
-}
 
 export function doorScenario(id: string, cell: DoorCell): Scenario {
   const scenario: Scenario = {
@@ -61,12 +47,8 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
         servers.push(off);
         const on = await ctx.startFacteur(`${id}-on`, { inboundExtra: DOOR_ON, dnsServers: [dns.address] });
         servers.push(on);
-        const sides: Side[] = [off, on].map((server, i) => ({ name: i === 0 ? 'off' : 'on', server, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, errors: {} }));
-        for (const side of sides) {
-          await warmServer(ctx, side.server);
-          await emptyNewDir(side.server.maildirNew);
-        }
-        const result = await measure(ctx, id, cell, sides);
+        for (const server of [off, on]) await warmServer(ctx, server);
+        const result = await measure(ctx, id, cell, [off, on]);
         const problems = [...result.problems, ...(dns.queries === 0 ? ['the DNSBL was never asked'] : [])];
         return { ...result, ok: problems.length === 0, problems, target, profile: null };
       } catch (err) {
@@ -83,7 +65,7 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
   return scenario;
 }
 
-async function measure(ctx: BenchContext, id: string, cell: DoorCell, sides: Side[]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+async function measure(ctx: BenchContext, id: string, cell: DoorCell, servers: readonly FacteurProcess[]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
   const { options } = ctx;
   const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
   const perRound = Math.max(1, Math.floor(messages / ROUNDS));
@@ -91,32 +73,15 @@ async function measure(ctx: BenchContext, id: string, cell: DoorCell, sides: Sid
   const deadline = ctx.deadline();
   const client0 = process.cpuUsage();
   ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${cell.size} octets per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
-  for (let round = 0; round < ROUNDS; round++) {
-    // off, on, on, off, off, on…: each side goes first as often as second.
-    const order = round % 2 === 0 ? sides : [...sides].reverse();
-    for (const side of order) {
-      const load = cellLoad({ port: side.server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
-      const base = await countFiles(side.server.maildirNew);
-      flushDisk();
-      const meter = new ServerMeter(side.server.pid, true);
-      const wallStart = Date.now();
-      const result: LoadResult = await load(perRound, cell.sessions);
-      const arrival = await waitForFiles(side.server.maildirNew, base + result.accepted, deadline);
-      const usage = await meter.stop();
-      side.wallMs += Math.max(wallStart + (result.endMs - result.startMs), arrival.lastAddedMs) - wallStart;
-      side.accepted += result.accepted;
-      side.failed += result.failed;
-      side.cpuMs += usage.cpuMs;
-      for (const [cause, n] of Object.entries(result.errors)) side.errors[cause] = (side.errors[cause] ?? 0) + n;
-    }
-  }
+  const sides = servers.map((server, i) => {
+    const load = cellLoad({ port: server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
+    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => load(n, cell.sessions), deadline) };
+  });
+  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
   const client = process.cpuUsage(client0);
-  const [off, on] = sides as [Side, Side];
-  const rate = (s: Side) => (s.wallMs > 0 ? s.accepted / (s.wallMs / 1000) : null);
-  const cpu = (s: Side) => (s.accepted > 0 ? s.cpuMs / s.accepted : null);
-  const offRate = rate(off);
-  const onRate = rate(on);
-  const problems = sides.flatMap((s) => (s.failed > 0 ? [`defences ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+  const offF = sideFigures(off);
+  const onF = sideFigures(on);
+  const problems = [off, on].flatMap((s) => (s.failed > 0 ? [`defences ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
   return {
     id,
     kind: 'inbound',
@@ -132,15 +97,17 @@ async function measure(ctx: BenchContext, id: string, cell: DoorCell, sides: Sid
     figures: {
       accepted: on.accepted,
       wallSeconds: round(on.wallMs / 1000),
-      msgsPerSec: onRate === null ? null : round(onRate),
-      serverCpuMsPerMsg: nullable(cpu(on)),
-      offMsgsPerSec: offRate === null ? null : round(offRate),
-      offServerCpuMsPerMsg: nullable(cpu(off)),
-      onOffRatio: offRate === null || onRate === null ? null : round(onRate / offRate),
+      msgsPerSec: onF.msgsPerSec,
+      serverCpuMsPerMsg: onF.cpuMsPerMsg,
+      eventLoopCpuMsPerMsg: onF.eventLoopMsPerMsg,
+      offMsgsPerSec: offF.msgsPerSec,
+      offServerCpuMsPerMsg: offF.cpuMsPerMsg,
+      offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
+      onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
+      targetRatio: 0.9,
       clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
     },
     errors: { ...off.errors, ...on.errors },
   };
 }
 
-const nullable = (x: number | null): number | null => (x === null ? null : round(x));

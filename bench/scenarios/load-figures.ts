@@ -22,7 +22,19 @@ export function deliveryFigures(load: LoadResult, messageSize: number, wallSecon
     serverCpuMsPerMsg: n > 0 ? round(usage.cpuMs / n) : null,
     rssStartMb: mb(usage.rssStart),
     peakRssMb: mb(usage.rssPeak),
+    ...threadFigures(usage, n),
   };
+}
+
+/**
+ * A single-process server's CPU per message on its event loop (one core at most: the first limit a Node.js server
+ * meets) and in its other threads (the thread pool's file I/O, fsync and signing; V8's compiler and GC helpers).
+ * Nothing for a tree of processes.
+ */
+function threadFigures(usage: ServerUsage, n: number): Record<string, number | null> {
+  const t = usage.threadCpuMs;
+  if (t === null || n === 0) return {};
+  return { eventLoopCpuMsPerMsg: round((t['event loop'] ?? 0) / n), otherThreadsCpuMsPerMsg: round((t['other threads'] ?? 0) / n) };
 }
 
 const nullable = (x: number): number | null => (Number.isNaN(x) ? null : round(x));

@@ -1,9 +1,8 @@
-// Mail authentication's cost on the inbound server: the same DKIM-signed messages with the checks on (inbound.verify:
-// SPF for MAIL FROM and HELO, DKIM, DMARC, ARC) or off, every name answered by a DNS stub on loopback, SPF passing for
-// the client's 127.0.0.1. Each measure gets a fresh server, warmed as the shared inbound one is. (The relay's signing
-// is a flag of the outbound scenarios.)
+// Mail authentication's cost on the inbound server: the same DKIM-signed messages to two fresh servers, the checks
+// off and on (inbound.verify: SPF for MAIL FROM and HELO, DKIM, DMARC, ARC), in alternating rounds; every name
+// answered by a DNS stub on loopback, SPF passing for the client's 127.0.0.1. (The relay's signing: mailauth-relay.ts.)
 import { generateKeyPairSync } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DkimKeys } from '../../src/mailauth/dkim-keys.js';
 import { DkimSigner } from '../../src/mailauth/dkim-signer.js';
@@ -12,7 +11,10 @@ import { DnsStub, type Zone } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { cellLoad, HELO_NAME } from '../load-generator.js';
 import { buildMessage, messageOctets, withFieldsOnTop, type MessageBytes } from '../message.js';
-import { measure, SERVER_WARMUP, TO, type InboundCell } from './inbound.js';
+import { round, type ScenarioResult } from '../result.js';
+import { alternate, inboundRound, ratio, ROUNDS, sideFigures, type SideTotals } from './alternating.js';
+import { SERVER_WARMUP, TO, type InboundCell } from './inbound.js';
+import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 /** The sending domain: its SPF names 127.0.0.1, its DMARC policy is reject, it signs with one RSA-2048 key. */
@@ -37,7 +39,7 @@ async function signedMail(size: number): Promise<{ message: MessageBytes; zone: 
   return { message: withFieldsOnTop(plain, signed.fields.replace(/\n/g, '\r\n')), zone };
 }
 
-export function mailauthInboundScenario(id: string, cell: InboundCell, checks: boolean): Scenario {
+export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario {
   const scenario: Scenario = {
     id,
     kind: 'inbound',
@@ -46,27 +48,77 @@ export function mailauthInboundScenario(id: string, cell: InboundCell, checks: b
       if (target !== 'facteur') return failedResult(scenario, target, 'measures facteur only');
       const { message, zone } = await signedMail(cell.size);
       const dns = await DnsStub.start(zone);
+      const servers: FacteurProcess[] = [];
       try {
-        const f = await ctx.startFacteur(id, { inbound: true, outbound: false, verify: checks, dnsServers: [dns.address] });
-        return await ctx.measureOn(f, async () => {
-          // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
-          // measure's own file creations (see BenchContext.discard).
-          await warm(ctx, f, message);
-          const server = { port: f.setup.inboundPort, maildirNew: f.maildirNew, pid: f.pid, singleProcess: true, close: async () => null };
-          const note = `DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for 127.0.0.1 and DMARC is p=reject; inbound.verify = ${checks}, lookups answered by a DNS stub on loopback`;
-          const result = await measure(ctx, id, cell, target, server, { message, from: FROM, note, server: `on a fresh server (${SERVER_WARMUP} warm-up messages at its start)` });
-          const problem = await checkStored(f.maildirNew, checks);
-          const figures = { ...result.figures, dnsQueries: dns.queries };
-          return problem === null ? { ...result, figures } : { ...result, figures, ok: false, problems: [...result.problems, problem] };
-        });
+        for (const verify of [false, true]) {
+          servers.push(await ctx.startFacteur(`${id}-${verify ? 'on' : 'off'}`, { inbound: true, outbound: false, verify, dnsServers: [dns.address] }));
+        }
+        // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
+        // measure's own file creations (see BenchContext.discard).
+        for (const f of servers) await warm(ctx, f, message);
+        const result = await measure(ctx, id, cell, servers, message);
+        const stored = [await checkStored((servers[0] as FacteurProcess).maildirNew, false), await checkStored((servers[1] as FacteurProcess).maildirNew, true)];
+        const problems = [...result.problems, ...stored.filter((p): p is string => p !== null)];
+        return { ...result, figures: { ...result.figures, dnsQueries: dns.queries }, ok: problems.length === 0, problems, target, profile: null };
       } catch (err) {
         return failedResult(scenario, target, (err as Error).message);
       } finally {
+        for (const f of servers) {
+          await ctx.stopFacteur(f);
+          await ctx.discard(f);
+        }
         await dns.close();
       }
     },
   };
   return scenario;
+}
+
+/** The two servers (checks off, on) in alternating rounds of the cell's load. */
+async function measure(ctx: BenchContext, id: string, cell: InboundCell, servers: readonly FacteurProcess[], message: MessageBytes): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+  const { options } = ctx;
+  const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
+  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
+  const deadline = ctx.deadline();
+  const client0 = process.cpuUsage();
+  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${message.size} octets per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
+  const sides = servers.map((server, i) => {
+    const load = cellLoad({ port: server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
+    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => load(n, cell.sessions), deadline) };
+  });
+  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
+  const client = process.cpuUsage(client0);
+  const offF = sideFigures(off);
+  const onF = sideFigures(on);
+  const problems = [off, on].flatMap((s) => (s.failed > 0 ? [`checks ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+  return {
+    id,
+    kind: 'inbound',
+    ok: problems.length === 0,
+    problems,
+    method:
+      `${ROUNDS} rounds of ${perRound} messages of ${message.size} octets (DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for ` +
+      `127.0.0.1 and DMARC is p=reject) on each of two fresh servers (${SERVER_WARMUP} warm-up messages each), inbound.verify off and on ` +
+      `(lookups answered by a DNS stub on loopback), alternating off/on so that drift falls on both; every stored message checked ` +
+      `(Authentication-Results with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side); ${cell.sessions} parallel sessions, ` +
+      `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
+      `msgsPerSec and serverCpuMsPerMsg are the side with the checks on; ${MEASURE_NOTE}`,
+    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, rounds: ROUNDS },
+    figures: {
+      accepted: on.accepted,
+      wallSeconds: round(on.wallMs / 1000),
+      msgsPerSec: onF.msgsPerSec,
+      serverCpuMsPerMsg: onF.cpuMsPerMsg,
+      eventLoopCpuMsPerMsg: onF.eventLoopMsPerMsg,
+      offMsgsPerSec: offF.msgsPerSec,
+      offServerCpuMsPerMsg: offF.cpuMsPerMsg,
+      offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
+      onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
+      targetRatio: 0.75,
+      clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
+    },
+    errors: { ...off.errors, ...on.errors },
+  };
 }
 
 /** As the shared inbound server's warm-up: half a connection per message, half over long connections. */
@@ -81,15 +133,43 @@ async function warm(ctx: BenchContext, f: FacteurProcess, message: MessageBytes)
   }
 }
 
-/** One stored message says the checks ran and passed (or, checks off, that none ran); null when it does, else why not. */
+/**
+ * Every stored message says the checks ran and passed (or, checks off, that none ran); null when they do, else why
+ * not. All of them, not one: a run where some messages got temperror (a thread that died, a DNS stub that lagged)
+ * would otherwise pass for one that checked them all, and cost less.
+ */
 async function checkStored(maildirNew: string, checks: boolean): Promise<string | null> {
   const names = await readdir(maildirNew);
   if (names.length === 0) return 'no message stored to check';
-  const text = await readFile(join(maildirNew, names[0] as string), 'latin1');
-  const header = text.slice(0, text.indexOf('\n\n'));
-  const ar = /^Authentication-Results: [^]*?(?=\n\S)/m.exec(header)?.[0] ?? null;
+  const head = Buffer.alloc(4096);
+  let unchecked = 0;
+  let example: string | null = null;
+  for (const name of names) {
+    const file = await open(join(maildirNew, name), 'r');
+    let text: string;
+    try {
+      const { bytesRead } = await file.read(head, 0, head.length, 0);
+      text = head.toString('latin1', 0, bytesRead);
+    } finally {
+      await file.close();
+    }
+    const problem = storedProblem(text, checks);
+    if (problem !== null) {
+      unchecked++;
+      example ??= problem;
+    }
+  }
+  return unchecked === 0 ? null : `${unchecked} of ${names.length} stored messages: ${example}`;
+}
+
+/** What is wrong with one stored message's start (its header section, or 4 KiB of it), or null. */
+function storedProblem(text: string, checks: boolean): string | null {
+  const end = text.indexOf('\n\n');
+  const ar = /^Authentication-Results: [^]*?(?=\n\S)/m.exec(end < 0 ? text : text.slice(0, end + 1))?.[0] ?? null;
   if (!checks) return ar === null ? null : 'checks off, yet an Authentication-Results field was stored';
   if (ar === null) return 'checks on, yet no Authentication-Results field was stored';
-  const failed = ['spf', 'dkim', 'dmarc'].filter((m) => !new RegExp(`\\b${m}=pass\\b`).test(ar));
+  const failed = PASSES.filter(([, pass]) => !pass.test(ar)).map(([m]) => m);
   return failed.length === 0 ? null : `checks did not all pass (${failed.join(', ')}): ${ar.replace(/\s+/g, ' ')}`;
 }
+
+const PASSES = ['spf', 'dkim', 'dmarc'].map((m) => [m, new RegExp(`\\b${m}=pass\\b`)] as const);

@@ -26,8 +26,6 @@ export interface OutboundCell {
   readonly perConnection: 'one' | 'many';
   readonly messages: number;
   readonly quickMessages: number;
-  /** DKIM signing of the relayed mail (dkim.domains lists the From: domain, with one key of this type), or off; not said: off. */
-  readonly signing?: 'off' | 'rsa' | 'ed25519';
 }
 
 const FROM = 'sender@bench.test';
@@ -36,8 +34,6 @@ const USER = `${BENCH_MAILBOX}@${BENCH_DOMAIN}`;
 const PASSWORD = 'bench: a password of some length';
 const TO = `r@${POSTFIX.relayDomain}`;
 const MX_NAME = `mx.${POSTFIX.relayDomain}`;
-/** Octets added per message above which it must carry a DKIM-Signature (the Received field alone stays well under). */
-const SIGNATURE_OCTETS = 250;
 
 interface Relay {
   readonly port: number;
@@ -53,7 +49,7 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
   const scenario: Scenario = {
     id,
     kind: 'outbound',
-    postfix: cell.via !== 'submission' && cell.signing === undefined,
+    postfix: cell.via !== 'submission',
     async run(ctx, target) {
       if (target === 'postfix') {
         const problem = postfixProblem() ?? ensurePostfixRelay();
@@ -66,7 +62,7 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
       });
       let relay: Relay | null = null;
       try {
-        relay = await openRelay(ctx, id, target, sink.port, dns.address, cell.via === 'submission', cell.signing ?? 'off');
+        relay = await openRelay(ctx, id, target, sink.port, dns.address, cell.via === 'submission');
         const result = await measure(ctx, id, cell, target, relay, sink);
         const r = relay;
         relay = null;
@@ -83,7 +79,7 @@ export function outboundScenario(id: string, cell: OutboundCell): Scenario {
   return scenario;
 }
 
-async function openRelay(ctx: BenchContext, id: string, target: TargetName, sinkPort: number, dns: string, viaSubmission: boolean, signing: 'off' | 'rsa' | 'ed25519'): Promise<Relay> {
+async function openRelay(ctx: BenchContext, id: string, target: TargetName, sinkPort: number, dns: string, viaSubmission: boolean): Promise<Relay> {
   if (target === 'postfix') {
     const pid = postfixMasterPid();
     if (pid === null) throw new Error('Postfix is not running');
@@ -94,8 +90,7 @@ async function openRelay(ctx: BenchContext, id: string, target: TargetName, sink
     submission = { port: await freePort(), passwordsFile: join(ctx.workDir, `${id}.passwords`) };
     await writeFile(submission.passwordsFile, `${USER}:${await hashPassword(PASSWORD)}\n`, { mode: 0o600 });
   }
-  const dkim = signing === 'off' ? null : { domain: BENCH_DOMAIN, selector: 'bench', algorithm: signing };
-  const f: FacteurProcess = await ctx.startFacteur(id, { inbound: false, outbound: true, smtpPort: sinkPort, dnsServers: [dns], submission, dkim });
+  const f: FacteurProcess = await ctx.startFacteur(id, { inbound: false, outbound: true, smtpPort: sinkPort, dnsServers: [dns], submission });
   return {
     port: submission?.port ?? f.setup.outboundPort,
     submission: submission !== null,
@@ -138,13 +133,11 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
   const client = process.cpuUsage(client0);
   const problems: string[] = [];
   let delivered = 0;
-  let deliveredBytes = 0;
   let remoteConnections: number | null = null;
   let lastAt = wallStart + (result.endMs - result.startMs);
   try {
     const counts = await sink.waitFor(base + result.accepted, untilDeadline());
     delivered = counts.messages - base;
-    deliveredBytes = counts.bytes - baseCounts.bytes;
     remoteConnections = counts.connections - baseCounts.connections;
     lastAt = Math.max(lastAt, counts.lastAt);
   } catch (err) {
@@ -156,13 +149,6 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
   if (result.failed > 0) problems.push(`${result.failed} of ${messages} submissions refused or failed: ${JSON.stringify(result.errors)}`);
   const queueLeft = relay.queueDir === null ? null : await drainedQueue(relay.queueDir, Math.min(deadline, Date.now() + 10_000));
   if (queueLeft !== null && queueLeft > 0) problems.push(`${queueLeft} files still in the queue after every message reached the sink`);
-  // What the relay adds to each message: its Received field (under 200 octets), and with signing a DKIM-Signature
-  // (over 300): the sink's byte count shows whether the messages went out signed.
-  const added = delivered > 0 ? deliveredBytes / delivered - message.size : null;
-  const signing = cell.signing ?? 'off';
-  if (cell.signing !== undefined && added !== null && added > SIGNATURE_OCTETS !== (signing !== 'off')) {
-    problems.push(`the relay added ${Math.round(added)} octets per message: signing looks ${signing === 'off' ? 'on' : 'off'}`);
-  }
   return {
     id,
     kind: 'outbound',
@@ -170,7 +156,7 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
     ok: problems.length === 0,
     problems,
     method:
-      `${messages} messages of ${message.size} octets${cell.signing === undefined ? '' : `, From: ${FROM}, DKIM signing ${cell.signing === 'off' ? 'off' : `on (dkim.domains lists its domain, one ${cell.signing === 'rsa' ? 'RSA-2048' : 'Ed25519'} key)`},`} submitted ${relay.submission ? `on the submission port (implicit TLS, ${options.tlsResume ? 'each connection resuming an earlier TLS session' : 'a full TLS handshake per connection'}, AUTH PLAIN with a password hashed at the default scrypt cost; facteur remembers a successful check, so only the first login of the run pays the hash)` : 'on the loopback relay'} over ${cell.sessions} parallel sessions ` +
+      `${messages} messages of ${message.size} octets submitted ${relay.submission ? `on the submission port (implicit TLS, ${options.tlsResume ? 'each connection resuming an earlier TLS session' : 'a full TLS handshake per connection'}, AUTH PLAIN with a password hashed at the default scrypt cost; facteur remembers a successful check, so only the first login of the run pays the hash)` : 'on the loopback relay'} over ${cell.sessions} parallel sessions ` +
       `(${cell.perConnection === 'one' ? 'a connection per message' : 'one connection per session'}), each for one recipient at ` +
       `${POSTFIX.relayDomain}, whose MX ${target === 'postfix' ? '(a transport map for Postfix, no DNS)' : 'comes from a DNS server on loopback'} ` +
       `is an SMTP sink on ${POSTFIX.sinkHost} in another process; after ${warmup} unmeasured warm-up messages; ` +
@@ -183,7 +169,6 @@ async function measure(ctx: BenchContext, id: string, cell: OutboundCell, target
       clientCpuMsPerMsg: clientCpu(client, result.accepted),
       remoteConnections,
       queueLeft,
-      addedOctetsPerMsg: added === null ? null : round(added),
       ...(relay.submission ? { hashCheckMs: await hashCheckMs() } : {}),
     },
     errors: result.errors,

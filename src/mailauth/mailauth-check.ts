@@ -4,13 +4,29 @@ import type { Envelope, SessionInfo } from '../delivery.js';
 import type { CheckRun, CheckVerdict, MessageCheck } from '../inbound/message-check.js';
 import { formatAddress } from '../mail/address.js';
 import type { Logger } from '../observability/logger.js';
-import type { InboundChecks } from './message-checks.js';
+import type { CheckOutcome, SessionFacts } from './message-checks.js';
+
+/** What the server reads of a message's checks. */
+export type CheckResult = Pick<CheckOutcome, 'header' | 'verdict' | 'reply' | 'summary' | 'error'>;
+
+/** One message's checks, in this thread (MessageChecks) or in the checks' own (ThreadedChecks). */
+export interface ChecksRun {
+  write(chunk: Buffer): void;
+  finish(): Promise<CheckResult>;
+  /** The message will not be finished (the session ended, the store failed). */
+  abort?(): void;
+}
+
+/** InboundChecks, or ThreadedChecks. */
+export interface ChecksStarter {
+  start(facts: SessionFacts): ChecksRun;
+}
 
 export class MailauthCheck implements MessageCheck {
   readonly name = 'mailauth';
 
   constructor(
-    private readonly checks: InboundChecks,
+    private readonly checks: ChecksStarter,
     private readonly logger: Logger,
   ) {}
 
@@ -31,7 +47,7 @@ export class MailauthCheck implements MessageCheck {
         const header = o.header.endsWith('\n') ? o.header.slice(0, -1) : o.header;
         return o.reply === null ? { action: o.verdict, headers: [header] } : { action: o.verdict, reply: o.reply, headers: [header] };
       },
-      abort: () => undefined,
+      abort: () => run.abort?.(),
     };
   }
 }

@@ -146,9 +146,7 @@ export class MessageChecks {
       if (this.#failure !== null) throw this.#failure;
       return await this.#finish();
     } catch (err) {
-      const comment = `internal error: ${(err as Error).message}`;
-      const results: MethodResult[] = ['spf', 'dkim', 'dmarc'].map((method) => ({ method, result: 'temperror', comment }));
-      return { header: formatAuthenticationResults(this.#opts.hostname, results), verdict: 'accept', reply: null, summary: `checks failed: ${(err as Error).message}`, spf: { mailFrom: null, helo: null }, dkim: [], dmarc: [], arc: 'none', error: err as Error };
+      return { ...failedChecks(this.#opts.hostname, err as Error), spf: { mailFrom: null, helo: null }, dkim: [], dmarc: [], arc: 'none' };
     }
   }
 
@@ -229,6 +227,16 @@ export class MessageChecks {
       return { status: 'temperror', comment: (err as Error).message, result: undefined };
     }
   }
+}
+
+/**
+ * The outcome of checks that could not run (a bug, a library surprise, their thread gone): temperror for each method,
+ * and the message accepted, since refusing mail over our own fault would lose it.
+ */
+export function failedChecks(hostname: string, err: Error): Pick<CheckOutcome, 'header' | 'verdict' | 'reply' | 'summary' | 'error'> {
+  const comment = `internal error: ${err.message}`;
+  const results: MethodResult[] = ['spf', 'dkim', 'dmarc'].map((method) => ({ method, result: 'temperror', comment }));
+  return { header: formatAuthenticationResults(hostname, results), verdict: 'accept', reply: null, summary: `checks failed: ${err.message}`, error: err };
 }
 
 function spfResults(mailFrom: SpfOutcome | null, helo: SpfOutcome | null, facts: SpfFacts): MethodResult[] {

@@ -1,0 +1,89 @@
+// Two or three servers that differ in one setting, measured in alternating rounds (A B, B A, A B, B A…) so that the
+// shared machine's drift (other work, the page cache, a JIT still warming) falls on every side alike: the figure
+// that matters is the ratio of their throughputs, taken over the same minutes. Used by the defences and mail
+// authentication scenarios.
+import type { FacteurProcess } from '../facteur-process.js';
+import type { LoadResult } from '../load-generator.js';
+import { countFiles, flushDisk, waitForFiles } from '../maildir.js';
+import { round } from '../result.js';
+import { ServerMeter } from '../server-meter.js';
+
+/** Rounds per side: enough alternations to even out a drift, each still long enough to measure. */
+export const ROUNDS = 4;
+
+/** What one round of one side did. */
+export interface RoundOutcome {
+  /** First connection → the last message where it belongs. */
+  readonly wallMs: number;
+  readonly accepted: number;
+  readonly failed: number;
+  readonly errors: Readonly<Record<string, number>>;
+  /** Anything else a side counts, summed over its rounds (octets delivered…). */
+  readonly extra?: Readonly<Record<string, number>>;
+}
+
+/** One side: a running server, and how to send it a round of `n` messages. */
+export interface AlternatingSide {
+  readonly name: string;
+  readonly server: FacteurProcess;
+  round(n: number): Promise<RoundOutcome>;
+}
+
+/** A side's sums over its rounds. */
+export interface SideTotals {
+  readonly name: string;
+  wallMs: number;
+  accepted: number;
+  failed: number;
+  cpuMs: number;
+  eventLoopMs: number;
+  readonly errors: Record<string, number>;
+  readonly extra: Record<string, number>;
+}
+
+/** Runs ROUNDS rounds of `perRound` messages on each side, alternating the order, with the disk flushed before each. */
+export async function alternate(sides: readonly AlternatingSide[], perRound: number): Promise<SideTotals[]> {
+  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {} }]));
+  for (let r = 0; r < ROUNDS; r++) {
+    // A B C, C B A, A B C…: each side goes first and last as often.
+    for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+      const t = totals.get(side) as SideTotals;
+      flushDisk();
+      const meter = new ServerMeter(side.server.pid, true);
+      const outcome = await side.round(perRound);
+      const usage = await meter.stop();
+      t.wallMs += outcome.wallMs;
+      t.accepted += outcome.accepted;
+      t.failed += outcome.failed;
+      t.cpuMs += usage.cpuMs;
+      t.eventLoopMs += usage.threadCpuMs?.['event loop'] ?? 0;
+      for (const [k, n] of Object.entries(outcome.errors)) t.errors[k] = (t.errors[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(outcome.extra ?? {})) t.extra[k] = (t.extra[k] ?? 0) + n;
+    }
+  }
+  return sides.map((s) => totals.get(s) as SideTotals);
+}
+
+/** A side's throughput (msg/s), CPU and event-loop CPU per message. */
+export function sideFigures(t: SideTotals): { msgsPerSec: number | null; cpuMsPerMsg: number | null; eventLoopMsPerMsg: number | null } {
+  const per = (x: number) => (t.accepted > 0 ? round(x / t.accepted) : null);
+  return { msgsPerSec: t.wallMs > 0 ? round(t.accepted / (t.wallMs / 1000)) : null, cpuMsPerMsg: per(t.cpuMs), eventLoopMsPerMsg: per(t.eventLoopMs) };
+}
+
+/** `a` / `b`, rounded, or null. */
+export const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : round(a / b));
+
+/**
+ * A round on an inbound server: `load` sends the messages (its own client settings), then the round lasts until
+ * every accepted one is a file in the server's new/ folder. Files from earlier rounds stay: removing thousands of
+ * files just before a measure makes each creation in it slower (bench/README.md).
+ */
+export function inboundRound(server: FacteurProcess, load: (n: number) => Promise<LoadResult>, deadline: number): (n: number) => Promise<RoundOutcome> {
+  return async (n) => {
+    const base = await countFiles(server.maildirNew);
+    const start = Date.now();
+    const result = await load(n);
+    const arrival = await waitForFiles(server.maildirNew, base + result.accepted, deadline);
+    return { wallMs: Math.max(start + (result.endMs - result.startMs), arrival.lastAddedMs) - start, accepted: result.accepted, failed: result.failed, errors: result.errors };
+  };
+}

@@ -1,0 +1,41 @@
+// The inbound checks' own thread (worker_threads): SPF, DKIM, DMARC and ARC run here, beside the event loop that
+// every session shares. The messages come in as they arrive (one copy per chunk), the verdicts go back. See
+// threaded-checks.ts for why, and for the other side of this dialogue.
+import { parentPort, workerData } from 'node:worker_threads';
+import { DnsResolver } from '../dns/dns-resolver.js';
+import { nodeStyleResolve } from '../dns/node-style-resolve.js';
+import { InboundChecks, type MessageChecks } from './message-checks.js';
+import type { ChecksThreadData, FromChecksThread, ToChecksThread } from './checks-thread-messages.js';
+
+const port = parentPort;
+if (port === null) throw new Error('checks-thread.js runs as a worker thread');
+const data = workerData as ChecksThreadData;
+
+/** Lookups that went to the network since the last verdict: sent with the next one, for the program's metrics. */
+let lookups: [string, string][] = [];
+const dns = new DnsResolver({ ...data.dns, onLookup: (type, result) => lookups.push([type, result]) });
+const checks = new InboundChecks({ resolve: nodeStyleResolve(dns), hostname: data.hostname, dmarcPolicy: data.dmarcPolicy });
+const runs = new Map<number, MessageChecks>();
+
+port.on('message', (m: ToChecksThread) => {
+  let run = runs.get(m.id);
+  if (m.facts !== undefined) {
+    run = checks.start(m.facts);
+    runs.set(m.id, run);
+  }
+  if (run === undefined) return; // aborted, or finished: nothing is expected from it any more
+  for (const c of m.chunks) run.write(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  if (m.abort === true) runs.delete(m.id);
+  else if (m.end === true) {
+    runs.delete(m.id);
+    void run.finish().then((o) => {
+      const reply: FromChecksThread = {
+        id: m.id,
+        outcome: { header: o.header, verdict: o.verdict, reply: o.reply, summary: o.summary, ...(o.error === undefined ? {} : { error: o.error.message }) },
+        lookups,
+      };
+      lookups = [];
+      port.postMessage(reply);
+    });
+  }
+});

@@ -1,0 +1,145 @@
+// The inbound checks in their own thread (src/mailauth/threaded-checks.ts), as the server runs them: messages cross
+// over in batches, the thread asks a DNS server on loopback through its own resolver, the verdicts and the lookups
+// come back; a thread that dies gives temperror to the messages it held and is replaced for the next ones.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
+import type { SessionFacts } from '../../../src/mailauth/message-checks.js';
+import { ThreadedChecks } from '../../../src/mailauth/threaded-checks.js';
+import { makeTestKeys, type TestKeys } from '../../helpers/dkim.js';
+import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+
+const HELO = 'client.sender.example';
+const FACTS: SessionFacts = { clientIp: '127.0.0.1', helo: HELO, mailFrom: 'alice@sender.example' };
+const CRASHING = new URL('../../helpers/crashing-checks-thread.js', import.meta.url);
+
+function letter(from: string, body: string): string {
+  return [`From: ${from}`, 'To: bob@example.org', 'Subject: hello', 'Date: Tue, 24 Nov 2026 13:14:00 +0000', 'Message-ID: <t@sender.example>', '', body].join('\n');
+}
+
+/** `text` in chunks of `size` octets, each written then overwritten (the caller's buffer is its own again). */
+async function check(checks: ThreadedChecks, facts: SessionFacts, text: Buffer, size = 16 * 1024) {
+  const run = checks.start(facts);
+  for (let i = 0; i < text.length; i += size) {
+    const chunk = Buffer.from(text.subarray(i, i + size));
+    run.write(chunk);
+    chunk.fill(0x41);
+  }
+  return run.finish();
+}
+
+describe('the inbound checks in their own thread', () => {
+  let dns: DnsServer;
+  let keys: TestKeys;
+  let signer: DkimSigner;
+  let checks: ThreadedChecks;
+  const lookups: string[] = [];
+  before(async () => {
+    keys = await makeTestKeys([
+      ['sender.example', 'rsa1', 'rsa'],
+      ['sender.example', 'ed1', 'ed25519'],
+    ]);
+    signer = new DkimSigner({ keys: keys.keys });
+    dns = await startDnsServer({
+      'sender.example': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+      '_dmarc.sender.example': { TXT: ['v=DMARC1; p=reject'] },
+      [HELO]: { A: ['127.0.0.1'], TXT: ['v=spf1 a -all'] },
+      'bank.example': { TXT: ['v=spf1 -all'] },
+      '_dmarc.bank.example': { TXT: ['v=DMARC1; p=reject'] },
+      ...keys.txt,
+    });
+    checks = new ThreadedChecks({ dns: { servers: [dns.address] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { onLookup: (type, result) => lookups.push(`${type} ${result}`) });
+  });
+  after(async () => {
+    await checks?.close();
+    await dns?.close();
+    if (keys !== undefined) await rm(dirname(keys.keyDir), { recursive: true, force: true });
+  });
+
+  const signed = async (text: string) => {
+    const r = await signer.sign(Buffer.from(text), 'sender.example');
+    return Buffer.from(r.fields + text);
+  };
+
+  test('a signed message: every check passes, the header names us, the lookups are reported', async () => {
+    const o = await check(checks, FACTS, await signed(letter('Alice <alice@sender.example>', 'Hello Bob.\n')));
+    assert.equal(o.summary, 'spf=pass dkim=pass,pass dmarc=pass arc=none');
+    assert.equal(o.verdict, 'accept');
+    assert.equal(o.error, undefined);
+    assert.match(o.header, /^Authentication-Results: mx\.test;\n /);
+    assert.ok(lookups.includes('TXT ok'), lookups.join(', '));
+    assert.ok(dns.questions.includes('_dmarc.sender.example TXT'));
+  });
+
+  test('a message larger than one batch, in 16 KiB chunks, is checked whole (its body hash verifies)', async () => {
+    const body = `${'A line of the body, long enough to fill the batches quickly.\n'.repeat(6000)}`;
+    const text = await signed(letter('Alice <alice@sender.example>', body));
+    assert.ok(text.length > 300 * 1024);
+    const o = await check(checks, FACTS, text);
+    assert.equal(o.summary, 'spf=pass dkim=pass,pass dmarc=pass arc=none');
+  });
+
+  test('a forged From: of a p=reject domain: the verdict refuses it with 550 5.7.1', async () => {
+    const o = await check(checks, { ...FACTS, mailFrom: 'mallory@sender.example' }, Buffer.from(letter('Bank <security@bank.example>', 'Verify.\n')));
+    assert.equal(o.verdict, 'reject');
+    assert.equal(o.reply?.code, 550);
+    assert.equal(o.reply?.enhanced, '5.7.1');
+  });
+
+  test('many messages at once, interleaved: each gets its own verdict', async () => {
+    const good = await signed(letter('Alice <alice@sender.example>', 'Hello.\n'));
+    const forged = Buffer.from(letter('Bank <security@bank.example>', 'Verify.\n'));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => check(checks, FACTS, i % 2 === 0 ? good : forged, 64)));
+    results.forEach((o, i) => assert.equal(o.verdict, i % 2 === 0 ? 'accept' : 'reject', `message ${i}`));
+  });
+
+  test('an aborted message is dropped, and the thread goes on with the next ones', async () => {
+    const run = checks.start(FACTS);
+    run.write(Buffer.from('From: a@sender.example\n'));
+    run.abort?.();
+    const o = await check(checks, FACTS, await signed(letter('Alice <alice@sender.example>', 'After an abort.\n')));
+    assert.equal(o.verdict, 'accept');
+  });
+});
+
+describe('when the checks thread dies', () => {
+  test('the messages it held get temperror and are accepted; the next message gets a new thread', async () => {
+    const seen: string[] = [];
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, onLookup: (t, r) => seen.push(`${t} ${r}`) });
+    try {
+      const writing = checks.start({ ...FACTS, helo: 'ok.example' });
+      writing.write(Buffer.alloc(70 * 1024, 0x61)); // one batch already in the thread when it dies
+      const doomed = await check(checks, { ...FACTS, helo: 'crash.example' }, Buffer.from('Subject: x\n\nx\n'));
+      assert.equal(doomed.verdict, 'accept');
+      assert.match(doomed.summary, /^checks failed: /);
+      assert.ok(doomed.error instanceof Error);
+      assert.match(doomed.header, /^Authentication-Results: mx\.test;/);
+      assert.match(doomed.header, /spf=temperror/);
+      assert.match(doomed.header, /dkim=temperror/);
+      assert.match(doomed.header, /dmarc=temperror/);
+      // Started on the thread that died: it cannot be finished there, nor on the new one.
+      const orphan = await writing.finish();
+      assert.match(orphan.summary, /^checks failed: /);
+      const next = await check(checks, FACTS, Buffer.from('Subject: y\n\ny\n'));
+      assert.equal(next.summary, 'fixture');
+      assert.deepEqual(seen, ['TXT ok']);
+    } finally {
+      await checks.close();
+    }
+  });
+
+  test('close(): a message waiting for its verdict gets temperror, and later messages too, at once', async () => {
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING });
+    const run = checks.start({ ...FACTS, helo: 'never-answered.example' });
+    run.write(Buffer.from('Subject: z\n\nz\n'));
+    // Asked, then closed at once: the thread's answer can only come after close() has given the verdict.
+    const waiting = run.finish();
+    await checks.close();
+    const o = await waiting;
+    assert.match(o.summary, /^checks failed: /);
+    const later = await check(checks, FACTS, Buffer.from('Subject: w\n\nw\n'));
+    assert.match(later.summary, /^checks failed: /);
+  });
+});
