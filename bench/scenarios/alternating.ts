@@ -2,11 +2,14 @@
 // shared machine's drift (other work, the page cache, a JIT still warming) falls on every side alike: the figure
 // that matters is the ratio of their throughputs, taken over the same minutes. Used by the defences and mail
 // authentication scenarios.
+import type { BenchContext } from '../context.js';
 import type { FacteurProcess } from '../facteur-process.js';
-import type { LoadResult } from '../load-generator.js';
+import { cellLoad, type LoadResult } from '../load-generator.js';
 import { countFiles, flushDisk, waitForFiles } from '../maildir.js';
-import { round } from '../result.js';
+import type { MessageBytes } from '../message.js';
+import { round, type Figures } from '../result.js';
 import { ServerMeter } from '../server-meter.js';
+import { clientCpu } from './load-figures.js';
 
 /** Rounds per side: enough alternations to even out a drift, each still long enough to measure. */
 export const ROUNDS = 4;
@@ -86,4 +89,59 @@ export function inboundRound(server: FacteurProcess, load: (n: number) => Promis
     const arrival = await waitForFiles(server.maildirNew, base + result.accepted, deadline);
     return { wallMs: Math.max(start + (result.endMs - result.startMs), arrival.lastAddedMs) - start, accepted: result.accepted, failed: result.failed, errors: result.errors };
   };
+}
+
+/** What an inbound pair sends: the cell's load, with this message, from this sender to this recipient. */
+export interface PairLoad {
+  readonly sessions: number;
+  readonly perConnection: 'one' | 'many';
+  readonly messages: number;
+  readonly quickMessages: number;
+  readonly message: MessageBytes;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** Two inbound servers, a setting off then on, in alternating rounds of the cell's load. */
+export async function measureInboundPair(
+  ctx: BenchContext,
+  load: PairLoad,
+  servers: readonly [FacteurProcess, FacteurProcess],
+): Promise<{ readonly off: SideTotals; readonly on: SideTotals; readonly perRound: number; readonly client: NodeJS.CpuUsage }> {
+  const { options } = ctx;
+  const messages = options.messages ?? (options.quick ? load.quickMessages : load.messages);
+  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
+  const deadline = ctx.deadline();
+  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${load.message.size} octets per side, ${load.sessions} sessions, ${load.perConnection} per connection`);
+  const client0 = process.cpuUsage();
+  const sides = servers.map((server, i) => {
+    const send = cellLoad({ port: server.setup.inboundPort, perConnection: load.perConnection, pipelining: options.pipelining, message: load.message, from: load.from, to: load.to });
+    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => send(n, load.sessions), deadline) };
+  });
+  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
+  return { off, on, perRound, client: process.cpuUsage(client0) };
+}
+
+/** The figures of a pair: the "on" side's as the scenario's own, the "off" side's beside them, their ratio and its target. */
+export function pairFigures(off: SideTotals, on: SideTotals, targetRatio: number, client: NodeJS.CpuUsage): Figures {
+  const offF = sideFigures(off);
+  const onF = sideFigures(on);
+  return {
+    accepted: on.accepted,
+    wallSeconds: round(on.wallMs / 1000),
+    msgsPerSec: onF.msgsPerSec,
+    serverCpuMsPerMsg: onF.cpuMsPerMsg,
+    eventLoopCpuMsPerMsg: onF.eventLoopMsPerMsg,
+    offMsgsPerSec: offF.msgsPerSec,
+    offServerCpuMsPerMsg: offF.cpuMsPerMsg,
+    offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
+    onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
+    targetRatio,
+    clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
+  };
+}
+
+/** "<what> off: 3 messages refused or failed: {...}" for each side that had failures. */
+export function failures(what: string, sides: readonly SideTotals[]): string[] {
+  return sides.flatMap((s) => (s.failed > 0 ? [`${what} ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
 }

@@ -4,12 +4,11 @@
 import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
-import { cellLoad } from '../load-generator.js';
 import { buildMessage } from '../message.js';
-import { round, type ScenarioResult } from '../result.js';
-import { alternate, inboundRound, ratio, ROUNDS, sideFigures, type SideTotals } from './alternating.js';
+import type { ScenarioResult } from '../result.js';
+import { failures, measureInboundPair, pairFigures, ROUNDS } from './alternating.js';
 import { FROM, SERVER_WARMUP, TO, warmServer } from './inbound.js';
-import { clientCpu, MEASURE_NOTE } from './load-figures.js';
+import { MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 export interface DoorCell {
@@ -65,23 +64,10 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
   return scenario;
 }
 
-async function measure(ctx: BenchContext, id: string, cell: DoorCell, servers: readonly FacteurProcess[]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
-  const { options } = ctx;
-  const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
-  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
+async function measure(ctx: BenchContext, id: string, cell: DoorCell, servers: readonly [FacteurProcess, FacteurProcess]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
   const message = buildMessage(cell.size, FROM, TO);
-  const deadline = ctx.deadline();
-  const client0 = process.cpuUsage();
-  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${cell.size} octets per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
-  const sides = servers.map((server, i) => {
-    const load = cellLoad({ port: server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
-    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => load(n, cell.sessions), deadline) };
-  });
-  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
-  const client = process.cpuUsage(client0);
-  const offF = sideFigures(off);
-  const onF = sideFigures(on);
-  const problems = [off, on].flatMap((s) => (s.failed > 0 ? [`defences ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+  const { off, on, perRound, client } = await measureInboundPair(ctx, { ...cell, message, from: FROM, to: TO }, servers);
+  const problems = failures('defences', [off, on]);
   return {
     id,
     kind: 'inbound',
@@ -93,21 +79,8 @@ async function measure(ctx: BenchContext, id: string, cell: DoorCell, servers: r
       `the client not listed), alternating off/on so that drift falls on both; ${cell.sessions} parallel sessions, ` +
       `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
       `msgsPerSec and serverCpuMsPerMsg are the side with the defences on; ${MEASURE_NOTE}`,
-    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, rounds: ROUNDS },
-    figures: {
-      accepted: on.accepted,
-      wallSeconds: round(on.wallMs / 1000),
-      msgsPerSec: onF.msgsPerSec,
-      serverCpuMsPerMsg: onF.cpuMsPerMsg,
-      eventLoopCpuMsPerMsg: onF.eventLoopMsPerMsg,
-      offMsgsPerSec: offF.msgsPerSec,
-      offServerCpuMsPerMsg: offF.cpuMsPerMsg,
-      offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
-      onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
-      targetRatio: 0.9,
-      clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
-    },
+    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
+    figures: pairFigures(off, on, 0.9, client),
     errors: { ...off.errors, ...on.errors },
   };
 }
-

@@ -9,7 +9,7 @@ import { buildMessage } from '../message.js';
 import { POSTFIX } from '../postfix.js';
 import { round, type ScenarioResult } from '../result.js';
 import { SinkProcess } from '../sink-process.js';
-import { alternate, ratio, ROUNDS, sideFigures, type AlternatingSide, type RoundOutcome, type SideTotals } from './alternating.js';
+import { alternate, pairFigures, ratio, ROUNDS, sideFigures, type AlternatingSide, type RoundOutcome, type SideTotals } from './alternating.js';
 import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 import type { OutboundCell } from './outbound.js';
 import { failedResult, type Scenario } from './scenario.js';
@@ -79,7 +79,8 @@ async function measure(ctx: BenchContext, id: string, cell: Omit<OutboundCell, '
     const added = t.accepted > 0 ? (t.extra['octets'] ?? 0) / t.accepted - message.size : null;
     if (added !== null && added > SIGNATURE_OCTETS !== (signing !== 'off')) problems.push(`${signing}: the relay added ${Math.round(added)} octets per message: signing looks ${signing === 'off' ? 'on' : 'off'}`);
   }
-  const [offF, rsaF, edF] = [off, rsa, ed].map(sideFigures) as [ReturnType<typeof sideFigures>, ReturnType<typeof sideFigures>, ReturnType<typeof sideFigures>];
+  const offF = sideFigures(off);
+  const edF = sideFigures(ed);
   return {
     id,
     kind: 'outbound',
@@ -94,16 +95,7 @@ async function measure(ctx: BenchContext, id: string, cell: Omit<OutboundCell, '
       `msgsPerSec and serverCpuMsPerMsg are the RSA side's; ${MEASURE_NOTE}`,
     params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, rounds: ROUNDS, warmup },
     figures: {
-      accepted: rsa.accepted,
-      wallSeconds: round(rsa.wallMs / 1000),
-      msgsPerSec: rsaF.msgsPerSec,
-      serverCpuMsPerMsg: rsaF.cpuMsPerMsg,
-      eventLoopCpuMsPerMsg: rsaF.eventLoopMsPerMsg,
-      offMsgsPerSec: offF.msgsPerSec,
-      offServerCpuMsPerMsg: offF.cpuMsPerMsg,
-      offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
-      onOffRatio: ratio(rsaF.msgsPerSec, offF.msgsPerSec),
-      targetRatio: 0.8,
+      ...pairFigures(off, rsa, 0.8, client),
       ed25519MsgsPerSec: edF.msgsPerSec,
       ed25519ServerCpuMsPerMsg: edF.cpuMsPerMsg,
       ed25519OffRatio: ratio(edF.msgsPerSec, offF.msgsPerSec),

@@ -11,10 +11,10 @@ import { DnsStub, type Zone } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { cellLoad, HELO_NAME } from '../load-generator.js';
 import { buildMessage, messageOctets, withFieldsOnTop, type MessageBytes } from '../message.js';
-import { round, type ScenarioResult } from '../result.js';
-import { alternate, inboundRound, ratio, ROUNDS, sideFigures, type SideTotals } from './alternating.js';
+import type { ScenarioResult } from '../result.js';
+import { failures, measureInboundPair, pairFigures, ROUNDS } from './alternating.js';
 import { SERVER_WARMUP, TO, type InboundCell } from './inbound.js';
-import { clientCpu, MEASURE_NOTE } from './load-figures.js';
+import { MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 /** The sending domain: its SPF names 127.0.0.1, its DMARC policy is reject, it signs with one RSA-2048 key. */
@@ -56,7 +56,7 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
         // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
         // measure's own file creations (see BenchContext.discard).
         for (const f of servers) await warm(ctx, f, message);
-        const result = await measure(ctx, id, cell, servers, message);
+        const result = await measure(ctx, id, cell, servers as [FacteurProcess, FacteurProcess], message);
         const stored = [await checkStored((servers[0] as FacteurProcess).maildirNew, false), await checkStored((servers[1] as FacteurProcess).maildirNew, true)];
         const problems = [...result.problems, ...stored.filter((p): p is string => p !== null)];
         return { ...result, figures: { ...result.figures, dnsQueries: dns.queries }, ok: problems.length === 0, problems, target, profile: null };
@@ -75,22 +75,9 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
 }
 
 /** The two servers (checks off, on) in alternating rounds of the cell's load. */
-async function measure(ctx: BenchContext, id: string, cell: InboundCell, servers: readonly FacteurProcess[], message: MessageBytes): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
-  const { options } = ctx;
-  const messages = options.messages ?? (options.quick ? cell.quickMessages : cell.messages);
-  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
-  const deadline = ctx.deadline();
-  const client0 = process.cpuUsage();
-  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${message.size} octets per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
-  const sides = servers.map((server, i) => {
-    const load = cellLoad({ port: server.setup.inboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
-    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => load(n, cell.sessions), deadline) };
-  });
-  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
-  const client = process.cpuUsage(client0);
-  const offF = sideFigures(off);
-  const onF = sideFigures(on);
-  const problems = [off, on].flatMap((s) => (s.failed > 0 ? [`checks ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+async function measure(ctx: BenchContext, id: string, cell: InboundCell, servers: readonly [FacteurProcess, FacteurProcess], message: MessageBytes): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+  const { off, on, perRound, client } = await measureInboundPair(ctx, { ...cell, message, from: FROM, to: TO }, servers);
+  const problems = failures('checks', [off, on]);
   return {
     id,
     kind: 'inbound',
@@ -103,20 +90,8 @@ async function measure(ctx: BenchContext, id: string, cell: InboundCell, servers
       `(Authentication-Results with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side); ${cell.sessions} parallel sessions, ` +
       `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
       `msgsPerSec and serverCpuMsPerMsg are the side with the checks on; ${MEASURE_NOTE}`,
-    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: options.pipelining, rounds: ROUNDS },
-    figures: {
-      accepted: on.accepted,
-      wallSeconds: round(on.wallMs / 1000),
-      msgsPerSec: onF.msgsPerSec,
-      serverCpuMsPerMsg: onF.cpuMsPerMsg,
-      eventLoopCpuMsPerMsg: onF.eventLoopMsPerMsg,
-      offMsgsPerSec: offF.msgsPerSec,
-      offServerCpuMsPerMsg: offF.cpuMsPerMsg,
-      offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
-      onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
-      targetRatio: 0.75,
-      clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
-    },
+    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
+    figures: pairFigures(off, on, 0.75, client),
     errors: { ...off.errors, ...on.errors },
   };
 }
