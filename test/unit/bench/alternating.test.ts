@@ -1,0 +1,48 @@
+// The bench's alternating rounds (bench/scenarios/alternating.ts): each side goes first as often as last, and its
+// rounds add up; the ratio helpers.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FacteurProcess } from '../../../bench/facteur-process.js';
+import { alternate, ratio, ROUNDS, sideFigures, type AlternatingSide } from '../../../bench/scenarios/alternating.js';
+
+/** A side that records when it ran and says it took `ms` per round for `n` messages (this process stands for its server). */
+function side(name: string, ms: number, calls: string[]): AlternatingSide {
+  return {
+    name,
+    server: { pid: process.pid } as FacteurProcess,
+    round: async (n) => {
+      calls.push(name);
+      const errors: Record<string, number> = name === 'b' ? { timeout: 1 } : {};
+      return { wallMs: ms, accepted: n, failed: name === 'b' ? 1 : 0, errors, extra: { octets: n * 10 } };
+    },
+  };
+}
+
+describe('alternate', () => {
+  test('A B, B A, …: each side first and last as often; totals summed per side', async () => {
+    const calls: string[] = [];
+    const [a, b] = await alternate([side('a', 1000, calls), side('b', 2000, calls)], 50);
+    assert.deepEqual(calls, ['a', 'b', 'b', 'a', 'a', 'b', 'b', 'a'].slice(0, ROUNDS * 2));
+    assert.equal(a?.accepted, 50 * ROUNDS);
+    assert.equal(a?.wallMs, 1000 * ROUNDS);
+    assert.equal(b?.failed, ROUNDS);
+    assert.deepEqual(b?.errors, { timeout: ROUNDS });
+    assert.deepEqual(a?.extra, { octets: 500 * ROUNDS });
+    assert.ok((a?.cpuMs ?? -1) >= 0);
+    assert.equal(sideFigures(a!).msgsPerSec, 50);
+    assert.equal(ratio(sideFigures(b!).msgsPerSec, sideFigures(a!).msgsPerSec), 0.5);
+  });
+
+  test('three sides: A B C, C B A, …', async () => {
+    const calls: string[] = [];
+    await alternate([side('a', 1, calls), side('b', 1, calls), side('c', 1, calls)], 1);
+    assert.deepEqual(calls.slice(0, 6), ['a', 'b', 'c', 'c', 'b', 'a']);
+  });
+
+  test('ratio: null when either side has no figure or the base is 0', () => {
+    assert.equal(ratio(null, 1), null);
+    assert.equal(ratio(1, null), null);
+    assert.equal(ratio(1, 0), null);
+    assert.equal(ratio(3, 4), 0.75);
+  });
+});
