@@ -1,5 +1,5 @@
 // The inbound checks' own thread (worker_threads): SPF, DKIM, DMARC and ARC run here, beside the event loop that
-// every session shares. The messages come in as they arrive (one copy per chunk), the verdicts go back. See
+// every session shares. The messages come in as they arrive (in batches of up to 64 KiB), the verdicts go back. See
 // threaded-checks.ts for why, and for the other side of this dialogue.
 import { parentPort, workerData } from 'node:worker_threads';
 import { DnsResolver } from '../dns/dns-resolver.js';

@@ -4,10 +4,7 @@ import type { Envelope, SessionInfo } from '../delivery.js';
 import type { CheckRun, CheckVerdict, MessageCheck } from '../inbound/message-check.js';
 import { formatAddress } from '../mail/address.js';
 import type { Logger } from '../observability/logger.js';
-import type { CheckOutcome, SessionFacts } from './message-checks.js';
-
-/** What the server reads of a message's checks. */
-export type CheckResult = Pick<CheckOutcome, 'header' | 'verdict' | 'reply' | 'summary' | 'error'>;
+import type { CheckResult, SessionFacts } from './message-checks.js';
 
 /** One message's checks, in this thread (MessageChecks) or in the checks' own (ThreadedChecks). */
 export interface ChecksRun {

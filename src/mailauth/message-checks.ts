@@ -63,6 +63,9 @@ export interface CheckOutcome {
   readonly error?: Error;
 }
 
+/** What the server reads of a message's checks (in this thread or in the checks' own: threaded-checks.ts). */
+export type CheckResult = Pick<CheckOutcome, 'header' | 'verdict' | 'reply' | 'summary' | 'error'>;
+
 /** arc()'s result for a message without ARC fields (RFC 8617 §5.2: no chain is "none"). */
 const NO_ARC = { status: { result: 'none' }, i: 0 } as unknown as ARCResult;
 
@@ -233,7 +236,7 @@ export class MessageChecks {
  * The outcome of checks that could not run (a bug, a library surprise, their thread gone): temperror for each method,
  * and the message accepted, since refusing mail over our own fault would lose it.
  */
-export function failedChecks(hostname: string, err: Error): Pick<CheckOutcome, 'header' | 'verdict' | 'reply' | 'summary' | 'error'> {
+export function failedChecks(hostname: string, err: Error): CheckResult {
   const comment = `internal error: ${err.message}`;
   const results: MethodResult[] = ['spf', 'dkim', 'dmarc'].map((method) => ({ method, result: 'temperror', comment }));
   return { header: formatAuthenticationResults(hostname, results), verdict: 'accept', reply: null, summary: `checks failed: ${err.message}`, error: err };

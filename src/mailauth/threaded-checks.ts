@@ -7,8 +7,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
 import type { ChecksThreadData, FromChecksThread, ThreadOutcome, ToChecksThread } from './checks-thread-messages.js';
-import type { CheckResult, ChecksRun, ChecksStarter } from './mailauth-check.js';
-import { failedChecks, type SessionFacts } from './message-checks.js';
+import type { ChecksRun, ChecksStarter } from './mailauth-check.js';
+import { failedChecks, type CheckResult, type SessionFacts } from './message-checks.js';
 
 const THREAD_SCRIPT = new URL('./checks-thread.js', import.meta.url);
 /** Octets of a message held before they go to the thread (the rest of a message's text is never held). */
@@ -89,7 +89,7 @@ export class ThreadedChecks implements ChecksStarter {
   #thread(): Worker {
     if (this.#worker !== null) return this.#worker;
     // A young generation of 8 MB instead of V8's default: 10-15 MB less resident memory under load, the same CPU
-    // (2026-12-03, `npm run bench -- --scenario mailauth-inbound-4k-s8-many-on,mailauth-inbound-4k-s32-one-on`).
+    // (2026-12-03, two pairs of the bench's mailauth-inbound cells, 5,000 messages each).
     const worker = new Worker(this.#script, { workerData: this.#data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     worker.unref(); // the listeners keep the process alive, not this thread
     worker.on('message', (m: FromChecksThread) => {
