@@ -13,6 +13,10 @@ import { failedChecks, type CheckResult, type SessionFacts } from './message-che
 const THREAD_SCRIPT = new URL('./checks-thread.js', import.meta.url);
 /** Octets of a message held before they go to the thread (the rest of a message's text is never held). */
 const BATCH = 64 * 1024;
+/** A thread that dies sooner than this after its start is not started again at once. */
+const YOUNG_DEATH_MS = 5000;
+const FIRST_PAUSE_MS = 1000;
+const MAX_PAUSE_MS = 60_000;
 
 export class ThreadedChecks implements ChecksStarter {
   readonly #data: ChecksThreadData;
@@ -25,11 +29,17 @@ export class ThreadedChecks implements ChecksStarter {
   readonly #pending = new Map<number, { readonly generation: number; readonly resolve: (r: CheckResult) => void }>();
   #nextId = 0;
   #closed = false;
+  /** No thread is started before this time (on #now's clock), and the pause that set it (see #thread). */
+  #retryAt = 0;
+  #pauseMs = 0;
   readonly #script: URL;
 
-  /** `script`: the thread's code (tests give one that fails on purpose). */
-  constructor(data: ChecksThreadData, opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL } = {}) {
+  readonly #now: () => number;
+
+  /** `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses. */
+  constructor(data: ChecksThreadData, opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL; now?: () => number } = {}) {
     this.#data = data;
+    this.#now = opts.now ?? Date.now;
     this.#script = opts.script ?? THREAD_SCRIPT;
     this.#onLookup = opts.onLookup;
     this.#logger = opts.logger;
@@ -38,21 +48,27 @@ export class ThreadedChecks implements ChecksStarter {
   start(facts: SessionFacts): ChecksRun {
     const id = ++this.#nextId;
     let generation: number | null = null; // the thread's, once the first step went to it
+    // Once a step could not go (no thread, or its thread died with what it had read), the rest of the message must
+    // not go either: checked without its start, a message could fail DKIM and be refused for our fault.
+    let broken: Error | null = null;
     // Chunks wait here until BATCH octets or the end: a small message crosses over in one step, with its verdict's
     // request; a large one in steps of BATCH, so that no more than that is held.
     let held: Uint8Array[] = [];
     let heldSize = 0;
-    const send = (end: boolean): boolean => {
+    const send = (end: boolean): void => {
       const chunks = held;
       held = [];
       heldSize = 0;
-      if (this.#closed) return false;
-      if (generation !== null && generation !== this.#generation) return false; // its thread died with what it had read
-      const worker = this.#thread();
+      if (broken !== null) return;
+      if (generation !== null && generation !== this.#generation) broken = new Error('the checks thread stopped during the message');
+      const worker = broken === null ? this.#thread() : null;
+      if (worker === null) {
+        broken ??= new Error(this.#closed ? 'the server is stopping' : 'the checks thread is not running (restarting after a failure)');
+        return;
+      }
       const step: ToChecksThread = { id, ...(generation === null ? { facts } : {}), chunks, ...(end ? { end: true } : {}) };
       generation = this.#generation;
       worker.postMessage(step, chunks.map((c) => c.buffer as ArrayBuffer));
-      return true;
     };
     return {
       write: (chunk) => {
@@ -63,15 +79,13 @@ export class ThreadedChecks implements ChecksStarter {
       },
       finish: () =>
         new Promise<CheckResult>((resolve) => {
-          if (!send(true)) {
-            resolve(this.#failed(new Error('the checks thread stopped during the message')));
-            return;
-          }
-          this.#pending.set(id, { generation: generation as number, resolve });
+          send(true);
+          if (broken !== null) resolve(this.#failed(broken));
+          else this.#pending.set(id, { generation: generation as number, resolve });
         }),
       abort: () => {
         held = [];
-        if (generation !== null && generation === this.#generation && !this.#closed) this.#worker?.postMessage({ id, chunks: [], abort: true } satisfies ToChecksThread);
+        if (broken === null && generation !== null && generation === this.#generation && !this.#closed) this.#worker?.postMessage({ id, chunks: [], abort: true } satisfies ToChecksThread);
       },
     };
   }
@@ -85,12 +99,18 @@ export class ThreadedChecks implements ChecksStarter {
     await worker?.terminate();
   }
 
-  /** The running thread, started on first use and again after a crash. */
-  #thread(): Worker {
-    if (this.#worker !== null) return this.#worker;
+  /**
+   * The running thread, started on first use and again after a crash; null while closed, or while a thread that
+   * died young is not started again (a broken install would otherwise start one per message, 30 ms of CPU each):
+   * then the messages get temperror at once, and the pause doubles from 1 s to a minute while the deaths go on.
+   */
+  #thread(): Worker | null {
+    if (this.#worker !== null || this.#closed) return this.#worker;
+    if (this.#now() < this.#retryAt) return null;
     // A young generation of 8 MB instead of V8's default: 10-15 MB less resident memory under load, the same CPU
     // (2026-12-03, two pairs of the bench's mailauth-inbound cells, 5,000 messages each).
     const worker = new Worker(this.#script, { workerData: this.#data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const startedAt = this.#now();
     worker.unref(); // the listeners keep the process alive, not this thread
     worker.on('message', (m: FromChecksThread) => {
       for (const [type, result] of m.lookups) this.#onLookup?.(type, result);
@@ -102,7 +122,13 @@ export class ThreadedChecks implements ChecksStarter {
       if (this.#worker !== worker) return;
       this.#worker = null;
       this.#generation++;
-      this.#logger?.error({ event: 'checks-thread-died', err: err.message }, 'the mail authentication thread stopped: messages in it get temperror, the next one starts a new thread');
+      const young = this.#now() - startedAt < YOUNG_DEATH_MS;
+      this.#pauseMs = young ? Math.min(Math.max(this.#pauseMs * 2, FIRST_PAUSE_MS), MAX_PAUSE_MS) : 0;
+      this.#retryAt = this.#now() + this.#pauseMs;
+      this.#logger?.error(
+        { event: 'checks-thread-died', err: err.message, ...(this.#pauseMs > 0 ? { restart_in_ms: this.#pauseMs } : {}) },
+        'the mail authentication thread stopped: the messages in it get temperror, and a new thread starts for the next ones',
+      );
       this.#failPending(err);
     };
     worker.on('error', died);

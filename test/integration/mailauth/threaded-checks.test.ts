@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
 import type { SessionFacts } from '../../../src/mailauth/message-checks.js';
+import type { Logger } from '../../../src/observability/logger.js';
 import { ThreadedChecks } from '../../../src/mailauth/threaded-checks.js';
 import { makeTestKeys, type TestKeys } from '../../helpers/dkim.js';
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
@@ -105,9 +106,18 @@ describe('the inbound checks in their own thread', () => {
 });
 
 describe('when the checks thread dies', () => {
-  test('the messages it held get temperror and are accepted; the next message gets a new thread', async () => {
+  /** A clock the test moves, and the error lines the checks log. */
+  const harness = () => {
+    let t = 1_000_000;
+    const died: Record<string, unknown>[] = [];
+    const logger = { error: (fields: Record<string, unknown>) => died.push(fields) } as unknown as Logger;
+    return { died, logger, now: () => t, advance: (ms: number) => (t += ms) };
+  };
+
+  test('the messages it held get temperror and are accepted; after a pause, the next message gets a new thread', async () => {
     const seen: string[] = [];
-    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, onLookup: (t, r) => seen.push(`${t} ${r}`) });
+    const h = harness();
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, onLookup: (t, r) => seen.push(`${t} ${r}`), logger: h.logger, now: h.now });
     try {
       const writing = checks.start({ ...FACTS, helo: 'ok.example' });
       writing.write(Buffer.alloc(70 * 1024, 0x61)); // one batch already in the thread when it dies
@@ -119,12 +129,44 @@ describe('when the checks thread dies', () => {
       assert.match(doomed.header, /spf=temperror/);
       assert.match(doomed.header, /dkim=temperror/);
       assert.match(doomed.header, /dmarc=temperror/);
-      // Started on the thread that died: it cannot be finished there, nor on the new one.
+      assert.equal(h.died.length, 1);
+      assert.equal(h.died[0]?.event, 'checks-thread-died');
+      assert.equal(h.died[0]?.restart_in_ms, 1000); // it died young: no new thread for a second
+      // Started on the thread that died: it cannot be finished there, nor on a new one.
       const orphan = await writing.finish();
       assert.match(orphan.summary, /^checks failed: /);
+      // Within the pause: temperror at once, no thread started (a second death would be a second line).
+      const paused = await check(checks, FACTS, Buffer.from('Subject: p\n\np\n'));
+      assert.match(paused.summary, /^checks failed: the checks thread is not running/);
+      h.advance(1001);
       const next = await check(checks, FACTS, Buffer.from('Subject: y\n\ny\n'));
       assert.equal(next.summary, 'fixture');
       assert.deepEqual(seen, ['TXT ok']);
+      assert.equal(h.died.length, 1);
+    } finally {
+      await checks.close();
+    }
+  });
+
+  test('a thread that keeps dying young is started again after pauses that double, up to a minute', async () => {
+    const h = harness();
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, logger: h.logger, now: h.now });
+    try {
+      const pauses: unknown[] = [];
+      for (let i = 0; i < 8; i++) {
+        const o = await check(checks, { ...FACTS, helo: 'crash.example' }, Buffer.from('Subject: x\n\nx\n'));
+        assert.match(o.summary, /^checks failed: /);
+        pauses.push(h.died.at(-1)?.restart_in_ms);
+        h.advance(Number(h.died.at(-1)?.restart_in_ms) + 1);
+      }
+      assert.deepEqual(pauses, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+      // A thread that lives past its youth and then dies is replaced at once.
+      const fine = await check(checks, FACTS, Buffer.from('Subject: y\n\ny\n'));
+      assert.equal(fine.summary, 'fixture');
+      h.advance(10_000);
+      await check(checks, { ...FACTS, helo: 'crash.example' }, Buffer.from('Subject: x\n\nx\n'));
+      assert.equal(h.died.at(-1)?.restart_in_ms, undefined);
+      assert.equal((await check(checks, FACTS, Buffer.from('Subject: z\n\nz\n'))).summary, 'fixture');
     } finally {
       await checks.close();
     }
@@ -140,6 +182,6 @@ describe('when the checks thread dies', () => {
     const o = await waiting;
     assert.match(o.summary, /^checks failed: /);
     const later = await check(checks, FACTS, Buffer.from('Subject: w\n\nw\n'));
-    assert.match(later.summary, /^checks failed: /);
+    assert.match(later.summary, /^checks failed: the server is stopping/);
   });
 });
