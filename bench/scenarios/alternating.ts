@@ -7,9 +7,10 @@ import type { FacteurProcess } from '../facteur-process.js';
 import { cellLoad, type LoadResult } from '../load-generator.js';
 import { countFiles, flushDisk, waitForFiles } from '../maildir.js';
 import type { MessageBytes } from '../message.js';
-import { round, type Figures } from '../result.js';
+import { round, type Figures, type ScenarioResult } from '../result.js';
 import { ServerMeter } from '../server-meter.js';
-import { clientCpu } from './load-figures.js';
+import { SERVER_WARMUP } from './inbound.js';
+import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 
 /** Rounds per side: enough alternations to even out a drift, each still long enough to measure. */
 export const ROUNDS = 4;
@@ -144,4 +145,35 @@ export function pairFigures(off: SideTotals, on: SideTotals, targetRatio: number
 /** "<what> off: 3 messages refused or failed: {...}" for each side that had failures. */
 export function failures(what: string, sides: readonly SideTotals[]): string[] {
   return sides.flatMap((s) => (s.failed > 0 ? [`${what} ${s.name}: ${s.failed} messages refused or failed: ${JSON.stringify(s.errors)}`] : []));
+}
+
+/** How an inbound pair's result describes itself. */
+export interface PairWords {
+  /** What is off on one side and on on the other, for the problems and the method ("the checks"). */
+  readonly what: string;
+  /** The message, when more than its size says ("DKIM-signed by …"), or "". */
+  readonly message: string;
+  /** The two sides' settings and what else the method should say ("inbound.verify off and on (…)"). */
+  readonly sides: string;
+  readonly targetRatio: number;
+}
+
+/** An inbound pair measured (measureInboundPair) as a scenario's result: the "on" side's figures, the "off" side's beside. */
+export async function inboundPairResult(ctx: BenchContext, id: string, load: PairLoad, servers: readonly [FacteurProcess, FacteurProcess], words: PairWords): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+  const { off, on, perRound, client } = await measureInboundPair(ctx, load, servers);
+  const problems = failures(words.what, [off, on]);
+  return {
+    id,
+    kind: 'inbound',
+    ok: problems.length === 0,
+    problems,
+    method:
+      `${ROUNDS} rounds of ${perRound} messages of ${load.message.size} octets${words.message === '' ? '' : ` (${words.message})`} on each of two fresh servers ` +
+      `(${SERVER_WARMUP} warm-up messages each), ${words.sides}, alternating off/on so that drift falls on both; ${load.sessions} parallel sessions, ` +
+      `${load.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
+      `msgsPerSec and serverCpuMsPerMsg are the side with ${words.what} on; ${MEASURE_NOTE}`,
+    params: { messages: perRound * ROUNDS, sessions: load.sessions, messageSize: load.message.size, perConnection: load.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
+    figures: pairFigures(off, on, words.targetRatio, client),
+    errors: { ...off.errors, ...on.errors },
+  };
 }

@@ -5,10 +5,8 @@ import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { buildMessage } from '../message.js';
-import type { ScenarioResult } from '../result.js';
-import { failures, measureInboundPair, pairFigures, ROUNDS } from './alternating.js';
-import { FROM, SERVER_WARMUP, TO, warmServer } from './inbound.js';
-import { MEASURE_NOTE } from './load-figures.js';
+import { inboundPairResult } from './alternating.js';
+import { FROM, TO, warmServer } from './inbound.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 export interface DoorCell {
@@ -47,7 +45,14 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
         const on = await ctx.startFacteur(`${id}-on`, { inboundExtra: DOOR_ON, dnsServers: [dns.address] });
         servers.push(on);
         for (const server of [off, on]) await warmServer(ctx, server);
-        const result = await measure(ctx, id, cell, [off, on]);
+        const result = await inboundPairResult(ctx, id, { ...cell, message: buildMessage(cell.size, FROM, TO), from: FROM, to: TO }, [off, on], {
+          what: 'the defences',
+          message: '',
+          sides:
+            'the defences at the door off and on (per-client limits counting, none reached; a DNSBL asked through a DNS server on loopback, ' +
+            'the client not listed)',
+          targetRatio: 0.9,
+        });
         const problems = [...result.problems, ...(dns.queries === 0 ? ['the DNSBL was never asked'] : [])];
         return { ...result, ok: problems.length === 0, problems, target, profile: null };
       } catch (err) {
@@ -62,25 +67,4 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
     },
   };
   return scenario;
-}
-
-async function measure(ctx: BenchContext, id: string, cell: DoorCell, servers: readonly [FacteurProcess, FacteurProcess]): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
-  const message = buildMessage(cell.size, FROM, TO);
-  const { off, on, perRound, client } = await measureInboundPair(ctx, { ...cell, message, from: FROM, to: TO }, servers);
-  const problems = failures('defences', [off, on]);
-  return {
-    id,
-    kind: 'inbound',
-    ok: problems.length === 0,
-    problems,
-    method:
-      `${ROUNDS} rounds of ${perRound} messages of ${message.size} octets on each of two fresh servers (${SERVER_WARMUP} warm-up messages each), ` +
-      `the defences at the door off and on (per-client limits counting, none reached; a DNSBL asked through a DNS server on loopback, ` +
-      `the client not listed), alternating off/on so that drift falls on both; ${cell.sessions} parallel sessions, ` +
-      `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
-      `msgsPerSec and serverCpuMsPerMsg are the side with the defences on; ${MEASURE_NOTE}`,
-    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
-    figures: pairFigures(off, on, 0.9, client),
-    errors: { ...off.errors, ...on.errors },
-  };
 }

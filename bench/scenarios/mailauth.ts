@@ -11,10 +11,8 @@ import { DnsStub, type Zone } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { cellLoad, HELO_NAME } from '../load-generator.js';
 import { buildMessage, messageOctets, withFieldsOnTop, type MessageBytes } from '../message.js';
-import type { ScenarioResult } from '../result.js';
-import { failures, measureInboundPair, pairFigures, ROUNDS } from './alternating.js';
+import { inboundPairResult } from './alternating.js';
 import { SERVER_WARMUP, TO, type InboundCell } from './inbound.js';
-import { MEASURE_NOTE } from './load-figures.js';
 import { failedResult, type Scenario } from './scenario.js';
 
 /** The sending domain: its SPF names 127.0.0.1, its DMARC policy is reject, it signs with one RSA-2048 key. */
@@ -56,7 +54,14 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
         // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
         // measure's own file creations (see BenchContext.discard).
         for (const f of servers) await warm(ctx, f, message);
-        const result = await measure(ctx, id, cell, servers as [FacteurProcess, FacteurProcess], message);
+        const result = await inboundPairResult(ctx, id, { ...cell, message, from: FROM, to: TO }, servers as [FacteurProcess, FacteurProcess], {
+          what: 'the checks',
+          message: `DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for 127.0.0.1 and DMARC is p=reject`,
+          sides:
+            'inbound.verify off and on (lookups answered by a DNS stub on loopback); every stored message checked (Authentication-Results ' +
+            'with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side)',
+          targetRatio: 0.75,
+        });
         const stored = [await checkStored((servers[0] as FacteurProcess).maildirNew, false), await checkStored((servers[1] as FacteurProcess).maildirNew, true)];
         const problems = [...result.problems, ...stored.filter((p): p is string => p !== null)];
         return { ...result, figures: { ...result.figures, dnsQueries: dns.queries }, ok: problems.length === 0, problems, target, profile: null };
@@ -72,28 +77,6 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
     },
   };
   return scenario;
-}
-
-/** The two servers (checks off, on) in alternating rounds of the cell's load. */
-async function measure(ctx: BenchContext, id: string, cell: InboundCell, servers: readonly [FacteurProcess, FacteurProcess], message: MessageBytes): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
-  const { off, on, perRound, client } = await measureInboundPair(ctx, { ...cell, message, from: FROM, to: TO }, servers);
-  const problems = failures('checks', [off, on]);
-  return {
-    id,
-    kind: 'inbound',
-    ok: problems.length === 0,
-    problems,
-    method:
-      `${ROUNDS} rounds of ${perRound} messages of ${message.size} octets (DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for ` +
-      `127.0.0.1 and DMARC is p=reject) on each of two fresh servers (${SERVER_WARMUP} warm-up messages each), inbound.verify off and on ` +
-      `(lookups answered by a DNS stub on loopback), alternating off/on so that drift falls on both; every stored message checked ` +
-      `(Authentication-Results with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side); ${cell.sessions} parallel sessions, ` +
-      `${cell.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
-      `msgsPerSec and serverCpuMsPerMsg are the side with the checks on; ${MEASURE_NOTE}`,
-    params: { messages: perRound * ROUNDS, sessions: cell.sessions, messageSize: message.size, perConnection: cell.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
-    figures: pairFigures(off, on, 0.75, client),
-    errors: { ...off.errors, ...on.errors },
-  };
 }
 
 /** As the shared inbound server's warm-up: half a connection per message, half over long connections. */
