@@ -162,6 +162,7 @@ export interface PairWords {
 export async function inboundPairResult(ctx: BenchContext, id: string, load: PairLoad, servers: readonly [FacteurProcess, FacteurProcess], words: PairWords): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
   const { off, on, perRound, client } = await measureInboundPair(ctx, load, servers);
   const problems = failures(words.what, [off, on]);
+  const warmed = ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP; // as warmServer does
   return {
     id,
     kind: 'inbound',
@@ -169,7 +170,7 @@ export async function inboundPairResult(ctx: BenchContext, id: string, load: Pai
     problems,
     method:
       `${ROUNDS} rounds of ${perRound} messages of ${load.message.size} octets${words.message === '' ? '' : ` (${words.message})`} on each of two fresh servers ` +
-      `(${SERVER_WARMUP} warm-up messages each), ${words.sides}, alternating off/on so that drift falls on both; ${load.sessions} parallel sessions, ` +
+      `(${warmed} warm-up messages each), ${words.sides}, alternating off/on so that drift falls on both; ${load.sessions} parallel sessions, ` +
       `${load.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
       `msgsPerSec and serverCpuMsPerMsg are the side with ${words.what} on; ${MEASURE_NOTE}`,
     params: { messages: perRound * ROUNDS, sessions: load.sessions, messageSize: load.message.size, perConnection: load.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
