@@ -32,9 +32,14 @@ export interface ThreadOutcome {
   readonly error?: string;
 }
 
-/** A verdict, and the DNS lookups (type, result) that went to the network since the last one, for the metrics. */
+/**
+ * `read`: the octets of a step the thread is done with, so that the event loop may send more (the last step's
+ * come with the verdict); `outcome`: the verdict, with the DNS lookups (type, result) that went to the network since
+ * the last one, for the metrics.
+ */
 export interface FromChecksThread {
   readonly id: number;
-  readonly outcome: ThreadOutcome;
-  readonly lookups: readonly (readonly [string, string])[];
+  readonly read: number;
+  readonly outcome?: ThreadOutcome;
+  readonly lookups?: readonly (readonly [string, string])[];
 }

@@ -23,19 +23,26 @@ port.on('message', (m: ToChecksThread) => {
     run = checks.start(m.facts);
     runs.set(m.id, run);
   }
-  if (run === undefined) return; // aborted, or finished: nothing is expected from it any more
-  for (const c of m.chunks) run.write(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-  if (m.abort === true) runs.delete(m.id);
-  else if (m.end === true) {
+  let read = 0;
+  for (const c of m.chunks) {
+    run?.write(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    read += c.byteLength;
+  }
+  if (run === undefined || m.abort === true) {
+    // Aborted, or finished: nothing more is expected from it; what it sent is done with all the same.
+    runs.delete(m.id);
+    if (read > 0) port.postMessage({ id: m.id, read } satisfies FromChecksThread);
+  } else if (m.end === true) {
     runs.delete(m.id);
     void run.finish().then((o) => {
       const reply: FromChecksThread = {
         id: m.id,
+        read,
         outcome: { header: o.header, verdict: o.verdict, reply: o.reply, summary: o.summary, ...(o.error === undefined ? {} : { error: o.error.message }) },
         lookups,
       };
       lookups = [];
       port.postMessage(reply);
     });
-  }
+  } else port.postMessage({ id: m.id, read } satisfies FromChecksThread);
 });

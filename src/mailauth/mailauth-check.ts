@@ -8,7 +8,8 @@ import type { CheckResult, SessionFacts } from './message-checks.js';
 
 /** One message's checks, in this thread (MessageChecks) or in the checks' own (ThreadedChecks). */
 export interface ChecksRun {
-  write(chunk: Buffer): void;
+  /** A promise when the caller should wait before the next chunk (the checks' thread is behind). */
+  write(chunk: Buffer): void | Promise<void>;
   finish(): Promise<CheckResult>;
   /** The message will not be finished (the session ended, the store failed). */
   abort?(): void;

@@ -13,6 +13,11 @@ import { failedChecks, type CheckResult, type SessionFacts } from './message-che
 const THREAD_SCRIPT = new URL('./checks-thread.js', import.meta.url);
 /** Octets of a message held before they go to the thread (the rest of a message's text is never held). */
 const BATCH = 64 * 1024;
+/**
+ * Octets sent to the thread and not yet read by it, across all messages, above which writers wait: a thread far
+ * behind (a starved core) must not make the event loop queue a large message's whole text for it.
+ */
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
 /** A thread that dies sooner than this after its start is not started again at once. */
 const YOUNG_DEATH_MS = 5000;
 const FIRST_PAUSE_MS = 1000;
@@ -32,13 +37,21 @@ export class ThreadedChecks implements ChecksStarter {
   /** No thread is started before this time (on #now's clock), and the pause that set it (see #thread). */
   #retryAt = 0;
   #pauseMs = 0;
+  /** Octets the thread has not read yet, and the writers waiting for it to read some (see MAX_IN_FLIGHT). */
+  #inFlight = 0;
+  #waiting: (() => void)[] = [];
+  readonly #maxInFlight: number;
   readonly #script: URL;
 
   readonly #now: () => number;
 
-  /** `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses. */
-  constructor(data: ChecksThreadData, opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL; now?: () => number } = {}) {
+  /**
+   * `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses;
+   * `maxInFlight`: MAX_IN_FLIGHT, for tests.
+   */
+  constructor(data: ChecksThreadData, opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL; now?: () => number; maxInFlight?: number } = {}) {
     this.#data = data;
+    this.#maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
     this.#now = opts.now ?? Date.now;
     this.#script = opts.script ?? THREAD_SCRIPT;
     this.#onLookup = opts.onLookup;
@@ -68,6 +81,7 @@ export class ThreadedChecks implements ChecksStarter {
       }
       const step: ToChecksThread = { id, ...(generation === null ? { facts } : {}), chunks, ...(end ? { end: true } : {}) };
       generation = this.#generation;
+      for (const c of chunks) this.#inFlight += c.byteLength;
       worker.postMessage(step, chunks.map((c) => c.buffer as ArrayBuffer));
     };
     return {
@@ -75,7 +89,9 @@ export class ThreadedChecks implements ChecksStarter {
         // A copy with memory of its own, handed over without another (Buffer.from could share Node's pool).
         held.push(new Uint8Array(chunk));
         heldSize += chunk.length;
-        if (heldSize >= BATCH) send(false);
+        if (heldSize < BATCH) return undefined;
+        send(false);
+        return this.#inFlight > this.#maxInFlight ? new Promise<void>((resolve) => this.#waiting.push(resolve)) : undefined;
       },
       finish: () =>
         new Promise<CheckResult>((resolve) => {
@@ -95,6 +111,7 @@ export class ThreadedChecks implements ChecksStarter {
     this.#closed = true;
     const worker = this.#worker;
     this.#worker = null;
+    this.#read(Number.POSITIVE_INFINITY);
     this.#failPending(new Error('the server is stopping'));
     await worker?.terminate();
   }
@@ -113,7 +130,9 @@ export class ThreadedChecks implements ChecksStarter {
     const startedAt = this.#now();
     worker.unref(); // the listeners keep the process alive, not this thread
     worker.on('message', (m: FromChecksThread) => {
-      for (const [type, result] of m.lookups) this.#onLookup?.(type, result);
+      this.#read(m.read);
+      if (m.outcome === undefined) return;
+      for (const [type, result] of m.lookups ?? []) this.#onLookup?.(type, result);
       const waiting = this.#pending.get(m.id);
       this.#pending.delete(m.id);
       waiting?.resolve(fromThread(m.outcome));
@@ -129,12 +148,22 @@ export class ThreadedChecks implements ChecksStarter {
         { event: 'checks-thread-died', err: err.message, ...(this.#pauseMs > 0 ? { restart_in_ms: this.#pauseMs } : {}) },
         'the mail authentication thread stopped: the messages in it get temperror, and a new thread starts for the next ones',
       );
+      this.#read(Number.POSITIVE_INFINITY); // what it had not read is gone with it
       this.#failPending(err);
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`exit code ${code}`)));
     this.#worker = worker;
     return worker;
+  }
+
+  /** The thread read `octets` more (Infinity: it is gone): writers waiting for room go on once there is some. */
+  #read(octets: number): void {
+    this.#inFlight = Math.max(0, this.#inFlight - octets);
+    if (this.#inFlight > this.#maxInFlight || this.#waiting.length === 0) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const go of waiting) go();
   }
 
   #failPending(err: Error): void {

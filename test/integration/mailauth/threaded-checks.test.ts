@@ -25,8 +25,9 @@ async function check(checks: ThreadedChecks, facts: SessionFacts, text: Buffer, 
   const run = checks.start(facts);
   for (let i = 0; i < text.length; i += size) {
     const chunk = Buffer.from(text.subarray(i, i + size));
-    run.write(chunk);
+    const wait = run.write(chunk);
     chunk.fill(0x41);
+    if (wait !== undefined) await wait;
   }
   return run.finish();
 }
@@ -167,6 +168,42 @@ describe('when the checks thread dies', () => {
       await check(checks, { ...FACTS, helo: 'crash.example' }, Buffer.from('Subject: x\n\nx\n'));
       assert.equal(h.died.at(-1)?.restart_in_ms, undefined);
       assert.equal((await check(checks, FACTS, Buffer.from('Subject: z\n\nz\n'))).summary, 'fixture');
+    } finally {
+      await checks.close();
+    }
+  });
+
+  test('a thread that lags: writers wait once the octets it has not read pass the bound, then go on', async () => {
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, maxInFlight: 256 * 1024 });
+    try {
+      const run = checks.start({ ...FACTS, helo: 'slow.example' });
+      let waits = 0;
+      for (let i = 0; i < 64; i++) {
+        const wait = run.write(Buffer.alloc(64 * 1024, 0x61)); // each write fills a batch: 4 MiB in all
+        if (wait !== undefined) {
+          waits++;
+          await wait;
+        }
+      }
+      assert.ok(waits > 0, 'the writer was made to wait');
+      assert.equal((await run.finish()).summary, 'fixture');
+    } finally {
+      await checks.close();
+    }
+  });
+
+  test('a thread that dies while a writer waits for room: the writer goes on, the message gets temperror', async () => {
+    const h = harness();
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, maxInFlight: 64 * 1024, logger: h.logger, now: h.now });
+    try {
+      const lagging = checks.start({ ...FACTS, helo: 'slow.example' });
+      lagging.write(Buffer.alloc(64 * 1024, 0x61));
+      const waiting = lagging.write(Buffer.alloc(64 * 1024, 0x61));
+      assert.ok(waiting !== undefined, 'over the bound: the writer waits');
+      const doomed = await check(checks, { ...FACTS, helo: 'crash.example' }, Buffer.from('Subject: x\n\nx\n'));
+      assert.match(doomed.summary, /^checks failed: /);
+      await waiting; // released (by the thread's death, or a read that came before it), never left hanging
+      assert.match((await lagging.finish()).summary, /^checks failed: /);
     } finally {
       await checks.close();
     }
