@@ -1,7 +1,6 @@
 // The defences at the door (issue 15) against their cost: one inbound cell measured on two fresh servers, the
 // defences off and on, in alternating rounds (off, on, on, off, …) so that the shared machine's drift falls on
 // both alike; the figure that matters is the ratio of their throughputs.
-import type { BenchContext } from '../context.js';
 import { DnsStub } from '../dns-stub.js';
 import type { FacteurProcess } from '../facteur-process.js';
 import { buildMessage } from '../message.js';

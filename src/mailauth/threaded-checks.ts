@@ -30,8 +30,8 @@ export class ThreadedChecks implements ChecksStarter {
   #worker: Worker | null = null;
   /** Bumped when a thread dies: a message started on an earlier one cannot be finished. */
   #generation = 0;
-  /** The messages waiting for their verdict, by id. */
-  readonly #pending = new Map<number, { readonly generation: number; readonly resolve: (r: CheckResult) => void }>();
+  /** The messages waiting for their verdict, by id: all on the running thread (a thread's death fails them). */
+  readonly #pending = new Map<number, (r: CheckResult) => void>();
   #nextId = 0;
   #closed = false;
   /** No thread is started before this time (on #now's clock), and the pause that set it (see #thread). */
@@ -42,7 +42,6 @@ export class ThreadedChecks implements ChecksStarter {
   #waiting: (() => void)[] = [];
   readonly #maxInFlight: number;
   readonly #script: URL;
-
   readonly #now: () => number;
 
   /**
@@ -97,7 +96,7 @@ export class ThreadedChecks implements ChecksStarter {
         new Promise<CheckResult>((resolve) => {
           send(true);
           if (broken !== null) resolve(this.#failed(broken));
-          else this.#pending.set(id, { generation: generation as number, resolve });
+          else this.#pending.set(id, resolve);
         }),
       abort: () => {
         held = [];
@@ -133,9 +132,9 @@ export class ThreadedChecks implements ChecksStarter {
       this.#read(m.read);
       if (m.outcome === undefined) return;
       for (const [type, result] of m.lookups ?? []) this.#onLookup?.(type, result);
-      const waiting = this.#pending.get(m.id);
+      const resolve = this.#pending.get(m.id);
       this.#pending.delete(m.id);
-      waiting?.resolve(fromThread(m.outcome));
+      resolve?.(fromThread(m.outcome));
     });
     const died = (err: Error): void => {
       if (this.#worker !== worker) return;
@@ -167,11 +166,9 @@ export class ThreadedChecks implements ChecksStarter {
   }
 
   #failPending(err: Error): void {
-    for (const [id, waiting] of this.#pending) {
-      if (waiting.generation === this.#generation && !this.#closed) continue; // on the new thread: still coming
-      this.#pending.delete(id);
-      waiting.resolve(this.#failed(err));
-    }
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const resolve of pending) resolve(this.#failed(err));
   }
 
   #failed(err: Error): CheckResult {
