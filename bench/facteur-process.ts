@@ -1,5 +1,6 @@
 // Runs the real `facteur start` CLI in a child process on loopback, with a config in a temp folder made for the run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -165,8 +166,12 @@ export class FacteurProcess {
       child.once('error', () => resolve({ code: null, signal: 'spawn error' }));
     });
     const server = new FacteurProcess(setup, child, exited);
+    // BENCH_SERVER_OUTPUT=file: all the server's output in output.txt beside its config too (with --keep, to read
+    // what --trace-gc and the like printed).
+    const whole = process.env.BENCH_SERVER_OUTPUT === 'file' ? createWriteStream(join(setup.dir, 'output.txt')) : null;
     const keep = (chunk: Buffer) => {
       server.output = (server.output + chunk.toString('utf8')).slice(-16_384);
+      whole?.write(chunk);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

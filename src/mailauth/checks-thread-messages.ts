@@ -15,7 +15,7 @@ export interface ChecksThreadData {
  * One step of one message, by its id: `facts` starts it, `chunks` are the next pieces of its text (transferred, not
  * copied), `end` asks for the verdict, `abort` drops it.
  */
-export interface ToChecksThread {
+export interface CheckStep {
   readonly id: number;
   readonly facts?: SessionFacts;
   readonly chunks: readonly Uint8Array[];
@@ -33,13 +33,24 @@ export interface ThreadOutcome {
 }
 
 /**
- * `read`: the octets of a step the thread is done with, so that the event loop may send more (the last step's
- * come with the verdict); `outcome`: the verdict, with the DNS lookups (type, result) that went to the network since
- * the last one, for the metrics.
+ * What goes to the thread: the steps of one turn of the event loop, of any messages, in their order. One message
+ * per turn, not one per step: waking a sleeping thread is what a message costs most (see threaded-checks.ts).
+ */
+export type ToChecksThread = readonly CheckStep[];
+
+/** A message's verdict, by its id. */
+export interface ThreadVerdict {
+  readonly id: number;
+  readonly outcome: ThreadOutcome;
+}
+
+/**
+ * What comes back, once per turn of the thread's loop: `read`, the octets of the steps it is done with, so that the
+ * event loop may send more; the verdicts found since the last time; the DNS lookups (type, result) that went to the
+ * network since then, for the metrics.
  */
 export interface FromChecksThread {
-  readonly id: number;
   readonly read: number;
-  readonly outcome?: ThreadOutcome;
-  readonly lookups?: readonly (readonly [string, string])[];
+  readonly verdicts: readonly ThreadVerdict[];
+  readonly lookups: readonly (readonly [string, string])[];
 }

@@ -173,6 +173,24 @@ describe('when the checks thread dies', () => {
     }
   });
 
+  test('the steps of one turn of the event loop cross over as one message, whatever the sessions they come from', async () => {
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING });
+    try {
+      // Five messages started, written and finished in the same turn: one message to the thread.
+      const runs = Array.from({ length: 5 }, (_, i) => {
+        const run = checks.start(FACTS);
+        run.write(Buffer.from(`Subject: ${i}\n\n${i}\n`));
+        return run.finish();
+      });
+      for (const o of await Promise.all(runs)) assert.match(o.header, /steps in its batch: 5\)$/);
+      // One finished in a later turn goes alone.
+      const later = await check(checks, FACTS, Buffer.from('Subject: z\n\nz\n'));
+      assert.match(later.header, /steps in its batch: 1\)$/);
+    } finally {
+      await checks.close();
+    }
+  });
+
   test('a thread that lags: writers wait once the octets it has not read pass the bound, then go on', async () => {
     const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, maxInFlight: 256 * 1024 });
     try {

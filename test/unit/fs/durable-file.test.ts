@@ -89,6 +89,38 @@ test('commit({ prefix }) while everything is in memory: the prefix goes after th
   assert.equal(file.inMemory()?.toString(), 'Authentication-Results: mx; none\nSubject: x\n\nbody\n');
 });
 
+/** createFile whose files count the write calls they get (the bytes still go to the real file). */
+function countingWrites(): { writes: number[]; createFile: (path: string) => Promise<QuickFile> } {
+  const writes: number[] = [];
+  return {
+    writes,
+    createFile: async (path) => {
+      const real = await createQuickFile(path);
+      return { ...real, write: (buffer, offset, length) => (writes.push(length), real.write(buffer, offset, length)) };
+    },
+  };
+}
+
+test('the buffer grows with the file (it starts small): up to its size a file is one write, beyond in steps of that size', async (t) => {
+  const dir = await tempDir(t);
+  const small = countingWrites();
+  const fits = new DurableFile({ dir, nextName: names('fits') }, { syncDir: fsyncDirectory, createFile: small.createFile, bufferSize: 64 * 1024 });
+  const lines = Array.from({ length: 600 }, (_, i) => Buffer.from(`${String(i).padStart(99, '.')}\n`)); // 60,000 octets
+  for (const line of lines) await fits.write(line);
+  await fits.commit({ prefix: Buffer.from('Prefix: 1\n') });
+  assert.deepEqual(small.writes, [60_000 + 'Prefix: 1\n'.length], 'one write, the prefix in front');
+  assert.deepEqual(await readFile(join(dir, 'fits')), Buffer.concat([Buffer.from('Prefix: 1\n'), ...lines]));
+
+  const large = countingWrites();
+  const spills = new DurableFile({ dir, nextName: names('spills') }, { syncDir: fsyncDirectory, createFile: large.createFile, bufferSize: 64 * 1024 });
+  const text = Buffer.alloc(200 * 1024, 'x');
+  for (let i = 0; i < text.length; i += 1000) await spills.write(text.subarray(i, i + 1000));
+  await spills.commit();
+  assert.ok(large.writes.length <= 4, `${large.writes.length} writes: ${large.writes.join(', ')}`);
+  assert.ok(large.writes.slice(1, -1).every((n) => n >= 64 * 1000), 'the steps after the first are of the buffer\'s whole size');
+  assert.deepEqual(await readFile(join(dir, 'spills')), text);
+});
+
 test('commit({ prefix }) after the file spilled to disk: a second tmp file, streamed, and only the final file remains', async (t) => {
   const { dir, file, created } = await durable(t, { nextName: names(), head: () => Buffer.from('HEAD\n') }, { bufferSize: 64 });
   const lines = Array.from({ length: 5000 }, (_, i) => Buffer.from(`line ${i}\n`));
