@@ -40,7 +40,8 @@ export const USAGE = `usage: npm run bench -- [options]
                        --list shows them)
   --quick              every scenario at a tiny size (seconds in all; checks that everything works)
   --messages N         messages per scenario (inbound, outbound; items for queue)
-  --warmup N           unmeasured messages sent first to each server (default: a tenth, at most 200)
+  --warmup N           unmeasured messages sent first to each server (default: a tenth, at most 200; the
+                       mailauth-inbound pairs 4,000 and the relay ones 500; 0: none)
   --target NAME        facteur (default) or postfix (a running Postfix on 127.0.0.1:10025, see
                        /work/shared/bench/setup-postfix.sh; inbound and outbound scenarios only)
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios

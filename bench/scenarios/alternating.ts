@@ -12,6 +12,11 @@ import { ServerMeter } from '../server-meter.js';
 import { SERVER_WARMUP } from './inbound.js';
 import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 
+/** Messages sent to each server of a pair before the measure: --warmup N, else `fallback` (none with --quick). */
+export function pairWarmup(ctx: BenchContext, fallback: number): number {
+  return ctx.options.quick ? 0 : (ctx.options.warmup ?? fallback);
+}
+
 /** Rounds per side: enough alternations to even out a drift, each still long enough to measure. */
 export const ROUNDS = 4;
 
@@ -156,13 +161,15 @@ export interface PairWords {
   /** The two sides' settings and what else the method should say ("inbound.verify off and on (…)"). */
   readonly sides: string;
   readonly targetRatio: number;
+  /** The warm-up messages each server had (for the method), when not warmServer's. */
+  readonly warmup?: number;
 }
 
 /** An inbound pair measured (measureInboundPair) as a scenario's result: the "on" side's figures, the "off" side's beside. */
 export async function inboundPairResult(ctx: BenchContext, id: string, load: PairLoad, servers: readonly [FacteurProcess, FacteurProcess], words: PairWords): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
   const { off, on, perRound, client } = await measureInboundPair(ctx, load, servers);
   const problems = failures(words.what, [off, on]);
-  const warmed = ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP; // as warmServer does
+  const warmed = words.warmup ?? (ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP); // as warmServer does
   return {
     id,
     kind: 'inbound',
