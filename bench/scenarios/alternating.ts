@@ -48,11 +48,13 @@ export interface SideTotals {
   eventLoopMs: number;
   readonly errors: Record<string, number>;
   readonly extra: Record<string, number>;
+  /** Each round's throughput (msg/s), in order: the rounds of two sides side by side show the machine's noise. */
+  readonly roundRates: number[];
 }
 
 /** Runs ROUNDS rounds of `perRound` messages on each side, alternating the order, with the disk flushed before each. */
 export async function alternate(sides: readonly AlternatingSide[], perRound: number): Promise<SideTotals[]> {
-  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {} }]));
+  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {}, roundRates: [] }]));
   for (let r = 0; r < ROUNDS; r++) {
     // A B C, C B A, A B C…: each side goes first and last as often.
     for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
@@ -62,6 +64,7 @@ export async function alternate(sides: readonly AlternatingSide[], perRound: num
       const outcome = await side.round(perRound);
       const usage = await meter.stop();
       t.wallMs += outcome.wallMs;
+      t.roundRates.push(outcome.wallMs > 0 ? outcome.accepted / (outcome.wallMs / 1000) : 0);
       t.accepted += outcome.accepted;
       t.failed += outcome.failed;
       t.cpuMs += usage.cpuMs;
@@ -77,6 +80,18 @@ export async function alternate(sides: readonly AlternatingSide[], perRound: num
 export function sideFigures(t: SideTotals): { msgsPerSec: number | null; cpuMsPerMsg: number | null; eventLoopMsPerMsg: number | null } {
   const per = (x: number) => (t.accepted > 0 ? round(x / t.accepted) : null);
   return { msgsPerSec: t.wallMs > 0 ? round(t.accepted / (t.wallMs / 1000)) : null, cpuMsPerMsg: per(t.cpuMs), eventLoopMsPerMsg: per(t.eventLoopMs) };
+}
+
+/**
+ * The lowest and highest ratio `a` / `b` of one round to the same round of the other side (a round and its pair
+ * ran within seconds of each other): how far the machine's noise moves a single round.
+ */
+export function roundRatioRange(a: SideTotals, b: SideTotals): { roundRatioMin: number | null; roundRatioMax: number | null } {
+  const ratios = a.roundRates.flatMap((rate, i) => {
+    const other = b.roundRates[i];
+    return other === undefined || other === 0 ? [] : [rate / other];
+  });
+  return ratios.length === 0 ? { roundRatioMin: null, roundRatioMax: null } : { roundRatioMin: round(Math.min(...ratios)), roundRatioMax: round(Math.max(...ratios)) };
 }
 
 /** `a` / `b`, rounded, or null. */
@@ -142,6 +157,7 @@ export function pairFigures(off: SideTotals, on: SideTotals, targetRatio: number
     offServerCpuMsPerMsg: offF.cpuMsPerMsg,
     offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
     onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
+    ...roundRatioRange(on, off),
     targetRatio,
     clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
   };

@@ -1,9 +1,9 @@
 // The bench's alternating rounds (bench/scenarios/alternating.ts): each side goes first as often as last, and its
-// rounds add up; the ratio helpers.
+// rounds add up; the ratio helpers, the range of one round's ratio to its pair's among them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FacteurProcess } from '../../../bench/facteur-process.js';
-import { alternate, ratio, ROUNDS, sideFigures, type AlternatingSide } from '../../../bench/scenarios/alternating.js';
+import { alternate, ratio, ROUNDS, roundRatioRange, sideFigures, type AlternatingSide, type SideTotals } from '../../../bench/scenarios/alternating.js';
 
 /** A side that records when it ran and says it took `ms` per round for `n` messages (this process stands for its server). */
 function side(name: string, ms: number, calls: string[]): AlternatingSide {
@@ -37,6 +37,16 @@ describe('alternate', () => {
     const calls: string[] = [];
     await alternate([side('a', 1, calls), side('b', 1, calls), side('c', 1, calls)], 1);
     assert.deepEqual(calls.slice(0, 6), ['a', 'b', 'c', 'c', 'b', 'a']);
+  });
+
+  test('each round keeps its own rate; the range of the rounds\' ratios, round against round', async () => {
+    const calls: string[] = [];
+    const [a, b] = await alternate([side('a', 1000, calls), side('b', 2000, calls)], 50);
+    assert.deepEqual(a?.roundRates, Array(ROUNDS).fill(50));
+    assert.deepEqual(roundRatioRange(b!, a!), { roundRatioMin: 0.5, roundRatioMax: 0.5 });
+    const totals = (roundRates: number[]): SideTotals => ({ name: 'x', wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {}, roundRates });
+    assert.deepEqual(roundRatioRange(totals([80, 90, 60]), totals([100, 100, 100])), { roundRatioMin: 0.6, roundRatioMax: 0.9 });
+    assert.deepEqual(roundRatioRange(totals([80]), totals([0])), { roundRatioMin: null, roundRatioMax: null });
   });
 
   test('ratio: null when either side has no figure or the base is 0', () => {
