@@ -2,8 +2,8 @@
 // shares. Measured (README, Performance, "Mail authentication"): on a loaded server the checks took 0.3-0.4 ms of
 // the event loop per message, two to three times their cost alone (the server's work between two messages leaves
 // their code and data out of the caches), and the event loop is what limits a busy server first. Here the event
-// loop spends 0.01-0.15 ms per message on them (a copy of the text, one message each way); the checks themselves
-// cost about as much CPU as before, on the other cores.
+// loop spends 0.01-0.15 ms per message on them (a copy of the text, and its share of one message each way per
+// turn of the loop); the checks themselves cost about as much CPU as before, on the other cores.
 //
 // What a message between the two threads costs is mostly waking the other one up, when it sleeps: 15-20 µs of the
 // sender's time on an idle machine, and up to 90 µs on a loaded one (profiled in the bench's long-connection cells,
