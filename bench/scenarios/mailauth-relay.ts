@@ -9,7 +9,7 @@ import { buildMessage } from '../message.js';
 import { POSTFIX } from '../postfix.js';
 import { round, type ScenarioResult } from '../result.js';
 import { SinkProcess } from '../sink-process.js';
-import { alternate, pairFigures, ratio, ROUNDS, sideFigures, type AlternatingSide, type RoundOutcome, type SideTotals } from './alternating.js';
+import { alternate, pairFigures, pairWarmup, ratio, ROUNDS, sideFigures, type AlternatingSide, type RoundOutcome, type SideTotals } from './alternating.js';
 import { clientCpu, MEASURE_NOTE } from './load-figures.js';
 import type { OutboundCell } from './outbound.js';
 import { failedResult, type Scenario } from './scenario.js';
@@ -66,7 +66,7 @@ async function measure(ctx: BenchContext, id: string, cell: Omit<OutboundCell, '
     const submit = cellLoad({ port: server.setup.outboundPort, perConnection: cell.perConnection, pipelining: options.pipelining, message, from: FROM, to: TO });
     return { name: SIDES[i] as string, server, round: relayRound(sink, (n) => submit(n, cell.sessions), deadline) };
   });
-  const warmup = options.quick || options.warmup === 0 ? 0 : (options.warmup ?? WARMUP);
+  const warmup = pairWarmup(ctx, WARMUP);
   if (warmup > 0) for (const side of sides) await side.round(warmup);
   ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${cell.size} octets relayed per side, ${cell.sessions} sessions, ${cell.perConnection} per connection`);
   const client0 = process.cpuUsage();

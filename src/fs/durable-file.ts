@@ -44,7 +44,7 @@ const DEFAULT_BUFFER = 64 * 1024;
 /**
  * The buffer starts this small and doubles up to its size as the file grows: a new 64 KiB per message was V8
  * "external" memory enough to make the server's old generation look full and start a full mark-compact every
- * 100-200 ms under load (measured: 8-27 of them in a 4,000-message bench cell instead of 1-2, and their CPU).
+ * 100-200 ms under load (measured: 8-27 of them in a 4,000-message bench cell, 1-5 since, and their CPU).
  */
 const FIRST_BUFFER = 16 * 1024;
 /** Names tried before giving up: a clash is a stale file or a clock set back, never a normal event. */

@@ -44,9 +44,8 @@ export class ThreadedChecks implements ChecksStarter {
   /** Octets the thread has not read yet, and the writers waiting for it to read some (see MAX_IN_FLIGHT). */
   #inFlight = 0;
   #waiting: (() => void)[] = [];
-  /** The steps of this turn of the event loop, for the running thread, and the memory they hand over. */
+  /** The steps of this turn of the event loop, for the running thread. */
   #outbox: CheckStep[] = [];
-  #handedOver: ArrayBuffer[] = [];
   readonly #maxInFlight: number;
   readonly #script: URL;
   readonly #now: () => number;
@@ -88,7 +87,7 @@ export class ThreadedChecks implements ChecksStarter {
       const step: CheckStep = { id, ...(generation === null ? { facts } : {}), chunks, ...(end ? { end: true } : {}) };
       generation = this.#generation;
       for (const c of chunks) this.#inFlight += c.byteLength;
-      this.#post(step, chunks);
+      this.#post(step);
     };
     return {
       write: (chunk) => {
@@ -107,7 +106,7 @@ export class ThreadedChecks implements ChecksStarter {
         }),
       abort: () => {
         held = [];
-        if (broken === null && generation !== null && generation === this.#generation && !this.#closed) this.#post({ id, chunks: [], abort: true }, []);
+        if (broken === null && generation !== null && generation === this.#generation && !this.#closed) this.#post({ id, chunks: [], abort: true });
       },
     };
   }
@@ -118,7 +117,6 @@ export class ThreadedChecks implements ChecksStarter {
     const worker = this.#worker;
     this.#worker = null;
     this.#outbox = [];
-    this.#handedOver = [];
     this.#read(Number.POSITIVE_INFINITY);
     this.#failPending(new Error('the server is stopping'));
     await worker?.terminate();
@@ -151,7 +149,6 @@ export class ThreadedChecks implements ChecksStarter {
       this.#worker = null;
       this.#generation++;
       this.#outbox = []; // its messages' steps: failed below, or broken at their next step
-      this.#handedOver = [];
       const young = this.#now() - startedAt < YOUNG_DEATH_MS;
       this.#pauseMs = young ? Math.min(Math.max(this.#pauseMs * 2, FIRST_PAUSE_MS), MAX_PAUSE_MS) : 0;
       this.#retryAt = this.#now() + this.#pauseMs;
@@ -172,18 +169,16 @@ export class ThreadedChecks implements ChecksStarter {
    * Queues a step for the running thread; the turn's steps go as one message once the turn's I/O is handled
    * (setImmediate), whatever the number of sessions that gave some.
    */
-  #post(step: CheckStep, chunks: readonly Uint8Array[]): void {
+  #post(step: CheckStep): void {
     if (this.#outbox.length === 0) setImmediate(() => this.#flush());
     this.#outbox.push(step);
-    for (const c of chunks) this.#handedOver.push(c.buffer as ArrayBuffer);
   }
 
+  /** The turn's steps as one message, their chunks' memory handed over (each chunk owns its own, see write). */
   #flush(): void {
     const steps = this.#outbox;
-    const handedOver = this.#handedOver;
     this.#outbox = [];
-    this.#handedOver = [];
-    if (steps.length > 0) this.#worker?.postMessage(steps, handedOver);
+    if (steps.length > 0) this.#worker?.postMessage(steps, steps.flatMap((s) => s.chunks.map((c) => c.buffer as ArrayBuffer)));
   }
 
   /** The thread read `octets` more (Infinity: it is gone): writers waiting for room go on once there is some. */
