@@ -39,6 +39,25 @@ function readStat(pid: number): StatFields | null {
   };
 }
 
+/**
+ * The whole machine's CPU milliseconds so far, summed over its CPUs (the first line of /proc/stat): busy (user, nice,
+ * system, irq, softirq, steal) and idle (idle, iowait); null where there is no /proc/stat. Over a round, busy per
+ * message counts every process that works for it (server, client, sink) and anything else running then.
+ */
+export function machineCpuMs(): { readonly busyMs: number; readonly idleMs: number } | null {
+  let line: string | undefined;
+  try {
+    line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+  } catch {
+    return null;
+  }
+  const t = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  if (t.length < 8 || t.some((n) => !Number.isFinite(n))) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = t as [number, number, number, number, number, number, number, number];
+  const ms = (ticks: number) => (ticks * 1000) / TICKS_PER_SECOND;
+  return { busyMs: ms(user + nice + system + irq + softirq + steal), idleMs: ms(idle + iowait) };
+}
+
 /** The pid and every live descendant (a `node:cluster` server, Postfix's master and its children). */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();

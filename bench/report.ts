@@ -178,8 +178,9 @@ export function formatReport(doc: BenchDocument): string {
   const pairs = alternatingRatios(doc.results);
   if (pairs.length > 0) {
     parts.push(
-      `a setting off and on, servers measured in alternating rounds (throughput ratio on / off, the lowest and highest of one round to its pair's, and its target; loop = the event loop's CPU):\n` +
-        table(['scenario', 'off msg/s', 'on msg/s', 'ratio', 'rounds', 'target', 'off CPU ms/msg', 'on CPU ms/msg', 'off loop', 'on loop'], pairs),
+      `a setting off and on, servers measured in alternating rounds (throughput ratio on / off, the lowest and highest of one round to its pair's, and its target; loop = the event loop's CPU; ` +
+        `machine = every process's CPU per message, idle = the machine's idle share, off / on: a machine without idle time allows a ratio of about off machine / on machine):\n` +
+        table(['scenario', 'off msg/s', 'on msg/s', 'ratio', 'rounds', 'target', 'off CPU ms/msg', 'on CPU ms/msg', 'off loop', 'on loop', 'off machine', 'on machine', 'idle'], pairs),
     );
   }
   const problems = doc.results.filter((r) => r.problems.length > 0);
@@ -202,9 +203,12 @@ function alternatingRatios(results: readonly ScenarioResult[]): string[][] {
       const x = r.figures;
       const target = f(x.targetRatio, 2);
       const rounds = x.roundRatioMin == null ? '–' : `${f(x.roundRatioMin, 2)}–${f(x.roundRatioMax, 2)}`;
-      const row = [r.id, f(x.offMsgsPerSec, 0), f(x.msgsPerSec, 0), f(x.onOffRatio, 2), rounds, target, f(x.offServerCpuMsPerMsg, 3), f(x.serverCpuMsPerMsg, 3), f(x.offEventLoopCpuMsPerMsg, 3), f(x.eventLoopCpuMsPerMsg, 3)];
+      const pct = (v: number | null | undefined) => (v == null ? '–' : `${Math.round(v * 100)}%`);
+      const idle = x.machineIdleShare == null ? '–' : `${pct(x.offMachineIdleShare)} / ${pct(x.machineIdleShare)}`;
+      const row = [r.id, f(x.offMsgsPerSec, 0), f(x.msgsPerSec, 0), f(x.onOffRatio, 2), rounds, target, f(x.offServerCpuMsPerMsg, 3), f(x.serverCpuMsPerMsg, 3), f(x.offEventLoopCpuMsPerMsg, 3), f(x.eventLoopCpuMsPerMsg, 3), f(x.offMachineCpuMsPerMsg, 3), f(x.machineCpuMsPerMsg, 3), idle];
       // The relay's third side: an Ed25519 key alone.
-      const ed = x.ed25519MsgsPerSec === undefined ? [] : [[`${r.id} (Ed25519)`, f(x.offMsgsPerSec, 0), f(x.ed25519MsgsPerSec, 0), f(x.ed25519OffRatio, 2), '–', '–', f(x.offServerCpuMsPerMsg, 3), f(x.ed25519ServerCpuMsPerMsg, 3), '', '']];
+      const edIdle = x.ed25519MachineIdleShare == null ? '–' : `${pct(x.offMachineIdleShare)} / ${pct(x.ed25519MachineIdleShare)}`;
+      const ed = x.ed25519MsgsPerSec === undefined ? [] : [[`${r.id} (Ed25519)`, f(x.offMsgsPerSec, 0), f(x.ed25519MsgsPerSec, 0), f(x.ed25519OffRatio, 2), '–', '–', f(x.offServerCpuMsPerMsg, 3), f(x.ed25519ServerCpuMsPerMsg, 3), '', '', f(x.offMachineCpuMsPerMsg, 3), f(x.ed25519MachineCpuMsPerMsg, 3), edIdle]];
       return [row, ...ed];
     });
 }

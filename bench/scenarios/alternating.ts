@@ -7,6 +7,7 @@ import type { FacteurProcess } from '../facteur-process.js';
 import { cellLoad, type LoadResult } from '../load-generator.js';
 import { countFiles, flushDisk, waitForFiles } from '../maildir.js';
 import type { MessageBytes } from '../message.js';
+import { machineCpuMs } from '../proc-stats.js';
 import { round, type Figures, type ScenarioResult } from '../result.js';
 import { ServerMeter } from '../server-meter.js';
 import { SERVER_WARMUP } from './inbound.js';
@@ -46,6 +47,9 @@ export interface SideTotals {
   failed: number;
   cpuMs: number;
   eventLoopMs: number;
+  /** The whole machine's busy and idle CPU time over this side's rounds (machineCpuMs; 0 and 0 without /proc). */
+  machineBusyMs: number;
+  machineIdleMs: number;
   readonly errors: Record<string, number>;
   readonly extra: Record<string, number>;
   /** Each round's throughput (msg/s), in order: the rounds of two sides side by side show the machine's noise. */
@@ -54,15 +58,21 @@ export interface SideTotals {
 
 /** Runs ROUNDS rounds of `perRound` messages on each side, alternating the order, with the disk flushed before each. */
 export async function alternate(sides: readonly AlternatingSide[], perRound: number): Promise<SideTotals[]> {
-  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {}, roundRates: [] }]));
+  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates: [] }]));
   for (let r = 0; r < ROUNDS; r++) {
     // A B C, C B A, A B C…: each side goes first and last as often.
     for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
       const t = totals.get(side) as SideTotals;
       flushDisk();
       const meter = new ServerMeter(side.server.pid, true);
+      const machine0 = machineCpuMs();
       const outcome = await side.round(perRound);
+      const machine1 = machineCpuMs();
       const usage = await meter.stop();
+      if (machine0 !== null && machine1 !== null) {
+        t.machineBusyMs += machine1.busyMs - machine0.busyMs;
+        t.machineIdleMs += machine1.idleMs - machine0.idleMs;
+      }
       t.wallMs += outcome.wallMs;
       t.roundRates.push(outcome.wallMs > 0 ? outcome.accepted / (outcome.wallMs / 1000) : 0);
       t.accepted += outcome.accepted;
@@ -76,10 +86,17 @@ export async function alternate(sides: readonly AlternatingSide[], perRound: num
   return sides.map((s) => totals.get(s) as SideTotals);
 }
 
-/** A side's throughput (msg/s), CPU and event-loop CPU per message. */
-export function sideFigures(t: SideTotals): { msgsPerSec: number | null; cpuMsPerMsg: number | null; eventLoopMsPerMsg: number | null } {
+/** A side's throughput (msg/s), CPU and event-loop CPU per message, the machine's CPU per message and idle share. */
+export function sideFigures(t: SideTotals): { msgsPerSec: number | null; cpuMsPerMsg: number | null; eventLoopMsPerMsg: number | null; machineCpuMsPerMsg: number | null; machineIdleShare: number | null } {
   const per = (x: number) => (t.accepted > 0 ? round(x / t.accepted) : null);
-  return { msgsPerSec: t.wallMs > 0 ? round(t.accepted / (t.wallMs / 1000)) : null, cpuMsPerMsg: per(t.cpuMs), eventLoopMsPerMsg: per(t.eventLoopMs) };
+  const machineMs = t.machineBusyMs + t.machineIdleMs;
+  return {
+    msgsPerSec: t.wallMs > 0 ? round(t.accepted / (t.wallMs / 1000)) : null,
+    cpuMsPerMsg: per(t.cpuMs),
+    eventLoopMsPerMsg: per(t.eventLoopMs),
+    machineCpuMsPerMsg: machineMs > 0 ? per(t.machineBusyMs) : null,
+    machineIdleShare: machineMs > 0 ? round(t.machineIdleMs / machineMs) : null,
+  };
 }
 
 /**
@@ -158,6 +175,10 @@ export function pairFigures(off: SideTotals, on: SideTotals, targetRatio: number
     offEventLoopCpuMsPerMsg: offF.eventLoopMsPerMsg,
     onOffRatio: ratio(onF.msgsPerSec, offF.msgsPerSec),
     ...roundRatioRange(on, off),
+    machineCpuMsPerMsg: onF.machineCpuMsPerMsg,
+    offMachineCpuMsPerMsg: offF.machineCpuMsPerMsg,
+    machineIdleShare: onF.machineIdleShare,
+    offMachineIdleShare: offF.machineIdleShare,
     targetRatio,
     clientCpuMsPerMsg: clientCpu(client, off.accepted + on.accepted),
   };

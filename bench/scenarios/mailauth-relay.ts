@@ -98,6 +98,8 @@ async function measure(ctx: BenchContext, id: string, cell: Omit<OutboundCell, '
       ...pairFigures(off, rsa, 0.8, client),
       ed25519MsgsPerSec: edF.msgsPerSec,
       ed25519ServerCpuMsPerMsg: edF.cpuMsPerMsg,
+      ed25519MachineCpuMsPerMsg: edF.machineCpuMsPerMsg,
+      ed25519MachineIdleShare: edF.machineIdleShare,
       ed25519OffRatio: ratio(edF.msgsPerSec, offF.msgsPerSec),
       addedOctetsPerMsg: rsa.accepted > 0 ? round((rsa.extra['octets'] ?? 0) / rsa.accepted - message.size) : null,
       clientCpuMsPerMsg: clientCpu(client, off.accepted + rsa.accepted + ed.accepted),

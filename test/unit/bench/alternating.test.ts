@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FacteurProcess } from '../../../bench/facteur-process.js';
+import { machineCpuMs } from '../../../bench/proc-stats.js';
 import { alternate, ratio, ROUNDS, roundRatioRange, sideFigures, type AlternatingSide, type SideTotals } from '../../../bench/scenarios/alternating.js';
 
 /** A side that records when it ran and says it took `ms` per round for `n` messages (this process stands for its server). */
@@ -33,6 +34,22 @@ describe('alternate', () => {
     assert.equal(ratio(sideFigures(b!).msgsPerSec, sideFigures(a!).msgsPerSec), 0.5);
   });
 
+  test("the machine's CPU per message and idle share, from its busy and idle time over a side's rounds", async () => {
+    const t: SideTotals = { name: 'x', wallMs: 1000, accepted: 100, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 150, machineIdleMs: 50, errors: {}, extra: {}, roundRates: [] };
+    assert.equal(sideFigures(t).machineCpuMsPerMsg, 1.5);
+    assert.equal(sideFigures(t).machineIdleShare, 0.25);
+    assert.equal(sideFigures({ ...t, machineBusyMs: 0, machineIdleMs: 0 }).machineCpuMsPerMsg, null); // no /proc/stat
+  });
+
+  test('machineCpuMs: on Linux, busy time grows while this process computes', { skip: process.platform !== 'linux' && 'reads /proc/stat' }, () => {
+    const before = machineCpuMs();
+    assert.ok(before !== null);
+    const end = Date.now() + 50;
+    while (Date.now() < end); // 50 ms of CPU: at least that much busy time on the machine (ticks of 10 ms)
+    const after = machineCpuMs();
+    assert.ok(after !== null && after.busyMs - before.busyMs >= 30, `busy ${after?.busyMs} - ${before.busyMs}`);
+  });
+
   test('three sides: A B C, C B A, …', async () => {
     const calls: string[] = [];
     await alternate([side('a', 1, calls), side('b', 1, calls), side('c', 1, calls)], 1);
@@ -44,7 +61,7 @@ describe('alternate', () => {
     const [a, b] = await alternate([side('a', 1000, calls), side('b', 2000, calls)], 50);
     assert.deepEqual(a?.roundRates, Array(ROUNDS).fill(50));
     assert.deepEqual(roundRatioRange(b!, a!), { roundRatioMin: 0.5, roundRatioMax: 0.5 });
-    const totals = (roundRates: number[]): SideTotals => ({ name: 'x', wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, errors: {}, extra: {}, roundRates });
+    const totals = (roundRates: number[]): SideTotals => ({ name: 'x', wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates });
     assert.deepEqual(roundRatioRange(totals([80, 90, 60]), totals([100, 100, 100])), { roundRatioMin: 0.6, roundRatioMax: 0.9 });
     assert.deepEqual(roundRatioRange(totals([80]), totals([0])), { roundRatioMin: null, roundRatioMax: null });
   });
