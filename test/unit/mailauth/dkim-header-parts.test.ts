@@ -35,6 +35,7 @@ describe('selectSignedFields (RFC 6376 §5.4.2)', () => {
   test('a repeated name takes the fields from the bottom up', () => assert.deepEqual(picked(['received', 'received']), ['Received: 3', 'Received: 2']));
   test('names match whatever their case', () => assert.deepEqual(picked(['FROM', 'To']), ['From: a', 'To: t']));
   test('a name with no field left selects nothing (the over-signed From)', () => assert.deepEqual(picked(['from', 'from', 'x-none']), ['From: a']));
+
 });
 
 describe('parseTagList (RFC 6376 §3.2)', () => {
@@ -62,6 +63,11 @@ describe('relaxedSignedHeader (RFC 6376 §3.4.2, §3.7)', () => {
 
   test('b= emptied, bh= kept, the field unfolded with no final CRLF', () => {
     assert.equal(relaxedSignedHeader([], sig).toString(), 'dkim-signature:v=1; a=rsa-sha256; d=example.org; s=sel; h=a:b; bh=AAAA; b=');
+  });
+
+  test('a CR not followed by LF is an octet of the value: only CRLF unfolds (§3.4.2)', () => {
+    const fields = rawHeaderFields(Buffer.from('Subject: a\rb \r\n\tc\r \r\n\r\n'));
+    assert.equal(relaxedSignedHeader(fields, Buffer.from('DKIM-Signature: b=x')).toString('latin1'), 'subject:a\rb c\r\r\ndkim-signature:b=');
   });
 
   test('b= in the middle of the list', () => {
