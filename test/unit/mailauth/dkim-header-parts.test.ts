@@ -36,6 +36,22 @@ describe('selectSignedFields (RFC 6376 §5.4.2)', () => {
   test('names match whatever their case', () => assert.deepEqual(picked(['FROM', 'To']), ['From: a', 'To: t']));
   test('a name with no field left selects nothing (the over-signed From)', () => assert.deepEqual(picked(['from', 'from', 'x-none']), ['From: a']));
 
+  test('each field is read a bounded number of times, whatever h= holds (50,000 names over 50,000 fields fit in 256 KiB)', () => {
+    const n = 20_000;
+    const many = rawHeaderFields(Buffer.from('a: 1\n'.repeat(n)));
+    let reads = 0;
+    const counted = new Proxy(many, {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && /^\d+$/.test(prop)) reads++;
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const out = selectSignedFields(counted, [...Array<string>(n).fill('a'), ...Array<string>(n).fill('A'), 'b']);
+    assert.equal(out.length, n);
+    assert.equal(out[0], many[n - 1]);
+    assert.equal(out[n - 1], many[0]);
+    assert.ok(reads <= 2 * n, `${reads} reads of ${n} fields for ${2 * n + 1} names`);
+  });
 });
 
 describe('parseTagList (RFC 6376 §3.2)', () => {
