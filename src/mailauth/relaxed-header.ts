@@ -52,7 +52,10 @@ function relaxedInto(line: Buffer, out: Buffer, n: number): number {
   let content = false; // a non-WSP octet of the value was written: WSP before the first one is dropped
   for (; i < line.length; i++) {
     const c = line[i] as number;
-    if (c === CR || c === LF) continue; // unfolding: only the line breaks go, the WSP after them stays
+    // Unfolding: only the line breaks go (CRLF; rawHeaderFields gives every LF its CR), the WSP after them stays. A CR
+    // not followed by LF is an octet of the value like any other (§3.4.2 removes only CRLF): dropping it would let a
+    // CR be added to a signed field without breaking the signature.
+    if (c === LF || (c === CR && line[i + 1] === LF)) continue;
     if (c === SP || c === TAB) {
       space = true;
       continue;

@@ -35,6 +35,23 @@ describe('selectSignedFields (RFC 6376 §5.4.2)', () => {
   test('a repeated name takes the fields from the bottom up', () => assert.deepEqual(picked(['received', 'received']), ['Received: 3', 'Received: 2']));
   test('names match whatever their case', () => assert.deepEqual(picked(['FROM', 'To']), ['From: a', 'To: t']));
   test('a name with no field left selects nothing (the over-signed From)', () => assert.deepEqual(picked(['from', 'from', 'x-none']), ['From: a']));
+
+  test('each field is read a bounded number of times, whatever h= holds (50,000 names over 50,000 fields fit in 256 KiB)', () => {
+    const n = 20_000;
+    const many = rawHeaderFields(Buffer.from('a: 1\n'.repeat(n)));
+    let reads = 0;
+    const counted = new Proxy(many, {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && /^\d+$/.test(prop)) reads++;
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const out = selectSignedFields(counted, [...Array<string>(n).fill('a'), ...Array<string>(n).fill('A'), 'b']);
+    assert.equal(out.length, n);
+    assert.equal(out[0], many[n - 1]);
+    assert.equal(out[n - 1], many[0]);
+    assert.ok(reads <= 2 * n, `${reads} reads of ${n} fields for ${2 * n + 1} names`);
+  });
 });
 
 describe('parseTagList (RFC 6376 §3.2)', () => {
@@ -62,6 +79,11 @@ describe('relaxedSignedHeader (RFC 6376 §3.4.2, §3.7)', () => {
 
   test('b= emptied, bh= kept, the field unfolded with no final CRLF', () => {
     assert.equal(relaxedSignedHeader([], sig).toString(), 'dkim-signature:v=1; a=rsa-sha256; d=example.org; s=sel; h=a:b; bh=AAAA; b=');
+  });
+
+  test('a CR not followed by LF is an octet of the value: only CRLF unfolds (§3.4.2)', () => {
+    const fields = rawHeaderFields(Buffer.from('Subject: a\rb \r\n\tc\r \r\n\r\n'));
+    assert.equal(relaxedSignedHeader(fields, Buffer.from('DKIM-Signature: b=x')).toString('latin1'), 'subject:a\rb c\r\r\ndkim-signature:b=');
   });
 
   test('b= in the middle of the list', () => {
