@@ -122,7 +122,7 @@ export class AuthResultsFilter {
   }
 
   #decide(authservId: string, out: Buffer[]): void {
-    this.#field = authservId.toLowerCase() === this.#authservId ? 'drop' : 'pass';
+    this.#field = this.#ours(authservId) ? 'drop' : 'pass';
     if (this.#field === 'pass') out.push(...this.#held);
     this.#held = [];
     this.#heldSize = 0;
@@ -146,7 +146,13 @@ export class AuthResultsFilter {
 
   #decideLong(start: Buffer): Mode {
     const claim = authservIdOf(start, true);
-    return claim === null || claim.toLowerCase() === this.#authservId ? 'drop' : 'pass';
+    return claim === null || this.#ours(claim) ? 'drop' : 'pass';
+  }
+
+  /** Our id whatever its case, and with the final dot of a fully qualified name ("mx.example.org."), which names us too. */
+  #ours(id: string): boolean {
+    const lower = id.toLowerCase();
+    return lower === this.#authservId || lower === `${this.#authservId}.` || `${lower}.` === this.#authservId;
   }
 }
 
@@ -203,15 +209,16 @@ export function authservIdOf(field: Buffer, complete: boolean): string | null {
   const start = i;
   // RFC 8601 §2.2: the authserv-id is a "value" (RFC 2045), a token or a quoted-string: "mx.example.org" names us too.
   if (value[start] === '"') return quotedString(value, start, complete);
-  for (; i < value.length; i++) {
-    const c = value[i] as string;
-    if (c === ';' || c === '(' || c === ' ' || c === '\t' || c === '\r' || c === '\n') break;
-  }
+  // A token ends at a tspecial, a space or a control (RFC 2045 §5.1): "mx.example.org/x" or "mx.example.org,x" is
+  // malformed, but a reader that stops at the first of those sees our id there, so it counts as ours.
+  for (; i < value.length && !TOKEN_END.test(value[i] as string); i++);
   if (i === start) return null;
   // The id's end must have been seen, or the field must be over: "mx.exa" may still become "mx.example.org".
   if (i === value.length && !complete) return null;
   return value.slice(start, i);
 }
+
+const TOKEN_END = /[()<>@,;:\\"/[\]?=\x00-\x20\x7f]/;
 
 /** The content of the quoted-string opening at `start` (escapes undone), or null while its closing quote is still to come. */
 function quotedString(value: string, start: number, complete: boolean): string | null {

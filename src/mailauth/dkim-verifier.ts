@@ -18,6 +18,13 @@ import { relaxedSignedHeader } from './relaxed-header.js';
 
 /** The tags a DKIM-Signature must have (RFC 6376 §6.1.1). */
 const REQUIRED = ['v', 'a', 'b', 'bh', 'd', 'h', 's'];
+/**
+ * DKIM-Signature fields checked per message, the topmost (the latest added) first; the others are reported, not
+ * checked (RFC 6376 §6.1 lets a verifier limit them). Each costs a key lookup and, with its own l= or c=, a hash of
+ * the whole body: the 256 KiB header section holds about 4,000 of them, which would make one large message cost
+ * the checks' thread 4,000 passes over its body. Signed mail has one to three (author, list, forwarder).
+ */
+export const MAX_SIGNATURES = 10;
 
 export class MessageDkimVerifier {
   readonly #resolve: DnsResolve;
@@ -30,6 +37,8 @@ export class MessageDkimVerifier {
   /** Each DKIM-Signature, then the last ARC set's message signature and seal. */
   signatureHeaders: SignatureHeader[] = [];
   arc: ArcData = { chain: false };
+  /** DKIM-Signature fields past MAX_SIGNATURES: counted, not checked. */
+  unchecked = 0;
   readonly #bodyHashes = new Map<string, BodyHash>();
   results: DkimResultRow[] = [];
 
@@ -48,7 +57,8 @@ export class MessageDkimVerifier {
     let arc = false;
     for (const f of fields) {
       if (f.key === 'dkim-signature') {
-        this.signatureHeaders.push(dkimSignature(f));
+        if (this.signatureHeaders.length < MAX_SIGNATURES) this.signatureHeaders.push(dkimSignature(f));
+        else this.unchecked++;
       } else if (f.key === 'from') {
         for (const d of mailboxDomains(fieldValue(f), this.#toAscii)) if (d !== null) this.authorDomains.push(d);
       } else if (f.key.startsWith('arc-')) {
@@ -85,6 +95,8 @@ export class MessageDkimVerifier {
         results.push(row);
       }
     });
+    // RFC 8601 §2.7.1 "policy": signed, but something about the signatures was not acceptable here (their number).
+    if (this.unchecked > 0) results.push({ status: { result: 'policy', comment: `${this.unchecked} more signatures not checked: at most ${MAX_SIGNATURES} are` } });
     this.results = results.length > 0 ? results : [{ status: { result: 'none', comment: 'message not signed' } }];
   }
 

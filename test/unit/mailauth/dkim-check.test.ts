@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { DkimCheck } from '../../../src/mailauth/dkim-check.js';
 import { DkimKeys } from '../../../src/mailauth/dkim-keys.js';
 import { DkimKeyCache } from '../../../src/mailauth/dkim-public-key.js';
+import { MAX_SIGNATURES } from '../../../src/mailauth/dkim-verifier.js';
 import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
 
 const ed = generateKeyPairSync('ed25519');
@@ -72,6 +73,21 @@ describe('DkimCheck', () => {
     const first = await cache.lookup(resolverFor(records).resolve, 's._domainkey.example.org');
     const again = await cache.lookup(resolverFor(records).resolve, 's._domainkey.example.org');
     assert.ok(first.ok && again.ok && first.key === again.key);
+  });
+
+  test(`at most ${MAX_SIGNATURES} signatures are checked, the topmost; the others are one "policy" result, with no lookup`, async () => {
+    // Each with an l= of its own: checked, each would be a key lookup and a pass over the body.
+    const message = await signed();
+    const sig = message.slice(0, message.length - MESSAGE.length);
+    const extra = Array.from({ length: MAX_SIGNATURES + 5 }, (_, i) => sig.replace('v=1;', `v=1; l=${i};`).replace('s=s;', `s=s${i};`)).join('');
+    const { resolve, asked } = resolverFor({ 's._domainkey.example.org': [[ED_RECORD]] });
+    const check = new DkimCheck(resolve, new DkimKeyCache());
+    await check.write(Buffer.from(extra + message));
+    const rows = (await check.finish()).results.map((r) => `${r.status.result}${r.status.comment ? ` (${r.status.comment})` : ''}`);
+    assert.equal(rows.length, MAX_SIGNATURES + 1);
+    assert.equal(rows.at(-1), `policy (6 more signatures not checked: at most ${MAX_SIGNATURES} are)`);
+    assert.ok(asked.length <= MAX_SIGNATURES, asked.join(', '));
+    assert.ok(asked.every((q) => !q.startsWith(`s${MAX_SIGNATURES}.`)), 'no lookup for an unchecked signature');
   });
 
   test('a 100 MiB signed message is verified in a few MiB of memory', async () => {

@@ -1163,8 +1163,10 @@ describe('InboundChecks: never a throw, always a verdict and a well-formed Authe
 // ---------------------------------------------------------------------------------------------------------------
 // AuthResultsFilter against a whole-text reading of RFC 8601 §5
 
-const OUR_IDS = [HOST, 'MX.Example.NET', `"${HOST}"`, '"MX.\\Example.net"', `${HOST} 1`];
-const OTHER_IDS = [`${HOST}.evil`, `evil.${HOST}`, `${HOST}-evil`, 'mx.example.ne', `${HOST}x`, `x${HOST}`, `${HOST}.`, `"${HOST}.evil"`, 'other.example', 'mx.example.org'];
+// Ours too: the final dot of a fully qualified name, and an id cut short by a tspecial (malformed, but a reader that
+// stops at the tspecial sees ours).
+const OUR_IDS = [HOST, 'MX.Example.NET', `"${HOST}"`, '"MX.\\Example.net"', `${HOST} 1`, `${HOST}.`, `${HOST}/evil`, `${HOST},x`, `MX.example.net@x`, `${HOST}=1`];
+const OTHER_IDS = [`${HOST}.evil`, `evil.${HOST}`, `${HOST}-evil`, 'mx.example.ne', `${HOST}x`, `x${HOST}`, `${HOST}..`, `"${HOST}.evil"`, 'other.example', 'mx.example.org'];
 const CFWS = ['', '', ' ', '  ', '\t', ' (comment) ', ' (nested (c) \\) x) ', '\r\n ', ' (c)\r\n\t', ' (multi\r\n line) '];
 const AFTER_ID = [';', ' ;', '(c);', '; spf=pass smtp.mailfrom=a@example.org', '; none', ''];
 const AR_NAMES = ['Authentication-Results', 'authentication-results', 'AUTHENTICATION-RESULTS', 'Authentication-Results ', 'Authentication-Results\t'];
@@ -1205,8 +1207,8 @@ function refAuthservId(value: string): string | null {
   const quoted = /^"((?:[^"\\]|\\[\s\S])*)"/.exec(v);
   if (quoted !== null) return (quoted[1] as string).replace(/\\([\s\S])/g, '$1').replace(/\r\n/g, '');
   if (v.startsWith('"')) return v.slice(1).replace(/\\([\s\S])/g, '$1').replace(/[\r\n]/g, ''); // never closed: malformed, read to the end
-  // The id ends where the value says more: ";", a comment, or whitespace (before a version, RFC 8601 §2.2).
-  const token = /^[^;( \t\r\n]+/.exec(v);
+  // An RFC 2045 token: it ends at a tspecial, whitespace (before a version, RFC 8601 §2.2) or a control.
+  const token = /^[^()<>@,;:\\"/[\]?=\x00-\x20\x7f]+/.exec(v);
   return token === null ? null : token[0];
 }
 
@@ -1220,7 +1222,8 @@ function refFilter(text: string): string {
     const name = colon < 0 || (firstLineEnd >= 0 && colon > firstLineEnd) || /^[ \t]/.test(field) ? null : field.slice(0, colon).replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
     if (name === 'authentication-results') {
       const id = refAuthservId(field.slice(colon + 1).replace(/\r?\n$/, ''));
-      if (id === null || id.toLowerCase() === HOST) field = '';
+      // Ours whatever its case, and with the final dot of a fully qualified name.
+      if (id === null || id.toLowerCase().replace(/\.$/, '') === HOST) field = '';
     }
     out += field;
     field = '';
