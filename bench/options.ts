@@ -11,6 +11,10 @@ export interface BenchOptions {
   readonly messages: number | null;
   /** Warm-up messages per inbound/outbound measure (not counted); null: the scenario's default. */
   readonly warmup: number | null;
+  /** Pairs of servers per mailauth-inbound cell; null: the scenario's default (2). */
+  readonly pairs: number | null;
+  /** The mailauth-inbound cells with the checks off on both sides: what the measure itself does to a ratio. */
+  readonly sameSides: boolean;
   readonly jsonOnly: boolean;
   /** The servers measured, in the order they run within each scenario. */
   readonly targets: readonly TargetName[];
@@ -42,6 +46,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --messages N         messages per scenario (inbound, outbound; items for queue)
   --warmup N           unmeasured messages sent first to each server (default: a tenth, at most 200; the
                        mailauth-inbound pairs 4,000 and the relay ones 500; 0: none)
+  --pairs N            pairs of servers (off, on) per mailauth-inbound cell, measured together (default 2)
+  --same-sides         the mailauth-inbound cells with the checks off on both sides: the measure's own noise
+                       (ratios should be 1)
   --target NAME        facteur (default) or postfix (a running Postfix on 127.0.0.1:10025, see
                        /work/shared/bench/setup-postfix.sh; inbound and outbound scenarios only)
   --compare-postfix    run each inbound/outbound scenario on Postfix then on facteur, and print the ratios
@@ -73,6 +80,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       messages: { type: 'string' },
       warmup: { type: 'string' },
+      pairs: { type: 'string' },
+      'same-sides': { type: 'boolean', default: false },
       'json-only': { type: 'boolean', default: false },
       target: { type: 'string', default: 'facteur' },
       'compare-postfix': { type: 'boolean', default: false },
@@ -102,6 +111,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     quick: values.quick,
     messages: positive('--messages', values.messages),
     warmup: values.warmup === undefined ? null : whole('--warmup', values.warmup),
+    pairs: positive('--pairs', values.pairs),
+    sameSides: values['same-sides'],
     jsonOnly: values['json-only'],
     targets: values['compare-postfix'] ? ['postfix', 'facteur'] : [target],
     pipelining: !values['no-pipelining'],

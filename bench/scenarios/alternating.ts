@@ -140,24 +140,52 @@ export interface PairLoad {
   readonly to: string;
 }
 
-/** Two inbound servers, a setting off then on, in alternating rounds of the cell's load. */
+/**
+ * Pairs of inbound servers, a setting off then on, all in alternating rounds of the cell's load (off₁ on₁ off₂ on₂,
+ * then backwards…); each side's rounds summed over its servers. With one pair, a process that happens to run slower
+ * than its twin (measured: two servers with the same config, started alike, differed by up to 40 % of event-loop CPU
+ * per message for a whole run, most of it in system calls: file creation, socket writes) moves the ratio by as much;
+ * with more, such a draw falls on both sides.
+ */
 export async function measureInboundPair(
   ctx: BenchContext,
   load: PairLoad,
-  servers: readonly [FacteurProcess, FacteurProcess],
+  pairs: readonly (readonly [FacteurProcess, FacteurProcess])[],
 ): Promise<{ readonly off: SideTotals; readonly on: SideTotals; readonly perRound: number; readonly client: NodeJS.CpuUsage }> {
   const { options } = ctx;
   const messages = options.messages ?? (options.quick ? load.quickMessages : load.messages);
-  const perRound = Math.max(1, Math.floor(messages / ROUNDS));
+  const perRound = Math.max(1, Math.floor(messages / (ROUNDS * pairs.length)));
   const deadline = ctx.deadline();
-  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${load.message.size} octets per side, ${load.sessions} sessions, ${load.perConnection} per connection`);
+  ctx.progress(`  facteur: ${ROUNDS} rounds × ${perRound} × ${load.message.size} octets per server, ${pairs.length} pair(s), ${load.sessions} sessions, ${load.perConnection} per connection`);
   const client0 = process.cpuUsage();
-  const sides = servers.map((server, i) => {
-    const send = cellLoad({ port: server.setup.inboundPort, perConnection: load.perConnection, pipelining: options.pipelining, message: load.message, from: load.from, to: load.to });
-    return { name: i === 0 ? 'off' : 'on', server, round: inboundRound(server, (n) => send(n, load.sessions), deadline) };
-  });
-  const [off, on] = (await alternate(sides, perRound)) as [SideTotals, SideTotals];
+  const sides = pairs.flatMap((servers, p) =>
+    servers.map((server, i) => {
+      const send = cellLoad({ port: server.setup.inboundPort, perConnection: load.perConnection, pipelining: options.pipelining, message: load.message, from: load.from, to: load.to });
+      return { name: `${i === 0 ? 'off' : 'on'}${p + 1}`, server, round: inboundRound(server, (n) => send(n, load.sessions), deadline) };
+    }),
+  );
+  const totals = await alternate(sides, perRound);
+  const off = mergeTotals('off', totals.filter((_, i) => i % 2 === 0));
+  const on = mergeTotals('on', totals.filter((_, i) => i % 2 === 1));
   return { off, on, perRound, client: process.cpuUsage(client0) };
+}
+
+/** Several servers' totals as one side's: sums, and their rounds one server after the other (in the same order on both sides). */
+export function mergeTotals(name: string, parts: readonly SideTotals[]): SideTotals {
+  const out: SideTotals = { name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates: [] };
+  for (const t of parts) {
+    out.wallMs += t.wallMs;
+    out.accepted += t.accepted;
+    out.failed += t.failed;
+    out.cpuMs += t.cpuMs;
+    out.eventLoopMs += t.eventLoopMs;
+    out.machineBusyMs += t.machineBusyMs;
+    out.machineIdleMs += t.machineIdleMs;
+    for (const [k, n] of Object.entries(t.errors)) out.errors[k] = (out.errors[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(t.extra)) out.extra[k] = (out.extra[k] ?? 0) + n;
+    out.roundRates.push(...t.roundRates);
+  }
+  return out;
 }
 
 /** The figures of a pair: the "on" side's as the scenario's own, the "off" side's beside them, their ratio and its target. */
@@ -202,9 +230,10 @@ export interface PairWords {
   readonly warmup?: number;
 }
 
-/** An inbound pair measured (measureInboundPair) as a scenario's result: the "on" side's figures, the "off" side's beside. */
-export async function inboundPairResult(ctx: BenchContext, id: string, load: PairLoad, servers: readonly [FacteurProcess, FacteurProcess], words: PairWords): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
-  const { off, on, perRound, client } = await measureInboundPair(ctx, load, servers);
+/** Inbound pairs measured (measureInboundPair) as a scenario's result: the "on" side's figures, the "off" side's beside. */
+export async function inboundPairResult(ctx: BenchContext, id: string, load: PairLoad, pairs: readonly (readonly [FacteurProcess, FacteurProcess])[], words: PairWords): Promise<Omit<ScenarioResult, 'target' | 'profile'>> {
+  const { off, on, perRound, client } = await measureInboundPair(ctx, load, pairs);
+  const servers = pairs.length === 1 ? 'two fresh servers' : `${pairs.length} pairs of fresh servers (measured together, so that one server's luck falls on both sides)`;
   const problems = failures(words.what, [off, on]);
   const warmed = words.warmup ?? (ctx.options.quick || ctx.options.warmup === 0 ? 0 : SERVER_WARMUP); // as warmServer does
   return {
@@ -213,11 +242,11 @@ export async function inboundPairResult(ctx: BenchContext, id: string, load: Pai
     ok: problems.length === 0,
     problems,
     method:
-      `${ROUNDS} rounds of ${perRound} messages of ${load.message.size} octets${words.message === '' ? '' : ` (${words.message})`} on each of two fresh servers ` +
+      `${ROUNDS} rounds of ${perRound} messages of ${load.message.size} octets${words.message === '' ? '' : ` (${words.message})`} on each of ${servers} ` +
       `(${warmed} warm-up messages each), ${words.sides}, alternating off/on so that drift falls on both; ${load.sessions} parallel sessions, ` +
       `${load.perConnection === 'one' ? 'a new connection per message' : 'all of a session’s messages over one connection'}; ` +
       `msgsPerSec and serverCpuMsPerMsg are the side with ${words.what} on; ${MEASURE_NOTE}`,
-    params: { messages: perRound * ROUNDS, sessions: load.sessions, messageSize: load.message.size, perConnection: load.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS },
+    params: { messages: perRound * ROUNDS * pairs.length, sessions: load.sessions, messageSize: load.message.size, perConnection: load.perConnection, pipelining: ctx.options.pipelining, rounds: ROUNDS, pairs: pairs.length },
     figures: pairFigures(off, on, words.targetRatio, client),
     errors: { ...off.errors, ...on.errors },
   };

@@ -44,7 +44,7 @@ export function doorScenario(id: string, cell: DoorCell): Scenario {
         const on = await ctx.startFacteur(`${id}-on`, { inboundExtra: DOOR_ON, dnsServers: [dns.address] });
         servers.push(on);
         for (const server of [off, on]) await warmServer(ctx, server);
-        const result = await inboundPairResult(ctx, id, { ...cell, message: buildMessage(cell.size, FROM, TO), from: FROM, to: TO }, [off, on], {
+        const result = await inboundPairResult(ctx, id, { ...cell, message: buildMessage(cell.size, FROM, TO), from: FROM, to: TO }, [[off, on]], {
           what: 'the defences',
           message: '',
           sides:

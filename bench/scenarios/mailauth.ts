@@ -48,22 +48,28 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
       const dns = await DnsStub.start(zone);
       const servers: FacteurProcess[] = [];
       try {
-        for (const verify of [false, true]) {
-          servers.push(await ctx.startFacteur(`${id}-${verify ? 'on' : 'off'}`, { inbound: true, outbound: false, verify, dnsServers: [dns.address] }));
+        const pairCount = ctx.options.pairs ?? PAIRS;
+        const same = ctx.options.sameSides;
+        for (let p = 1; p <= pairCount; p++) {
+          for (const verify of [false, true]) {
+            servers.push(await ctx.startFacteur(`${id}-${verify ? 'on' : 'off'}${p}`, { inbound: true, outbound: false, verify: verify && !same, dnsServers: [dns.address] }));
+          }
         }
         // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
         // measure's own file creations (see BenchContext.discard).
         for (const f of servers) await warm(ctx, f, message);
-        const result = await inboundPairResult(ctx, id, { ...cell, message, from: FROM, to: TO }, servers as [FacteurProcess, FacteurProcess], {
+        const pairs = Array.from({ length: pairCount }, (_, p) => [servers[2 * p], servers[2 * p + 1]] as [FacteurProcess, FacteurProcess]);
+        const result = await inboundPairResult(ctx, id, { ...cell, message, from: FROM, to: TO }, pairs, {
           what: 'the checks',
           message: `DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for 127.0.0.1 and DMARC is p=reject`,
-          sides:
-            'inbound.verify off and on (lookups answered by a DNS stub on loopback); every stored message checked (Authentication-Results ' +
-            'with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side)',
+          sides: same
+            ? 'inbound.verify off on both sides (--same-sides: the measure\u2019s own noise; the ratio should be 1)'
+            : 'inbound.verify off and on (lookups answered by a DNS stub on loopback); every stored message checked (Authentication-Results ' +
+              'with spf=pass dkim=pass dmarc=pass on the "on" side, none on the "off" side)',
           targetRatio: 0.75,
           warmup: pairWarmup(ctx, WARMUP),
         });
-        const stored = [await checkStored((servers[0] as FacteurProcess).maildirNew, false), await checkStored((servers[1] as FacteurProcess).maildirNew, true)];
+        const stored = await Promise.all(servers.map((f, i) => checkStored(f.maildirNew, i % 2 === 1 && !same)));
         const problems = [...result.problems, ...stored.filter((p): p is string => p !== null)];
         return { ...result, figures: { ...result.figures, dnsQueries: dns.queries }, ok: problems.length === 0, problems, target, profile: null };
       } catch (err) {
@@ -87,6 +93,14 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
  * each). A server runs for days; the measure is of one that has warmed up.
  */
 const WARMUP = 4 * SERVER_WARMUP;
+
+/**
+ * Pairs of servers per cell (--pairs), measured together: two servers with the same config differed by up to 40 % of
+ * event-loop CPU per message over a run, which one pair takes for the checks' cost. With the checks off on both sides
+ * (--same-sides) the 8-session long-connection cell gave ratios of 0.70 to 1.19 with one pair, 0.83 to 1.12 with two
+ * (2026-12-03, README, Performance, Sixth round).
+ */
+const PAIRS = 2;
 
 /** As the shared inbound server's warm-up: half a connection per message, half over long connections. */
 async function warm(ctx: BenchContext, f: FacteurProcess, message: MessageBytes): Promise<void> {

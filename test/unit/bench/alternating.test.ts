@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FacteurProcess } from '../../../bench/facteur-process.js';
 import { machineCpuMs } from '../../../bench/proc-stats.js';
-import { alternate, ratio, ROUNDS, roundRatioRange, sideFigures, type AlternatingSide, type SideTotals } from '../../../bench/scenarios/alternating.js';
+import { alternate, mergeTotals, ratio, ROUNDS, roundRatioRange, sideFigures, type AlternatingSide, type SideTotals } from '../../../bench/scenarios/alternating.js';
 
 /** A side that records when it ran and says it took `ms` per round for `n` messages (this process stands for its server). */
 function side(name: string, ms: number, calls: string[]): AlternatingSide {
@@ -64,6 +64,13 @@ describe('alternate', () => {
     const totals = (roundRates: number[]): SideTotals => ({ name: 'x', wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates });
     assert.deepEqual(roundRatioRange(totals([80, 90, 60]), totals([100, 100, 100])), { roundRatioMin: 0.6, roundRatioMax: 0.9 });
     assert.deepEqual(roundRatioRange(totals([80]), totals([0])), { roundRatioMin: null, roundRatioMax: null });
+  });
+
+  test("mergeTotals: several servers' rounds as one side's, sums and rounds in server order", () => {
+    const t = (rates: number[], accepted: number): SideTotals => ({ name: 'x', wallMs: 1000, accepted, failed: 1, cpuMs: 10, eventLoopMs: 5, machineBusyMs: 20, machineIdleMs: 2, errors: { timeout: 1 }, extra: { octets: 7 }, roundRates: rates });
+    const m = mergeTotals('off', [t([1, 2], 100), t([3, 4], 300)]);
+    assert.deepEqual(m, { name: 'off', wallMs: 2000, accepted: 400, failed: 2, cpuMs: 20, eventLoopMs: 10, machineBusyMs: 40, machineIdleMs: 4, errors: { timeout: 2 }, extra: { octets: 14 }, roundRates: [1, 2, 3, 4] });
+    assert.equal(sideFigures(m).msgsPerSec, 200); // messages over the summed wall time: each server's rounds weigh by their length
   });
 
   test('ratio: null when either side has no figure or the base is 0', () => {
