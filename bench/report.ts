@@ -203,12 +203,12 @@ function alternatingRatios(results: readonly ScenarioResult[]): string[][] {
       const x = r.figures;
       const target = f(x.targetRatio, 2);
       const rounds = x.roundRatioMin == null ? '–' : `${f(x.roundRatioMin, 2)}–${f(x.roundRatioMax, 2)}`;
+      // The machine's idle share, off / on.
       const pct = (v: number | null | undefined) => (v == null ? '–' : `${Math.round(v * 100)}%`);
-      const idle = x.machineIdleShare == null ? '–' : `${pct(x.offMachineIdleShare)} / ${pct(x.machineIdleShare)}`;
-      const row = [r.id, f(x.offMsgsPerSec, 0), f(x.msgsPerSec, 0), f(x.onOffRatio, 2), rounds, target, f(x.offServerCpuMsPerMsg, 3), f(x.serverCpuMsPerMsg, 3), f(x.offEventLoopCpuMsPerMsg, 3), f(x.eventLoopCpuMsPerMsg, 3), f(x.offMachineCpuMsPerMsg, 3), f(x.machineCpuMsPerMsg, 3), idle];
+      const idle = (on: number | null | undefined) => (on == null ? '–' : `${pct(x.offMachineIdleShare)} / ${pct(on)}`);
+      const row = [r.id, f(x.offMsgsPerSec, 0), f(x.msgsPerSec, 0), f(x.onOffRatio, 2), rounds, target, f(x.offServerCpuMsPerMsg, 3), f(x.serverCpuMsPerMsg, 3), f(x.offEventLoopCpuMsPerMsg, 3), f(x.eventLoopCpuMsPerMsg, 3), f(x.offMachineCpuMsPerMsg, 3), f(x.machineCpuMsPerMsg, 3), idle(x.machineIdleShare)];
       // The relay's third side: an Ed25519 key alone.
-      const edIdle = x.ed25519MachineIdleShare == null ? '–' : `${pct(x.offMachineIdleShare)} / ${pct(x.ed25519MachineIdleShare)}`;
-      const ed = x.ed25519MsgsPerSec === undefined ? [] : [[`${r.id} (Ed25519)`, f(x.offMsgsPerSec, 0), f(x.ed25519MsgsPerSec, 0), f(x.ed25519OffRatio, 2), '–', '–', f(x.offServerCpuMsPerMsg, 3), f(x.ed25519ServerCpuMsPerMsg, 3), '', '', f(x.offMachineCpuMsPerMsg, 3), f(x.ed25519MachineCpuMsPerMsg, 3), edIdle]];
+      const ed = x.ed25519MsgsPerSec === undefined ? [] : [[`${r.id} (Ed25519)`, f(x.offMsgsPerSec, 0), f(x.ed25519MsgsPerSec, 0), f(x.ed25519OffRatio, 2), '–', '–', f(x.offServerCpuMsPerMsg, 3), f(x.ed25519ServerCpuMsPerMsg, 3), '', '', f(x.offMachineCpuMsPerMsg, 3), f(x.ed25519MachineCpuMsPerMsg, 3), idle(x.ed25519MachineIdleShare)]];
       return [row, ...ed];
     });
 }

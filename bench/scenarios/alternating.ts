@@ -56,9 +56,14 @@ export interface SideTotals {
   readonly roundRates: number[];
 }
 
+/** A side's totals before its first round. */
+function emptyTotals(name: string): SideTotals {
+  return { name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates: [] };
+}
+
 /** Runs ROUNDS rounds of `perRound` messages on each side, alternating the order, with the disk flushed before each. */
 export async function alternate(sides: readonly AlternatingSide[], perRound: number): Promise<SideTotals[]> {
-  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, { name: s.name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates: [] }]));
+  const totals = new Map<AlternatingSide, SideTotals>(sides.map((s) => [s, emptyTotals(s.name)]));
   for (let r = 0; r < ROUNDS; r++) {
     // A B C, C B A, A B C…: each side goes first and last as often.
     for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
@@ -172,7 +177,7 @@ export async function measureInboundPair(
 
 /** Several servers' totals as one side's: sums, and their rounds one server after the other (in the same order on both sides). */
 export function mergeTotals(name: string, parts: readonly SideTotals[]): SideTotals {
-  const out: SideTotals = { name, wallMs: 0, accepted: 0, failed: 0, cpuMs: 0, eventLoopMs: 0, machineBusyMs: 0, machineIdleMs: 0, errors: {}, extra: {}, roundRates: [] };
+  const out = emptyTotals(name);
   for (const t of parts) {
     out.wallMs += t.wallMs;
     out.accepted += t.accepted;

@@ -47,18 +47,21 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
       const { message, zone } = await signedMail(cell.size);
       const dns = await DnsStub.start(zone);
       const servers: FacteurProcess[] = [];
+      const pairs: [FacteurProcess, FacteurProcess][] = [];
       try {
-        const pairCount = ctx.options.pairs ?? PAIRS;
         const same = ctx.options.sameSides;
-        for (let p = 1; p <= pairCount; p++) {
-          for (const verify of [false, true]) {
-            servers.push(await ctx.startFacteur(`${id}-${verify ? 'on' : 'off'}${p}`, { inbound: true, outbound: false, verify: verify && !same, dnsServers: [dns.address] }));
-          }
+        const start = (p: number, verify: boolean) =>
+          ctx.startFacteur(`${id}-${verify ? 'on' : 'off'}${p}`, { inbound: true, outbound: false, verify: verify && !same, dnsServers: [dns.address] });
+        for (let p = 1; p <= (ctx.options.pairs ?? PAIRS); p++) {
+          const off = await start(p, false);
+          servers.push(off);
+          const on = await start(p, true);
+          servers.push(on);
+          pairs.push([off, on]);
         }
         // The warm-up's messages stay: the measure counts from what is there, and removing them would tax the
         // measure's own file creations (see BenchContext.discard).
         for (const f of servers) await warm(ctx, f, message);
-        const pairs = Array.from({ length: pairCount }, (_, p) => [servers[2 * p], servers[2 * p + 1]] as [FacteurProcess, FacteurProcess]);
         const result = await inboundPairResult(ctx, id, { ...cell, message, from: FROM, to: TO }, pairs, {
           what: 'the checks',
           message: `DKIM-signed (rsa-sha256) by ${SENDER_DOMAIN}, whose SPF passes for 127.0.0.1 and DMARC is p=reject`,
@@ -69,7 +72,7 @@ export function mailauthInboundScenario(id: string, cell: InboundCell): Scenario
           targetRatio: 0.75,
           warmup: pairWarmup(ctx, WARMUP),
         });
-        const stored = await Promise.all(servers.map((f, i) => checkStored(f.maildirNew, i % 2 === 1 && !same)));
+        const stored = await Promise.all(pairs.flatMap(([off, on]) => [checkStored(off.maildirNew, false), checkStored(on.maildirNew, !same)]));
         const problems = [...result.problems, ...stored.filter((p): p is string => p !== null)];
         return { ...result, figures: { ...result.figures, dnsQueries: dns.queries }, ok: problems.length === 0, problems, target, profile: null };
       } catch (err) {
