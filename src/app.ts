@@ -25,6 +25,7 @@ import { GroupFsync } from './fs/group-fsync.js';
 import { DkimKeys } from './mailauth/dkim-keys.js';
 import { MailauthCheck } from './mailauth/mailauth-check.js';
 import { ThreadedChecks } from './mailauth/threaded-checks.js';
+import { ThreadedSigning } from './mailauth/threaded-signing.js';
 import { DnsResolver } from './dns/dns-resolver.js';
 import { DkimSigner } from './mailauth/dkim-signer.js';
 import { errorText } from './observability/error-text.js';
@@ -115,8 +116,10 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
     });
   const dns = new DnsResolver({ servers: config.dnsServers, onLookup });
   const relayDns = sameList(config.outbound.dnsServers, config.dnsServers) ? dns : new DnsResolver({ servers: config.outbound.dnsServers, onLookup });
-  // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains).
-  const signer = config.dkim.domains.length === 0 ? null : new DkimSigner({ keys: deps.dkimKeys ?? (await DkimKeys.load(config.dkim.keyDir, config.dkim.domains)) });
+  // Relayed and submitted mail, and our bounces, are signed when their domain has a key (dkim.domains); the
+  // signatures are made in a thread of their own (threaded-signing.ts says why), started on the first one.
+  const signing = config.dkim.domains.length === 0 ? null : new ThreadedSigning({ logger });
+  const signer = signing === null ? null : new DkimSigner({ keys: deps.dkimKeys ?? (await DkimKeys.load(config.dkim.keyDir, config.dkim.domains)), sign: signing.sign });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await TlsContextProvider.create({
     cert: config.tls.cert,
@@ -132,6 +135,7 @@ export async function startApp(config: Config, logger: Logger, deps: AppDeps = {
   const inherited = deps.inherited ?? [];
   const adopt = (host: string, port: number) => takeInherited(inherited, host, port);
   const cleanups: (() => Promise<void>)[] = [];
+  if (signing !== null) cleanups.push(() => signing.close()); // the last to go: what is still signing then goes to the pool
   // The settings a reload may change: each server's context reads its limits and timeouts from the current config.
   let current = config;
   const contexts = new ServerContexts(config, { tls, logger, now, metrics });

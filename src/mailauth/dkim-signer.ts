@@ -3,16 +3,14 @@
 // The body is hashed as it streams; only the header section is held, up to MAX_HEADER_SECTION. The header section is
 // read once (rawHeaderFields), canonicalised by relaxedSignedHeader and the field written here: mailauth's versions of
 // these steps cost as much event-loop time as the rest of the relay's work on a small message.
-import { createHash, sign as signCallback, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createHash, type KeyObject } from 'node:crypto';
 import { BodyHash } from './body-hash.js';
 import type { DkimKey, DkimKeys } from './dkim-keys.js';
 import { mailboxDomains, soleAuthorDomain } from './from-domain.js';
 import { HeaderSection } from './header-section.js';
 import { fieldValue, rawHeaderFields, type RawHeaderField } from './raw-header-fields.js';
 import { relaxedSignedHeader } from './relaxed-header.js';
-
-const sign = promisify(signCallback);
+import { poolSign, type SignFunction } from './threaded-signing.js';
 
 /** The fields signed when present (RFC 6376 §5.4.1's list, the fields a reader sees or a client acts on). */
 const SIGNED = new Set([
@@ -34,15 +32,19 @@ export interface DkimSignerOptions {
   readonly keys: DkimKeys;
   /** The t= tag's clock. */
   readonly now?: () => Date;
+  /** Makes the signatures off the event loop: ThreadedSigning's in the servers, libuv's pool by default. */
+  readonly sign?: SignFunction;
 }
 
 export class DkimSigner {
   #keys: DkimKeys;
   readonly #now: () => Date;
+  readonly #sign: SignFunction;
 
   constructor(opts: DkimSignerOptions) {
     this.#keys = opts.keys;
     this.#now = opts.now ?? (() => new Date());
+    this.#sign = opts.sign ?? poolSign;
   }
 
   /** SIGHUP: messages started from now on use these keys; those being signed keep theirs. */
@@ -55,7 +57,7 @@ export class DkimSigner {
    * The signing domain is the From: domain (with `parents`, also a listed parent: for facteur's own bounces).
    */
   start(opts: { parents?: boolean; fromDomain?: string } = {}): MessageSigning {
-    return new MessageSigning(this.#keys, this.#now, opts);
+    return new MessageSigning(this.#keys, this.#now, this.#sign, opts);
   }
 
   /** Signs a whole message read from `message` (a spooled file read back, a bounce) for the domain given. */
@@ -71,6 +73,7 @@ export class DkimSigner {
 export class MessageSigning {
   readonly #keys: DkimKeys;
   readonly #now: () => Date;
+  readonly #sign: SignFunction;
   readonly #opts: { parents?: boolean; fromDomain?: string };
   readonly #header = new HeaderSection();
   #signWith: readonly DkimKey[] | null = null;
@@ -78,9 +81,10 @@ export class MessageSigning {
   #body: BodyHash | null = null;
   #skipped: SigningResult['skipped'] = null;
 
-  constructor(keys: DkimKeys, now: () => Date, opts: { parents?: boolean; fromDomain?: string }) {
+  constructor(keys: DkimKeys, now: () => Date, sign: SignFunction, opts: { parents?: boolean; fromDomain?: string }) {
     this.#keys = keys;
     this.#now = now;
+    this.#sign = sign;
     this.#opts = opts;
   }
 
@@ -96,7 +100,7 @@ export class MessageSigning {
     else if (rest !== null) this.#headerDone(rest);
   }
 
-  /** The DKIM-Signature fields, once the whole message was written. RSA and Ed25519 signing run in the thread pool. */
+  /** The DKIM-Signature fields, once the whole message was written. The signatures are made off the event loop. */
   async finish(): Promise<SigningResult> {
     if (this.#header.state === 'reading') {
       this.#header.end();
@@ -107,7 +111,7 @@ export class MessageSigning {
     const bodyHash = this.#body.digest();
     const signed = signedFields(this.#fields);
     const signTime = this.#now();
-    const fields = await Promise.all(keys.map((key) => signatureField(key, signed, bodyHash, signTime)));
+    const fields = await Promise.all(keys.map((key) => signatureField(this.#sign, key, signed, bodyHash, signTime)));
     return { fields: fields.join(''), domain: keys[0]?.domain ?? null, skipped: null };
   }
 
@@ -145,10 +149,10 @@ function signedFields(fields: readonly RawHeaderField[]): { names: string[]; fie
   return { names: [...signed.map((f) => f.casedKey), 'From'], fields: signed };
 }
 
-async function signatureField(key: DkimKey, signed: { names: string[]; fields: RawHeaderField[] }, bodyHash: string, signTime: Date): Promise<string> {
+async function signatureField(sign: SignFunction, key: DkimKey, signed: { names: string[]; fields: RawHeaderField[] }, bodyHash: string, signTime: Date): Promise<string> {
   const head = signatureHead(key, signed.names, bodyHash, signTime);
   // What is signed: the signed fields and this very field with an empty b= (RFC 6376 §3.7), as a verifier rebuilds it.
-  const signature = await signHeader(key.algorithm, key.privateKey, relaxedSignedHeader(signed.fields, Buffer.from(head, 'latin1')));
+  const signature = await signHeader(sign, key.algorithm, key.privateKey, relaxedSignedHeader(signed.fields, Buffer.from(head, 'latin1')));
   return `${(head + foldBase64(signature.toString('base64'), 3)).replace(/\r\n/g, '\n')}\n`;
 }
 
@@ -192,7 +196,7 @@ function foldBase64(value: string, col: number): string {
   return parts.join('\r\n ');
 }
 /** RSA signs the canonical header with SHA-256 (RFC 6376 §3.3.1); Ed25519 signs its SHA-256 digest (RFC 8463 §3). */
-function signHeader(algorithm: DkimKey['algorithm'], key: KeyObject, canonical: Buffer): Promise<Buffer> {
+function signHeader(sign: SignFunction, algorithm: DkimKey['algorithm'], key: KeyObject, canonical: Buffer): Promise<Buffer> {
   if (algorithm === 'rsa-sha256') return sign('sha256', canonical, key);
   return sign(null, createHash('sha256').update(canonical).digest(), key);
 }

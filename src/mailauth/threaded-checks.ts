@@ -10,6 +10,7 @@
 // where the woken thread preempts its waker). So each side sends what one turn of its loop gathered as one message.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
+import { nextRestartPause, THREAD_RESTART_PAUSES } from '../time/restart-pause.js';
 import type { CheckStep, ChecksThreadData, FromChecksThread, ThreadOutcome } from './checks-thread-messages.js';
 import type { ChecksRun, ChecksStarter } from './mailauth-check.js';
 import { failedChecks, type CheckResult, type SessionFacts } from './message-checks.js';
@@ -22,10 +23,6 @@ const BATCH = 64 * 1024;
  * behind (a starved core) must not make the event loop queue a large message's whole text for it.
  */
 const MAX_IN_FLIGHT = 4 * 1024 * 1024;
-/** A thread that dies sooner than this after its start is not started again at once. */
-const YOUNG_DEATH_MS = 5000;
-const FIRST_PAUSE_MS = 1000;
-const MAX_PAUSE_MS = 60_000;
 
 export class ThreadedChecks implements ChecksStarter {
   readonly #data: ChecksThreadData;
@@ -149,8 +146,7 @@ export class ThreadedChecks implements ChecksStarter {
       this.#worker = null;
       this.#generation++;
       this.#outbox = []; // its messages' steps: failed below, or broken at their next step
-      const young = this.#now() - startedAt < YOUNG_DEATH_MS;
-      this.#pauseMs = young ? Math.min(Math.max(this.#pauseMs * 2, FIRST_PAUSE_MS), MAX_PAUSE_MS) : 0;
+      this.#pauseMs = nextRestartPause(this.#pauseMs, this.#now() - startedAt, THREAD_RESTART_PAUSES);
       this.#retryAt = this.#now() + this.#pauseMs;
       this.#logger?.error(
         { event: 'checks-thread-died', err: err.message, ...(this.#pauseMs > 0 ? { restart_in_ms: this.#pauseMs } : {}) },

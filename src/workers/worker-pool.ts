@@ -8,6 +8,7 @@ import type { QueueItem } from '../outbound/queue-item.js';
 import { replies } from '../smtp/replies.js';
 import { hangUp } from '../smtp/wire/hang-up.js';
 import { isOurs, type FromWorker, type PrimaryCall, type ToWorker } from './messages.js';
+import { nextRestartPause, type RestartPauses } from '../time/restart-pause.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -23,10 +24,8 @@ export interface WorkerPoolOptions {
   readonly fork?: (env: Record<string, string>) => Worker;
 }
 
-/** A worker that lived at least this long is replaced at once; one that died younger waits, longer each time. */
-const HEALTHY_UPTIME_MS = 10_000;
-const FIRST_RESTART_DELAY_MS = 1_000;
-const MAX_RESTART_DELAY_MS = 60_000;
+/** A worker that lived 10 s is replaced at once; one that died younger waits, 1 s and longer each time, up to a minute. */
+const RESTART_PAUSES: RestartPauses = { healthyMs: 10_000, firstMs: 1_000, maxMs: 60_000 };
 /** Connections held while no worker is ready (a replacement starting); past that they get 421. */
 const MAX_PENDING = 256;
 /** How long a reload or a metrics scrape waits for each worker. */
@@ -246,7 +245,7 @@ export class WorkerPool {
       return;
     }
     const uptime = Date.now() - slot.startedAt;
-    slot.restartDelay = uptime >= HEALTHY_UPTIME_MS ? 0 : Math.min(MAX_RESTART_DELAY_MS, Math.max(FIRST_RESTART_DELAY_MS, slot.restartDelay * 2));
+    slot.restartDelay = nextRestartPause(slot.restartDelay, uptime, RESTART_PAUSES);
     this.#opts.logger.error(
       { event: 'worker-died', worker: slot.index, worker_pid: worker.process.pid, code, signal, uptime_ms: uptime, restart_in_ms: slot.restartDelay },
       `worker ${slot.index} ended unexpectedly (${signal ?? `exit code ${code}`}); a new one starts in ${slot.restartDelay} ms`,
