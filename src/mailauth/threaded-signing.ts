@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
 import { nextRestartPause, THREAD_RESTART_PAUSES } from '../time/restart-pause.js';
+import { systemTimers, type Timers } from '../time/timers.js';
 import type { SignAnswer, SignRequest } from './signing-thread.js';
 
 /** Makes one signature: node:crypto's sign(hash, data, key), off the event loop. */
@@ -20,6 +21,11 @@ export type SignFunction = (hash: 'sha256' | null, data: Buffer, key: KeyObject)
 export const poolSign: SignFunction = promisify(signCallback) as SignFunction;
 
 const THREAD_SCRIPT = new URL('./signing-thread.js', import.meta.url);
+/**
+ * A thread with nothing to sign for this long is stopped: it holds about 10 MiB of memory, and a small domain's relay
+ * may sign a few messages a day. Starting one again costs some 30 ms of CPU. (Postfix's daemons idle out after 100 s.)
+ */
+const IDLE_STOP_MS = 100_000;
 
 interface Pending {
   readonly request: SignRequest;
@@ -31,7 +37,10 @@ export class ThreadedSigning {
   readonly #logger: Logger | undefined;
   readonly #script: URL;
   readonly #now: () => number;
+  readonly #timers: Timers;
   #worker: Worker | null = null;
+  /** Armed while the thread runs with nothing to sign (see IDLE_STOP_MS). */
+  #idleTimer: unknown = null;
   #closed = false;
   #nextId = 0;
   /** Sent to the running thread, by id, until answered (its death sends them to the pool). */
@@ -42,15 +51,25 @@ export class ThreadedSigning {
   #retryAt = 0;
   #pauseMs = 0;
 
-  /** `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses. */
-  constructor(opts: { logger?: Logger; script?: URL; now?: () => number } = {}) {
+  /**
+   * `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses;
+   * `timers`: those of the idle stop.
+   */
+  constructor(opts: { logger?: Logger; script?: URL; now?: () => number; timers?: Timers } = {}) {
     this.#logger = opts.logger;
     this.#script = opts.script ?? THREAD_SCRIPT;
     this.#now = opts.now ?? Date.now;
+    this.#timers = opts.timers ?? systemTimers;
+  }
+
+  /** Whether a thread is running now (it starts on the first signature, and stops when idle or dead). */
+  get running(): boolean {
+    return this.#worker !== null;
   }
 
   /** A SignFunction: in the thread when it runs, else in the pool. */
   readonly sign: SignFunction = (hash, data, key) => {
+    this.#notIdle();
     if (this.#thread() === null) return poolSign(hash, data, key);
     return new Promise<Buffer>((resolve, reject) => {
       if (this.#outbox.length === 0) setImmediate(() => this.#flush());
@@ -61,6 +80,7 @@ export class ThreadedSigning {
   /** Stops the thread; what it had not answered is signed in the pool, as is everything asked from now on. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#notIdle();
     const worker = this.#worker;
     this.#worker = null;
     this.#toPool();
@@ -95,10 +115,12 @@ export class ThreadedSigning {
         if ('signature' in a) p.resolve(Buffer.from(a.signature.buffer, a.signature.byteOffset, a.signature.byteLength));
         else p.reject(new Error(a.error));
       }
+      if (this.#pending.size === 0 && this.#outbox.length === 0) this.#idleTimer ??= this.#timers.setTimeout(() => this.#stopIdle(worker), IDLE_STOP_MS);
     });
     const died = (err: Error): void => {
       if (this.#worker !== worker) return;
       this.#worker = null;
+      this.#notIdle();
       this.#pauseMs = nextRestartPause(this.#pauseMs, this.#now() - startedAt, THREAD_RESTART_PAUSES);
       this.#retryAt = this.#now() + this.#pauseMs;
       this.#logger?.error(
@@ -111,6 +133,20 @@ export class ThreadedSigning {
     worker.on('exit', (code) => died(new Error(`exit code ${code}`)));
     this.#worker = worker;
     return worker;
+  }
+
+  #notIdle(): void {
+    if (this.#idleTimer === null) return;
+    this.#timers.clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+  }
+
+  /** Stops an idle thread; it is no longer ours, so its exit is not a death (see #thread's died). */
+  #stopIdle(worker: Worker): void {
+    this.#idleTimer = null;
+    if (this.#worker !== worker || this.#pending.size > 0 || this.#outbox.length > 0) return;
+    this.#worker = null;
+    void worker.terminate();
   }
 
   /** Everything sent to a thread that is gone, and this turn's requests, signed in the pool instead. */

@@ -9,6 +9,7 @@ import { DkimKeys } from '../../../src/mailauth/dkim-keys.js';
 import { DkimSigner } from '../../../src/mailauth/dkim-signer.js';
 import { poolSign, ThreadedSigning } from '../../../src/mailauth/threaded-signing.js';
 import type { Logger } from '../../../src/observability/logger.js';
+import { ManualTime } from '../../helpers/queue-fixtures.js';
 
 const CRASHING = new URL('../../helpers/crashing-signing-thread.js', import.meta.url);
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -112,6 +113,34 @@ describe('DKIM signatures in their own thread', () => {
       await signing.sign('sha256', Buffer.from('crash'), rsa.privateKey);
       assert.equal(h.died.at(-1)?.restart_in_ms, undefined);
       assert.equal((await signing.sign('sha256', Buffer.from('again'), rsa.privateKey)).toString(), 'fixture 1');
+    });
+  });
+
+  test('a thread with nothing to sign for 100 s is stopped; the next signature starts one again', async () => {
+    const t = new ManualTime();
+    await withSigning({ script: CRASHING, now: t.read, timers: t }, async (signing) => {
+      assert.equal(signing.running, false); // none before the first signature
+      assert.equal((await signing.sign('sha256', Buffer.from('a'), rsa.privateKey)).toString(), 'fixture 1');
+      assert.equal(signing.running, true);
+      t.advanceTo(t.now + 99_999);
+      assert.equal(signing.running, true);
+      t.advanceTo(t.now + 1);
+      assert.equal(signing.running, false);
+      assert.equal((await signing.sign('sha256', Buffer.from('b'), rsa.privateKey)).toString(), 'fixture 1');
+      assert.equal(signing.running, true);
+    });
+  });
+
+  test('a thread still holding a request is not stopped as idle', async () => {
+    const t = new ManualTime();
+    await withSigning({ script: CRASHING, now: t.read, timers: t }, async (signing) => {
+      await signing.sign('sha256', Buffer.from('a'), rsa.privateKey); // idle from here: the stop is armed
+      const held = signing.sign('sha256', Buffer.from('hang: never answered'), rsa.privateKey); // and disarmed
+      await new Promise((resolve) => setImmediate(resolve)); // the request has gone to the thread
+      t.advanceTo(t.now + 1_000_000);
+      assert.equal(signing.running, true);
+      await signing.close(); // signed in the pool
+      assert.ok(rsaVerifies(Buffer.from('hang: never answered'), await held));
     });
   });
 
