@@ -10,7 +10,9 @@
 // where the woken thread preempts its waker). So each side sends what one turn of its loop gathered as one message.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
+import { IdleTimer, THREAD_IDLE_STOP_MS } from '../time/idle-timer.js';
 import { nextRestartPause, THREAD_RESTART_PAUSES } from '../time/restart-pause.js';
+import { systemTimers, type Timers } from '../time/timers.js';
 import type { CheckStep, ChecksThreadData, FromChecksThread, ThreadOutcome } from './checks-thread-messages.js';
 import type { ChecksRun, ChecksStarter } from './mailauth-check.js';
 import { failedChecks, type CheckResult, type SessionFacts } from './message-checks.js';
@@ -40,6 +42,13 @@ export class ThreadedChecks implements ChecksStarter {
   #pauseMs = 0;
   /** Octets the thread has not read yet, and the writers waiting for it to read some (see MAX_IN_FLIGHT). */
   #inFlight = 0;
+  /** Messages with steps on the running thread and no end or abort sent yet: while any, the thread is not idle. */
+  #open = 0;
+  /**
+   * Armed while the running thread has nothing to do: it is then stopped after THREAD_IDLE_STOP_MS, giving back
+   * about 30 MiB (its heap, mailauth, its caches: the next message after a quiet spell does its DNS lookups again).
+   */
+  readonly #idle: IdleTimer;
   #waiting: (() => void)[] = [];
   /** The steps of this turn of the event loop, for the running thread. */
   #outbox: CheckStep[] = [];
@@ -49,12 +58,16 @@ export class ThreadedChecks implements ChecksStarter {
 
   /**
    * `script`: the thread's code (tests give one that fails on purpose); `now`: the clock of the restart pauses;
-   * `maxInFlight`: MAX_IN_FLIGHT, for tests.
+   * `maxInFlight`: MAX_IN_FLIGHT, for tests; `timers`: those of the idle stop.
    */
-  constructor(data: ChecksThreadData, opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL; now?: () => number; maxInFlight?: number } = {}) {
+  constructor(
+    data: ChecksThreadData,
+    opts: { onLookup?: (type: string, result: string) => void; logger?: Logger; script?: URL; now?: () => number; maxInFlight?: number; timers?: Timers } = {},
+  ) {
     this.#data = data;
     this.#maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
     this.#now = opts.now ?? Date.now;
+    this.#idle = new IdleTimer(opts.timers ?? systemTimers, THREAD_IDLE_STOP_MS);
     this.#script = opts.script ?? THREAD_SCRIPT;
     this.#onLookup = opts.onLookup;
     this.#logger = opts.logger;
@@ -70,6 +83,12 @@ export class ThreadedChecks implements ChecksStarter {
     // request; a large one in steps of BATCH, so that no more than that is held.
     let held: Uint8Array[] = [];
     let heldSize = 0;
+    // Counted in #open from its first step on the thread to its end or abort (once, and only on that thread).
+    let open = false;
+    const closeOpen = (): void => {
+      if (open && generation === this.#generation) this.#open--;
+      open = false;
+    };
     const send = (end: boolean): void => {
       const chunks = held;
       held = [];
@@ -82,7 +101,12 @@ export class ThreadedChecks implements ChecksStarter {
         return;
       }
       const step: CheckStep = { id, ...(generation === null ? { facts } : {}), chunks, ...(end ? { end: true } : {}) };
+      if (generation === null) {
+        open = true;
+        this.#open++;
+      }
       generation = this.#generation;
+      if (end) closeOpen();
       for (const c of chunks) this.#inFlight += c.byteLength;
       this.#post(step);
     };
@@ -104,13 +128,20 @@ export class ThreadedChecks implements ChecksStarter {
       abort: () => {
         held = [];
         if (broken === null && generation !== null && generation === this.#generation && !this.#closed) this.#post({ id, chunks: [], abort: true });
+        closeOpen();
       },
     };
   }
 
   /** Stops the thread; messages still waiting get the temperror verdict. */
+  /** Whether a thread is running now (it starts with the first message, and stops when idle or dead). */
+  get running(): boolean {
+    return this.#worker !== null;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#idle.disarm();
     const worker = this.#worker;
     this.#worker = null;
     this.#outbox = [];
@@ -140,11 +171,14 @@ export class ThreadedChecks implements ChecksStarter {
         this.#pending.delete(v.id);
         resolve?.(fromThread(v.outcome));
       }
+      if (this.#open === 0 && this.#pending.size === 0 && this.#outbox.length === 0) this.#idle.arm(() => this.#stopIdle(worker));
     });
     const died = (err: Error): void => {
       if (this.#worker !== worker) return;
       this.#worker = null;
       this.#generation++;
+      this.#open = 0; // broken at their next step
+      this.#idle.disarm();
       this.#outbox = []; // its messages' steps: failed below, or broken at their next step
       this.#pauseMs = nextRestartPause(this.#pauseMs, this.#now() - startedAt, THREAD_RESTART_PAUSES);
       this.#retryAt = this.#now() + this.#pauseMs;
@@ -166,6 +200,7 @@ export class ThreadedChecks implements ChecksStarter {
    * (setImmediate), whatever the number of sessions that gave some.
    */
   #post(step: CheckStep): void {
+    this.#idle.disarm();
     if (this.#outbox.length === 0) setImmediate(() => this.#flush());
     this.#outbox.push(step);
   }
@@ -175,6 +210,15 @@ export class ThreadedChecks implements ChecksStarter {
     const steps = this.#outbox;
     this.#outbox = [];
     if (steps.length > 0) this.#worker?.postMessage(steps, steps.flatMap((s) => s.chunks.map((c) => c.buffer as ArrayBuffer)));
+  }
+
+  /** Stops a thread that had nothing to do; it is no longer ours, so its exit is not a death (see #thread's died). */
+  #stopIdle(worker: Worker): void {
+    if (this.#worker !== worker || this.#open > 0 || this.#pending.size > 0 || this.#outbox.length > 0) return;
+    this.#worker = null;
+    this.#generation++; // nothing of it is left to finish (#open is 0), but a straggler must not reach a new thread
+    this.#read(Number.POSITIVE_INFINITY);
+    void worker.terminate();
   }
 
   /** The thread read `octets` more (Infinity: it is gone): writers waiting for room go on once there is some. */

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
 import { nextRestartPause, THREAD_RESTART_PAUSES } from '../time/restart-pause.js';
+import { IdleTimer, THREAD_IDLE_STOP_MS } from '../time/idle-timer.js';
 import { systemTimers, type Timers } from '../time/timers.js';
 import type { SignAnswer, SignRequest } from './signing-thread.js';
 
@@ -21,11 +22,6 @@ export type SignFunction = (hash: 'sha256' | null, data: Buffer, key: KeyObject)
 export const poolSign: SignFunction = promisify(signCallback) as SignFunction;
 
 const THREAD_SCRIPT = new URL('./signing-thread.js', import.meta.url);
-/**
- * A thread with nothing to sign for this long is stopped: it holds about 10 MiB of memory, and a small domain's relay
- * may sign a few messages a day. Starting one again costs some 30 ms of CPU. (Postfix's daemons idle out after 100 s.)
- */
-const IDLE_STOP_MS = 100_000;
 
 interface Pending {
   readonly request: SignRequest;
@@ -37,10 +33,9 @@ export class ThreadedSigning {
   readonly #logger: Logger | undefined;
   readonly #script: URL;
   readonly #now: () => number;
-  readonly #timers: Timers;
+  /** Armed while the thread runs with nothing to sign: it is stopped after THREAD_IDLE_STOP_MS (about 10 MiB back). */
+  readonly #idle: IdleTimer;
   #worker: Worker | null = null;
-  /** Armed while the thread runs with nothing to sign (see IDLE_STOP_MS). */
-  #idleTimer: unknown = null;
   #closed = false;
   #nextId = 0;
   /** Sent to the running thread, by id, until answered (its death sends them to the pool). */
@@ -59,7 +54,7 @@ export class ThreadedSigning {
     this.#logger = opts.logger;
     this.#script = opts.script ?? THREAD_SCRIPT;
     this.#now = opts.now ?? Date.now;
-    this.#timers = opts.timers ?? systemTimers;
+    this.#idle = new IdleTimer(opts.timers ?? systemTimers, THREAD_IDLE_STOP_MS);
   }
 
   /** Whether a thread is running now (it starts on the first signature, and stops when idle or dead). */
@@ -69,7 +64,7 @@ export class ThreadedSigning {
 
   /** A SignFunction: in the thread when it runs, else in the pool. */
   readonly sign: SignFunction = (hash, data, key) => {
-    this.#notIdle();
+    this.#idle.disarm();
     if (this.#thread() === null) return poolSign(hash, data, key);
     return new Promise<Buffer>((resolve, reject) => {
       if (this.#outbox.length === 0) setImmediate(() => this.#flush());
@@ -80,7 +75,7 @@ export class ThreadedSigning {
   /** Stops the thread; what it had not answered is signed in the pool, as is everything asked from now on. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#notIdle();
+    this.#idle.disarm();
     const worker = this.#worker;
     this.#worker = null;
     this.#toPool();
@@ -115,12 +110,12 @@ export class ThreadedSigning {
         if ('signature' in a) p.resolve(Buffer.from(a.signature.buffer, a.signature.byteOffset, a.signature.byteLength));
         else p.reject(new Error(a.error));
       }
-      if (this.#pending.size === 0 && this.#outbox.length === 0) this.#idleTimer ??= this.#timers.setTimeout(() => this.#stopIdle(worker), IDLE_STOP_MS);
+      if (this.#pending.size === 0 && this.#outbox.length === 0) this.#idle.arm(() => this.#stopIdle(worker));
     });
     const died = (err: Error): void => {
       if (this.#worker !== worker) return;
       this.#worker = null;
-      this.#notIdle();
+      this.#idle.disarm();
       this.#pauseMs = nextRestartPause(this.#pauseMs, this.#now() - startedAt, THREAD_RESTART_PAUSES);
       this.#retryAt = this.#now() + this.#pauseMs;
       this.#logger?.error(
@@ -135,15 +130,8 @@ export class ThreadedSigning {
     return worker;
   }
 
-  #notIdle(): void {
-    if (this.#idleTimer === null) return;
-    this.#timers.clearTimeout(this.#idleTimer);
-    this.#idleTimer = null;
-  }
-
   /** Stops an idle thread; it is no longer ours, so its exit is not a death (see #thread's died). */
   #stopIdle(worker: Worker): void {
-    this.#idleTimer = null;
     if (this.#worker !== worker || this.#pending.size > 0 || this.#outbox.length > 0) return;
     this.#worker = null;
     void worker.terminate();

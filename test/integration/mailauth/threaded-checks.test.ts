@@ -10,6 +10,7 @@ import type { SessionFacts } from '../../../src/mailauth/message-checks.js';
 import type { Logger } from '../../../src/observability/logger.js';
 import { ThreadedChecks } from '../../../src/mailauth/threaded-checks.js';
 import { makeTestKeys, type TestKeys } from '../../helpers/dkim.js';
+import { ManualTime } from '../../helpers/queue-fixtures.js';
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 
 const HELO = 'client.sender.example';
@@ -225,6 +226,58 @@ describe('when the checks thread dies', () => {
     } finally {
       await checks.close();
     }
+  });
+
+  /** Runs `body` with checks on the fixture thread whose clock and timers (the idle stop's) the test moves. */
+  async function withIdleClock(body: (checks: ThreadedChecks, t: ManualTime) => Promise<void>): Promise<void> {
+    const t = new ManualTime();
+    const checks = new ThreadedChecks({ dns: { servers: ['127.0.0.1:9'] }, hostname: 'mx.test', dmarcPolicy: 'enforce' }, { script: CRASHING, now: t.read, timers: t });
+    try {
+      await body(checks, t);
+    } finally {
+      await checks.close();
+    }
+  }
+
+  test('a thread with nothing to do for 100 s is stopped; the next message starts one again', async () => {
+    await withIdleClock(async (checks, t) => {
+      assert.equal(checks.running, false); // none before the first message
+      assert.equal((await check(checks, FACTS, Buffer.from('Subject: a\n\na\n'))).summary, 'fixture');
+      assert.equal(checks.running, true);
+      t.advanceTo(t.now + 99_999);
+      assert.equal(checks.running, true);
+      t.advanceTo(t.now + 1);
+      assert.equal(checks.running, false);
+      assert.equal((await check(checks, FACTS, Buffer.from('Subject: b\n\nb\n'))).summary, 'fixture');
+      assert.equal(checks.running, true);
+    });
+  });
+
+  test('a thread with a message part-way through is not stopped as idle, however long the message takes', async () => {
+    await withIdleClock(async (checks, t) => {
+      await check(checks, FACTS, Buffer.from('Subject: a\n\na\n')); // idle from here: the stop is armed
+      const long = checks.start(FACTS);
+      long.write(Buffer.alloc(70 * 1024, 0x61)); // a first batch goes to the thread: no longer idle
+      // Another message's verdict comes after the thread has read the first batch: it answered that, and is not idle.
+      assert.equal((await check(checks, FACTS, Buffer.from('Subject: b\n\nb\n'))).summary, 'fixture');
+      t.advanceTo(t.now + 1_000_000);
+      assert.equal(checks.running, true);
+      assert.equal((await long.finish()).summary, 'fixture'); // finished on the thread it started on
+      t.advanceTo(t.now + 100_000); // and now idle again
+      assert.equal(checks.running, false);
+    });
+  });
+
+  test('a message aborted part-way does not keep the thread from being stopped as idle', async () => {
+    await withIdleClock(async (checks, t) => {
+      const dropped = checks.start(FACTS);
+      dropped.write(Buffer.alloc(70 * 1024, 0x61));
+      dropped.abort?.();
+      dropped.abort?.(); // twice (a session that fails, then closes): counted once
+      assert.equal((await check(checks, FACTS, Buffer.from('Subject: a\n\na\n'))).summary, 'fixture');
+      t.advanceTo(t.now + 100_000);
+      assert.equal(checks.running, false);
+    });
   });
 
   test('close(): a message waiting for its verdict gets temperror, and later messages too, at once', async () => {
